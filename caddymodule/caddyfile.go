@@ -1,0 +1,253 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("chat", parseGlobalOption)
+	httpcaddyfile.RegisterHandlerDirective("chat", parseHandler)
+	// Before respond: a site-level respond would otherwise answer the
+	// upgrade itself.
+	httpcaddyfile.RegisterDirectiveOrder("chat", httpcaddyfile.Before, "respond")
+}
+
+// parseGlobalOption sets up the chat app. Syntax:
+//
+//	chat {
+//	    postgres            <dsn>
+//	    postgres_replica    <dsn>
+//	    redis               <url>[,<url>...]
+//	    secret              <string>
+//	    secret_file         <path>
+//	    instance            <name>
+//	    pool_size           <n>
+//	    statement_timeout   <duration>
+//	    slow_query          <duration>
+//	    batch_max           <n>
+//	    batch_workers       <n>
+//	    token_ttl           <duration>
+//	    password_memory_kib <n>
+//	    password_time       <n>
+//	    recent_buffer       <n>
+//	    start_timeout       <duration>
+//	}
+//
+// An option whose value is an empty environment variable may be given
+// without an argument: it keeps its default.
+func parseGlobalOption(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "chat", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile reads the chat global option.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // option name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		name := d.Val()
+		var val string
+		hasVal := d.NextArg()
+		if hasVal {
+			val = d.Val()
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		var err error
+		switch name {
+		case "postgres":
+			a.Postgres = val
+		case "postgres_replica":
+			a.PostgresReplica = val
+		case "redis":
+			a.Redis = val
+		case "secret":
+			a.Secret = val
+		case "secret_file":
+			a.SecretFile = val
+		case "instance":
+			a.Instance = val
+		case "pool_size":
+			a.PoolSize, err = optInt(val)
+		case "statement_timeout":
+			a.StatementTimeout, err = optDuration(val)
+		case "slow_query":
+			a.SlowQuery, err = optDuration(val)
+		case "batch_max":
+			a.BatchMax, err = optInt(val)
+		case "batch_workers":
+			a.BatchWorkers, err = optInt(val)
+		case "token_ttl":
+			a.TokenTTL, err = optDuration(val)
+		case "password_memory_kib":
+			var n int
+			n, err = optInt(val)
+			a.PasswordMemoryKiB = uint32(n)
+		case "password_time":
+			var n int
+			n, err = optInt(val)
+			a.PasswordTime = uint32(n)
+		case "recent_buffer":
+			a.RecentBuffer, err = optInt(val)
+		case "start_timeout":
+			a.StartTimeout, err = optDuration(val)
+		default:
+			return d.Errf("unrecognized chat option %q", name)
+		}
+		if err != nil {
+			return d.Errf("chat option %s: %v", name, err)
+		}
+	}
+	return nil
+}
+
+func optInt(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err == nil && n < 0 {
+		return 0, strconv.ErrRange
+	}
+	return n, err
+}
+
+func optDuration(s string) (caddy.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := caddy.ParseDuration(s)
+	return caddy.Duration(d), err
+}
+
+func optSize(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := humanize.ParseBytes(s)
+	return int64(n), err
+}
+
+func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile reads the chat directive. Syntax:
+//
+//	chat [<matcher>] {
+//	    max_frame          <size>
+//	    max_body           <size>
+//	    max_request        <size>
+//	    queue_frames       <n>
+//	    queue_bytes        <size>
+//	    ping_interval      <duration>
+//	    pong_timeout       <duration>
+//	    write_timeout      <duration>
+//	    compression        [on|off]
+//	    compress_min       <size>
+//	    send_rate          <per second>
+//	    send_burst         <n>
+//	    origins            <origin...>
+//	    stream_close_delay <duration>
+//	    drain_batch        <n>
+//	    drain_pause        <duration>
+//	    drain_timeout      <duration>
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		name := d.Val()
+		args := d.RemainingArgs()
+		if name == "origins" {
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			h.Origins = append(h.Origins, args...)
+			continue
+		}
+		if name == "compression" {
+			switch {
+			case len(args) == 0 || args[0] == "on":
+				h.Compression = true
+			case args[0] == "off":
+				h.Compression = false
+			default:
+				return d.Errf("compression: want on or off, got %q", args[0])
+			}
+			continue
+		}
+		if len(args) != 1 {
+			return d.ArgErr()
+		}
+		val := args[0]
+		var err error
+		var n int
+		var sz int64
+		switch name {
+		case "max_frame":
+			h.MaxFrame, err = optSize(val)
+		case "max_body":
+			sz, err = optSize(val)
+			h.MaxBody = int(sz)
+		case "max_request":
+			h.MaxRequest, err = optSize(val)
+		case "queue_frames":
+			h.QueueFrames, err = optInt(val)
+		case "queue_bytes":
+			sz, err = optSize(val)
+			h.QueueBytes = int(sz)
+		case "ping_interval":
+			h.PingInterval, err = optDuration(val)
+		case "pong_timeout":
+			h.PongTimeout, err = optDuration(val)
+		case "write_timeout":
+			h.WriteTimeout, err = optDuration(val)
+		case "compress_min":
+			sz, err = optSize(val)
+			h.CompressMin = int(sz)
+		case "send_rate":
+			h.SendRate, err = strconv.ParseFloat(val, 64)
+		case "send_burst":
+			h.SendBurst, err = optInt(val)
+		case "stream_close_delay":
+			h.StreamCloseDelay, err = optDuration(val)
+		case "drain_batch":
+			n, err = optInt(val)
+			h.DrainBatch = n
+		case "drain_pause":
+			h.DrainPause, err = optDuration(val)
+		case "drain_timeout":
+			h.DrainTimeout, err = optDuration(val)
+		default:
+			return d.Errf("unrecognized chat subdirective %q", name)
+		}
+		if err != nil {
+			return d.Errf("chat %s: %v", name, err)
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*Handler)(nil)
+	_ caddyfile.Unmarshaler = (*App)(nil)
+)

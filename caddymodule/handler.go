@@ -1,0 +1,174 @@
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/chatgate/chatgate/chatcore/gateway"
+	"github.com/chatgate/chatgate/chatcore/socket"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler is the `chat` HTTP handler: /api/*, /ws, /healthz and /readyz of
+// one site; other requests go to the next handler (static files).
+type Handler struct {
+	// MaxFrame is the largest client WebSocket frame handled (16KiB);
+	// bigger ones get a too_large error and the connection stays open.
+	MaxFrame int64 `json:"max_frame,omitempty"`
+	// MaxBody is the largest message body in bytes (4096).
+	MaxBody int `json:"max_body,omitempty"`
+	// MaxRequest caps REST request bodies (64KiB).
+	MaxRequest int64 `json:"max_request,omitempty"`
+	// QueueFrames and QueueBytes bound each connection's outbound queue
+	// (1024, 1MiB); overflow closes it with 4408.
+	QueueFrames int `json:"queue_frames,omitempty"`
+	QueueBytes  int `json:"queue_bytes,omitempty"`
+	// PingInterval and PongTimeout are the heartbeat (25s, 10s).
+	PingInterval caddy.Duration `json:"ping_interval,omitempty"`
+	PongTimeout  caddy.Duration `json:"pong_timeout,omitempty"`
+	// WriteTimeout bounds one socket write (10s).
+	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
+	// Compression enables permessage-deflate for clients that offer it.
+	Compression bool `json:"compression,omitempty"`
+	// CompressMin is the smallest event sent compressed (512 bytes).
+	CompressMin int `json:"compress_min,omitempty"`
+	// SendRate and SendBurst limit messages per connection (20/s, 40).
+	SendRate  float64 `json:"send_rate,omitempty"`
+	SendBurst int     `json:"send_burst,omitempty"`
+	// Origins allows cross-origin WebSocket upgrades from these origins
+	// ("*" for any); by default only same-origin ones.
+	Origins []string `json:"origins,omitempty"`
+	// StreamCloseDelay keeps connections open this long after a reload
+	// before closing them with 1001, like reverse_proxy's option (0).
+	StreamCloseDelay caddy.Duration `json:"stream_close_delay,omitempty"`
+	// DrainBatch and DrainPause pace closing connections on unload (128,
+	// 50ms) so reconnects do not all arrive at once.
+	DrainBatch int            `json:"drain_batch,omitempty"`
+	DrainPause caddy.Duration `json:"drain_pause,omitempty"`
+	// DrainTimeout bounds the drain (10s).
+	DrainTimeout caddy.Duration `json:"drain_timeout,omitempty"`
+
+	api *gateway.API
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.chat", New: func() caddy.Module { return new(Handler) }}
+}
+
+// Provision builds the site's API on the chat app's core.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	appIface, err := ctx.App("chat")
+	if err != nil {
+		return fmt.Errorf("chat handler: load chat app: %w", err)
+	}
+	app := appIface.(*App)
+	cfg := gateway.APIConfig{
+		Socket: socket.Config{
+			MaxFrame:     h.MaxFrame,
+			QueueFrames:  h.QueueFrames,
+			QueueBytes:   h.QueueBytes,
+			CompressMin:  h.CompressMin,
+			WriteTimeout: time.Duration(h.WriteTimeout),
+			PingInterval: time.Duration(h.PingInterval),
+			PongTimeout:  time.Duration(h.PongTimeout),
+		},
+		MaxBody:     h.MaxBody,
+		MaxRequest:  h.MaxRequest,
+		SendRate:    h.SendRate,
+		SendBurst:   h.SendBurst,
+		Compression: h.Compression,
+		DrainBatch:  h.DrainBatch,
+		DrainPause:  time.Duration(h.DrainPause),
+		CheckOrigin: h.checkOrigin(),
+	}
+	h.api = gateway.NewAPI(app.Core(), cfg)
+	return nil
+}
+
+// checkOrigin returns nil (gorilla's same-origin check) unless Origins is set.
+func (h *Handler) checkOrigin() func(*http.Request) bool {
+	if len(h.Origins) == 0 {
+		return nil
+	}
+	allowed := make(map[string]bool, len(h.Origins))
+	for _, o := range h.Origins {
+		allowed[strings.ToLower(strings.TrimRight(o, "/"))] = true
+	}
+	return func(r *http.Request) bool {
+		origin := r.Header.Get("Origin")
+		if origin == "" || allowed["*"] {
+			return true
+		}
+		u, err := url.Parse(origin)
+		if err != nil {
+			return false
+		}
+		return strings.EqualFold(u.Host, r.Host) || allowed[strings.ToLower(origin)]
+	}
+}
+
+// Validate checks the configuration.
+func (h *Handler) Validate() error {
+	if h.MaxFrame < 0 || h.MaxBody < 0 || h.QueueFrames < 0 || h.QueueBytes < 0 || h.SendRate < 0 || h.SendBurst < 0 {
+		return fmt.Errorf("chat handler: limits must not be negative")
+	}
+	if h.MaxFrame > 0 && h.MaxBody > 0 && int64(h.MaxBody) > h.MaxFrame {
+		return fmt.Errorf("chat handler: max_body (%d) must fit in max_frame (%d)", h.MaxBody, h.MaxFrame)
+	}
+	return nil
+}
+
+// ServeHTTP serves chat requests and passes everything else on. A
+// WebSocket request blocks here for the connection's lifetime, so Caddy's
+// logs, metrics and least_conn balancing count it.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !h.api.Handles(r) {
+		return next.ServeHTTP(w, r)
+	}
+	h.api.ServeHTTP(w, r)
+	return nil
+}
+
+// Cleanup closes this site's WebSockets with 1001 (after
+// stream_close_delay), since http.Server.Shutdown neither closes nor waits
+// for hijacked connections. Clients reconnect and resume with since.
+func (h *Handler) Cleanup() error {
+	if h.api == nil {
+		return nil
+	}
+	h.api.Drain()
+	timeout := time.Duration(h.DrainTimeout)
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	closeAll := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		h.api.Close(ctx)
+	}
+	if d := time.Duration(h.StreamCloseDelay); d > 0 && !caddy.Exiting() {
+		time.AfterFunc(d, closeAll)
+		return nil
+	}
+	closeAll()
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,71 @@
+// Package bus carries committed messages and ephemeral events between
+// instances. On one node the memory bus hands them straight to the local hub;
+// across nodes a Redis bus does, listening only to rooms with local
+// subscribers.
+package bus
+
+import (
+	"context"
+	"time"
+
+	"github.com/chatgate/chatgate/chatcore"
+)
+
+// Handler receives what the bus delivers, on the bus's goroutines.
+type Handler interface {
+	// OnMessages receives committed messages, in seq order per room within
+	// one call; committed is when their transaction committed.
+	OnMessages(msgs []chatcore.Message, committed time.Time)
+	// OnTyping receives a typing event.
+	OnTyping(room, user int64)
+}
+
+// Bus publishes to every instance, this one included.
+type Bus interface {
+	PublishMessages(ctx context.Context, msgs []chatcore.Message, committed time.Time) error
+	PublishTyping(ctx context.Context, room, user int64) error
+	// Watch and Unwatch tell the bus which rooms this instance serves.
+	Watch(room int64)
+	Unwatch(room int64)
+	// Start begins delivering to h.
+	Start(h Handler) error
+	Close() error
+}
+
+// Memory is the single-node bus: publishing is delivering.
+type Memory struct {
+	h Handler
+}
+
+// NewMemory returns a memory bus.
+func NewMemory() *Memory { return &Memory{} }
+
+// PublishMessages delivers to the local handler synchronously.
+func (m *Memory) PublishMessages(_ context.Context, msgs []chatcore.Message, committed time.Time) error {
+	if m.h != nil {
+		m.h.OnMessages(msgs, committed)
+	}
+	return nil
+}
+
+// PublishTyping delivers to the local handler synchronously.
+func (m *Memory) PublishTyping(_ context.Context, room, user int64) error {
+	if m.h != nil {
+		m.h.OnTyping(room, user)
+	}
+	return nil
+}
+
+// Watch is a no-op: everything published is local.
+func (m *Memory) Watch(int64) {}
+
+// Unwatch is a no-op.
+func (m *Memory) Unwatch(int64) {}
+
+// Start sets the handler.
+func (m *Memory) Start(h Handler) error { m.h = h; return nil }
+
+// Close is a no-op.
+func (m *Memory) Close() error { return nil }
+
+var _ Bus = (*Memory)(nil)

@@ -1,0 +1,140 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+
+	"github.com/chatgate/chatgate/chatcore/socket"
+)
+
+// APIConfig is the per-site part of the service (it may differ between two
+// sites of one process, and changes on reload without touching pools).
+type APIConfig struct {
+	Socket socket.Config
+	// MaxBody is the largest message body in bytes (default 4096).
+	MaxBody int
+	// MaxRequest caps REST request bodies (default 64 KiB).
+	MaxRequest int64
+	// SendRate and SendBurst limit messages per connection (20/s, 40).
+	SendRate  float64
+	SendBurst int
+	// Compression enables permessage-deflate for clients that offer it.
+	Compression bool
+	// CheckOrigin, when set, replaces the same-origin check on upgrades.
+	CheckOrigin func(r *http.Request) bool
+	// DrainBatch and DrainPause pace closing connections on Close (128,
+	// 50ms), so their reconnects do not arrive all at once.
+	DrainBatch int
+	DrainPause time.Duration
+	// SecureCookie marks the login cookie Secure (behind TLS).
+	SecureCookie bool
+}
+
+func (c *APIConfig) setDefaults() {
+	if c.MaxBody <= 0 {
+		c.MaxBody = 4096
+	}
+	if c.MaxRequest <= 0 {
+		c.MaxRequest = 64 << 10
+	}
+	if c.SendRate <= 0 {
+		c.SendRate = 20
+	}
+	if c.SendBurst <= 0 {
+		c.SendBurst = 40
+	}
+	if c.DrainBatch <= 0 {
+		c.DrainBatch = 128
+	}
+	if c.DrainPause <= 0 {
+		c.DrainPause = 50 * time.Millisecond
+	}
+	c.Socket.SetDefaults()
+}
+
+// API serves the REST routes, /ws and the health checks of one site.
+type API struct {
+	core     *Core
+	cfg      APIConfig
+	log      *zap.Logger
+	mux      *http.ServeMux
+	upgrader websocket.Upgrader
+	conns    *socket.Registry
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	draining chan struct{}
+	drainOne sync.Once
+	wg       sync.WaitGroup
+}
+
+// NewAPI returns the site handler; Close drains its connections.
+func NewAPI(core *Core, cfg APIConfig) *API {
+	cfg.setDefaults()
+	a := &API{core: core, cfg: cfg, log: core.log, mux: http.NewServeMux(), conns: socket.NewRegistry(),
+		draining: make(chan struct{})}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.upgrader = websocket.Upgrader{
+		ReadBufferSize:    1024,
+		WriteBufferSize:   4096,
+		WriteBufferPool:   &sync.Pool{},
+		EnableCompression: cfg.Compression,
+		CheckOrigin:       cfg.CheckOrigin,
+		HandshakeTimeout:  10 * time.Second,
+	}
+	a.routes()
+	go a.conns.Heartbeat(a.ctx, cfg.Socket.PingInterval)
+	return a
+}
+
+// Handles reports whether the request is for this API (else the host's next
+// handler serves it, e.g. static files).
+func (a *API) Handles(r *http.Request) bool {
+	p := r.URL.Path
+	return p == "/ws" || p == "/healthz" || p == "/readyz" || p == "/api" || strings.HasPrefix(p, "/api/")
+}
+
+// ServeHTTP serves an API request.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mux.ServeHTTP(w, r)
+}
+
+// Connections is the number of open WebSocket connections of this site.
+func (a *API) Connections() int { return a.conns.Len() }
+
+// Drain marks the site as draining: /readyz answers 503 so load balancers
+// stop sending new clients.
+func (a *API) Drain() { a.drainOne.Do(func() { close(a.draining) }) }
+
+func (a *API) isDraining() bool {
+	select {
+	case <-a.draining:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close drains the site: readiness fails, every WebSocket gets close code
+// 1001 (reconnect and resume elsewhere) in paced batches, then the
+// connection goroutines are waited for.
+func (a *API) Close(ctx context.Context) {
+	a.Drain()
+	a.conns.CloseAll(ctx, websocket.CloseGoingAway, "server going away: reconnect and resume", a.cfg.DrainBatch, a.cfg.DrainPause)
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	a.cancel()
+}
+
+func zapReq(r *http.Request) zap.Field { return zap.String("path", r.Method+" "+r.URL.Path) }
+func zapErr(err error) zap.Field       { return zap.Error(err) }

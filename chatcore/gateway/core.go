@@ -1,0 +1,231 @@
+// Package gateway wires the store, batcher, hub, bus and auth into the chat
+// service, and serves its REST API and WebSocket endpoint over net/http. It
+// knows nothing of Caddy: caddymodule adapts it, and a plain main could too.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/chatcore/auth"
+	"github.com/chatgate/chatgate/chatcore/bus"
+	"github.com/chatgate/chatgate/chatcore/hub"
+	"github.com/chatgate/chatgate/chatcore/metrics"
+	"github.com/chatgate/chatgate/chatcore/store"
+)
+
+// Config is the shared, per-process part of the service: what owns pools
+// and must survive config reloads.
+type Config struct {
+	Store    store.Config
+	Hub      hub.Config
+	Secret   []byte
+	TokenTTL time.Duration
+	Password auth.PasswordParams
+	// MemberTTL is how long a positive membership check is cached (1 min).
+	MemberTTL time.Duration
+	Instance  string
+	Logger    *zap.Logger
+	// Bus defaults to the memory bus (one node).
+	Bus bus.Bus
+}
+
+// Core is the chat service of one instance.
+type Core struct {
+	cfg     Config
+	log     *zap.Logger
+	Store   *store.Store
+	Batcher *store.Batcher
+	Hub     *hub.Hub
+	Bus     bus.Bus
+	Signer  *auth.Signer
+	Metrics *metrics.Set
+	members *memberCache
+
+	startMu sync.Mutex
+	started bool
+	stopped bool
+	cancel  context.CancelFunc
+}
+
+// New builds the core without touching the network, so it can run inside
+// `caddy validate` and during config provisioning.
+func New(cfg Config) (*Core, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if len(cfg.Secret) == 0 {
+		cfg.Secret = make([]byte, 32)
+		if _, err := rand.Read(cfg.Secret); err != nil {
+			return nil, fmt.Errorf("gateway: generate secret: %w", err)
+		}
+		cfg.Logger.Warn("gateway: no secret configured; using a random one, tokens will not survive a restart or work across instances")
+	}
+	if cfg.MemberTTL <= 0 {
+		cfg.MemberTTL = time.Minute
+	}
+	m := metrics.Default()
+	cfg.Store.Observer = m
+	if cfg.Store.Logger == nil {
+		cfg.Store.Logger = cfg.Logger
+	}
+	st, err := store.New(cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	signer, err := auth.NewSigner(cfg.Secret, cfg.TokenTTL)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	if cfg.Hub.Logger == nil {
+		cfg.Hub.Logger = cfg.Logger
+	}
+	cfg.Hub.Observer = hubObserver{m}
+	c := &Core{cfg: cfg, log: cfg.Logger, Store: st, Signer: signer, Metrics: m,
+		members: newMemberCache(cfg.MemberTTL)}
+	c.Hub = hub.New(st, cfg.Hub)
+	c.Bus = cfg.Bus
+	if c.Bus == nil {
+		c.Bus = bus.NewMemory()
+	}
+	c.Hub.OnRoomActive = c.Bus.Watch
+	c.Hub.OnRoomIdle = c.Bus.Unwatch
+	c.Batcher = st.NewBatcher(c.committed)
+	return c, nil
+}
+
+// Start migrates the schema and starts the batcher and the bus. It is
+// idempotent: a config reload that keeps the core calls it again.
+func (c *Core) Start(ctx context.Context) error {
+	c.startMu.Lock()
+	defer c.startMu.Unlock()
+	if c.started {
+		return nil
+	}
+	if c.stopped {
+		return errors.New("gateway: core already stopped")
+	}
+	if err := c.Store.Migrate(ctx); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if err := c.Bus.Start(busHandler{c}); err != nil {
+		return fmt.Errorf("gateway: start bus: %w", err)
+	}
+	c.Metrics.SetPoolSource(c.Store.Stats)
+	c.Batcher.Start()
+	c.started = true
+	return nil
+}
+
+// Stop flushes the batcher (every accepted send is committed and acked),
+// then closes the hub, the bus and the pool.
+func (c *Core) Stop(ctx context.Context) error {
+	c.startMu.Lock()
+	defer c.startMu.Unlock()
+	if c.stopped {
+		return nil
+	}
+	c.stopped = true
+	var errs []error
+	if c.started {
+		if err := c.Batcher.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("gateway: stop batcher: %w", err))
+		}
+	}
+	c.Hub.Close()
+	if err := c.Bus.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("gateway: close bus: %w", err))
+	}
+	c.Store.Close()
+	return errors.Join(errs...)
+}
+
+// Ready reports whether the instance can serve: Postgres answers.
+func (c *Core) Ready(ctx context.Context) error {
+	if err := c.Store.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}
+
+// committed runs on the batcher's flusher after each commit.
+func (c *Core) committed(msgs []chatcore.Message) {
+	now := time.Now()
+	if err := c.Bus.PublishMessages(context.Background(), msgs, now); err != nil {
+		// The messages are stored and acked; subscribers on other
+		// instances will find the gap on the next message and backfill.
+		c.log.Warn("gateway: publish messages", zap.Int("count", len(msgs)), zap.Error(err))
+	}
+}
+
+// busHandler feeds the bus into the hub.
+type busHandler struct{ c *Core }
+
+func (b busHandler) OnMessages(msgs []chatcore.Message, committed time.Time) {
+	b.c.Metrics.BusReceived.WithLabelValues("message").Add(float64(len(msgs)))
+	for i := range msgs {
+		b.c.Hub.Deliver(&msgs[i], committed)
+	}
+}
+
+func (b busHandler) OnTyping(room, user int64) {
+	b.c.Metrics.BusReceived.WithLabelValues("typing").Inc()
+	b.c.Hub.Typing(room, user)
+}
+
+// IsMember answers from the cache, else the store. Only positive answers are
+// cached: a join must take effect at once, a leave invalidates explicitly.
+func (c *Core) IsMember(ctx context.Context, room, user int64) (bool, error) {
+	if c.members.has(room, user) {
+		c.Metrics.Cache.WithLabelValues("membership", "hit").Inc()
+		return true, nil
+	}
+	c.Metrics.Cache.WithLabelValues("membership", "miss").Inc()
+	ok, err := c.Store.IsMember(ctx, room, user)
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		c.members.add(room, user)
+	}
+	return ok, nil
+}
+
+// hubObserver adapts the metrics set to hub.Observer.
+type hubObserver struct{ m *metrics.Set }
+
+func (o hubObserver) Delivered(n int, lag time.Duration) {
+	if lag > 0 {
+		o.m.FanoutLag.Observe(lag.Seconds())
+	}
+}
+func (o hubObserver) GapFilled(n int) { o.m.GapFilled.Add(float64(n)) }
+func (o hubObserver) Replayed(n int, fromStore bool) {
+	src := "ring"
+	if fromStore {
+		src = "store"
+	}
+	o.m.Replayed.WithLabelValues(src).Add(float64(n))
+}
+
+// socketObserver adapts the metrics set to socket.Observer.
+type socketObserver struct{ m *metrics.Set }
+
+func (o socketObserver) FramesOut(frames, events int) {
+	o.m.FramesOut.Add(float64(frames))
+	o.m.EventsOut.Add(float64(events))
+}
+func (o socketObserver) FrameIn()  { o.m.FramesIn.Inc() }
+func (o socketObserver) Overflow() { o.m.Overflows.Inc() }
+func (o socketObserver) Delivered(lag time.Duration) {
+	o.m.Delivered.Inc()
+	o.m.DeliveryLatency.Observe(lag.Seconds())
+}

@@ -1,0 +1,71 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/chatcore/wire"
+)
+
+// apiError is an error with its protocol code and HTTP status.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.msg }
+
+func errf(status int, code, msg string) *apiError { return &apiError{status: status, code: code, msg: msg} }
+
+func badRequest(msg string) *apiError { return errf(http.StatusBadRequest, wire.CodeBadRequest, msg) }
+
+var (
+	errUnauthorized = errf(http.StatusUnauthorized, wire.CodeUnauthorized, "missing or invalid token")
+	errNotMember    = errf(http.StatusForbidden, wire.CodeForbidden, "not a member of this room")
+	errNoRoom       = errf(http.StatusNotFound, wire.CodeNotFound, "no such room")
+)
+
+// classify maps any error onto the protocol: sentinel errors from the store
+// become their codes, anything else is unavailable (a dependency failed) and
+// never leaks internals.
+func classify(err error) *apiError {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, chatcore.ErrNotFound):
+		return errf(http.StatusNotFound, wire.CodeNotFound, "not found")
+	case errors.Is(err, chatcore.ErrConflict):
+		return errf(http.StatusConflict, wire.CodeConflict, "conflict")
+	case errors.Is(err, chatcore.ErrForbidden):
+		return errf(http.StatusForbidden, wire.CodeForbidden, "forbidden")
+	case errors.Is(err, chatcore.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return errf(http.StatusServiceUnavailable, wire.CodeUnavailable, "temporarily unavailable, retry")
+	default:
+		return errf(http.StatusServiceUnavailable, wire.CodeUnavailable, "temporarily unavailable, retry")
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := classify(err)
+	if ae.status >= 500 {
+		a.log.Warn("gateway: request failed", zapReq(r), zapErr(err))
+	}
+	a.core.Metrics.Errors.WithLabelValues(ae.code).Inc()
+	var body wire.ErrorBody
+	body.Error.Code, body.Error.Message = ae.code, ae.msg
+	if ae.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, ae.status, body)
+}

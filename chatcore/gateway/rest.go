@@ -1,0 +1,560 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/chatcore/auth"
+	"github.com/chatgate/chatgate/chatcore/store"
+	"github.com/chatgate/chatgate/chatcore/wire"
+)
+
+// handlerFunc is a route that returns its error instead of writing it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// authedFunc is a route that needs a valid token.
+type authedFunc func(w http.ResponseWriter, r *http.Request, who auth.Claims) error
+
+func (a *API) routes() {
+	m := a.mux
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	m.HandleFunc("GET /readyz", a.readyz)
+	m.HandleFunc("GET /ws", a.serveWS)
+
+	m.Handle("POST /api/auth/register", a.public(a.register))
+	m.Handle("POST /api/auth/login", a.public(a.login))
+	m.Handle("POST /api/auth/logout", a.public(a.logout))
+	m.Handle("GET /api/me", a.authed(a.me))
+	m.Handle("GET /api/users/{id}", a.authed(a.user))
+	m.Handle("GET /api/rooms", a.authed(a.listRooms))
+	m.Handle("POST /api/rooms", a.authed(a.createRoom))
+	m.Handle("GET /api/rooms/{id}", a.authed(a.room))
+	m.Handle("POST /api/rooms/{id}/join", a.authed(a.join))
+	m.Handle("POST /api/rooms/{id}/leave", a.authed(a.leave))
+	m.Handle("GET /api/rooms/{id}/members", a.authed(a.members))
+	m.Handle("POST /api/rooms/{id}/members", a.authed(a.invite))
+	m.Handle("GET /api/rooms/{id}/messages", a.authed(a.messages))
+	m.Handle("POST /api/rooms/{id}/messages", a.authed(a.postMessage))
+	m.Handle("POST /api/rooms/{id}/read", a.authed(a.markRead))
+	// Anything else under /api is a JSON 404, and a known path with the wrong
+	// method a JSON 405, never the mux's plain-text answers.
+	m.Handle("/api/", a.public(func(http.ResponseWriter, *http.Request) error {
+		return errf(http.StatusNotFound, wire.CodeNotFound, "no such endpoint")
+	}))
+	for _, p := range []string{"/api/auth/register", "/api/auth/login", "/api/auth/logout", "/api/me",
+		"/api/users/{id}", "/api/rooms", "/api/rooms/{id}", "/api/rooms/{id}/join", "/api/rooms/{id}/leave",
+		"/api/rooms/{id}/members", "/api/rooms/{id}/messages", "/api/rooms/{id}/read", "/ws", "/healthz", "/readyz"} {
+		m.Handle(p, a.public(func(http.ResponseWriter, *http.Request) error {
+			return errf(http.StatusMethodNotAllowed, wire.CodeBadRequest, "method not allowed")
+		}))
+	}
+}
+
+func (a *API) public(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			a.writeError(w, r, err)
+		}
+	})
+}
+
+func (a *API) authed(h authedFunc) http.Handler {
+	return a.public(func(w http.ResponseWriter, r *http.Request) error {
+		claims, err := a.core.Signer.Verify(auth.FromRequest(r, false))
+		if err != nil {
+			if errors.Is(err, auth.ErrExpiredToken) {
+				return errf(http.StatusUnauthorized, wire.CodeUnauthorized, "token expired")
+			}
+			return errUnauthorized
+		}
+		return h(w, r, claims)
+	})
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	if a.isDraining() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.core.Ready(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// decode reads a JSON body under the request size limit.
+func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxRequest)
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return errf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge, "request body too large")
+		case errors.Is(err, io.EOF):
+			return badRequest("empty request body")
+		default:
+			return badRequest("malformed JSON: " + err.Error())
+		}
+	}
+	if dec.More() {
+		return badRequest("malformed JSON: trailing data after the object")
+	}
+	return nil
+}
+
+func pathID(r *http.Request) (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, badRequest("id must be a positive integer")
+	}
+	return id, nil
+}
+
+type authRequest struct {
+	Name     string `json:"name"`
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type authResponse struct {
+	User  chatcore.User `json:"user"`
+	Token string        `json:"token"`
+}
+
+func (a *API) register(w http.ResponseWriter, r *http.Request) error {
+	var req authRequest
+	if err := a.decode(w, r, &req); err != nil {
+		return err
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	req.Email = strings.TrimSpace(req.Email)
+	switch {
+	case req.Name == "" || utf8.RuneCountInString(req.Name) > 64 || !utf8.ValidString(req.Name):
+		return badRequest("name must be 1 to 64 characters")
+	case len(req.Email) > 254 || !validEmail(req.Email):
+		return badRequest("email is not a valid address")
+	case len(req.Password) < 8 || len(req.Password) > 1024:
+		return badRequest("password must be 8 to 1024 bytes")
+	}
+	hash, err := auth.HashPassword(req.Password, a.core.cfg.Password)
+	if err != nil {
+		return err
+	}
+	u, err := a.core.Store.CreateUser(r.Context(), req.Name, req.Email, hash)
+	if errors.Is(err, chatcore.ErrConflict) {
+		return errf(http.StatusConflict, wire.CodeConflict, "email already registered")
+	}
+	if err != nil {
+		return err
+	}
+	a.issue(w, http.StatusCreated, u)
+	return nil
+}
+
+func validEmail(s string) bool {
+	addr, err := mail.ParseAddress(s)
+	return err == nil && addr.Address == s && strings.Contains(s, "@")
+}
+
+func (a *API) login(w http.ResponseWriter, r *http.Request) error {
+	var req authRequest
+	if err := a.decode(w, r, &req); err != nil {
+		return err
+	}
+	bad := errf(http.StatusUnauthorized, wire.CodeUnauthorized, "wrong email or password")
+	if req.Email == "" || req.Password == "" {
+		return bad
+	}
+	u, err := a.core.Store.UserByEmail(r.Context(), req.Email)
+	if errors.Is(err, chatcore.ErrNotFound) {
+		return bad
+	}
+	if err != nil {
+		return err
+	}
+	ok, err := auth.CheckPassword(u.PasswordHash, req.Password)
+	if err != nil || !ok {
+		return bad
+	}
+	a.issue(w, http.StatusOK, u)
+	return nil
+}
+
+// issue answers with a fresh token and sets it as the browser cookie.
+func (a *API) issue(w http.ResponseWriter, status int, u chatcore.User) {
+	tok, exp := a.core.Signer.Issue(u.ID, u.Name)
+	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: tok, Path: "/", Expires: exp,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.cfg.SecureCookie})
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, authResponse{User: chatcore.User{ID: u.ID, Name: u.Name, Email: u.Email}, Token: tok})
+}
+
+func (a *API) logout(w http.ResponseWriter, _ *http.Request) error {
+	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.cfg.SecureCookie})
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	return nil
+}
+
+func (a *API) me(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	u, err := a.core.Store.UserByID(r.Context(), who.UserID)
+	if errors.Is(err, chatcore.ErrNotFound) {
+		return errUnauthorized // a valid token for a deleted user
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, chatcore.User{ID: u.ID, Name: u.Name, Email: u.Email})
+	return nil
+}
+
+func (a *API) user(w http.ResponseWriter, r *http.Request, _ auth.Claims) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	u, err := a.core.Store.UserByID(r.Context(), id)
+	if errors.Is(err, chatcore.ErrNotFound) {
+		return errf(http.StatusNotFound, wire.CodeNotFound, "no such user")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, chatcore.UserRef{ID: u.ID, Name: u.Name})
+	return nil
+}
+
+func (a *API) listRooms(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	rooms, err := a.core.Store.ListRooms(r.Context(), who.UserID)
+	if err != nil {
+		return err
+	}
+	if rooms == nil {
+		rooms = []chatcore.Room{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rooms": rooms})
+	return nil
+}
+
+func (a *API) createRoom(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	var req struct {
+		Name      string `json:"name"`
+		IsPrivate bool   `json:"is_private"`
+	}
+	if err := a.decode(w, r, &req); err != nil {
+		return err
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	if req.Name == "" || utf8.RuneCountInString(req.Name) > 100 || !utf8.ValidString(req.Name) {
+		return badRequest("name must be 1 to 100 characters")
+	}
+	room, err := a.core.Store.CreateRoom(r.Context(), who.UserID, req.Name, req.IsPrivate)
+	if err != nil {
+		return err
+	}
+	a.core.members.add(room.ID, who.UserID)
+	room.Joined = true
+	writeJSON(w, http.StatusCreated, room)
+	return nil
+}
+
+// roomFor loads a room and checks the caller may see it: public rooms are
+// visible to everyone, private ones to members only.
+func (a *API) roomFor(ctx context.Context, id int64, who auth.Claims) (chatcore.Room, bool, error) {
+	room, err := a.core.Store.RoomByID(ctx, id)
+	if errors.Is(err, chatcore.ErrNotFound) {
+		return room, false, errNoRoom
+	}
+	if err != nil {
+		return room, false, err
+	}
+	member, err := a.core.IsMember(ctx, id, who.UserID)
+	if err != nil {
+		return room, false, err
+	}
+	if room.IsPrivate && !member {
+		return room, false, errNotMember
+	}
+	room.Joined = member
+	return room, member, nil
+}
+
+// requireMember checks membership for reading or writing messages.
+func (a *API) requireMember(ctx context.Context, id int64, who auth.Claims) error {
+	ok, err := a.core.IsMember(ctx, id, who.UserID)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return nil
+	}
+	// Tell "no such room" from "not yours".
+	if _, err := a.core.Store.RoomByID(ctx, id); errors.Is(err, chatcore.ErrNotFound) {
+		return errNoRoom
+	} else if err != nil {
+		return err
+	}
+	return errNotMember
+}
+
+func (a *API) room(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	room, _, err := a.roomFor(r.Context(), id, who)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, room)
+	return nil
+}
+
+func (a *API) join(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	room, member, err := a.roomFor(r.Context(), id, who)
+	if err != nil {
+		if errors.Is(err, errNotMember) {
+			return errf(http.StatusForbidden, wire.CodeForbidden, "private room: join by invitation only")
+		}
+		return err
+	}
+	if !member {
+		if _, err := a.core.Store.Join(r.Context(), room.ID, who.UserID, chatcore.RoleMember); err != nil {
+			return err
+		}
+		a.core.members.add(room.ID, who.UserID)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"room": room.ID, "joined": true})
+	return nil
+}
+
+func (a *API) leave(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := a.core.Store.Leave(r.Context(), id, who.UserID); err != nil {
+		return err
+	}
+	a.core.members.remove(id, who.UserID)
+	a.core.Hub.UnsubscribeUser(id, who.UserID)
+	writeJSON(w, http.StatusOK, map[string]any{"room": id, "joined": false})
+	return nil
+}
+
+func (a *API) members(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if _, _, err := a.roomFor(r.Context(), id, who); err != nil {
+		return err
+	}
+	ms, err := a.core.Store.Members(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if ms == nil {
+		ms = []chatcore.Member{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
+	return nil
+}
+
+func (a *API) invite(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		UserID int64 `json:"user_id"`
+	}
+	if err := a.decode(w, r, &req); err != nil {
+		return err
+	}
+	if req.UserID <= 0 {
+		return badRequest("user_id must be a positive integer")
+	}
+	if err := a.requireMember(r.Context(), id, who); err != nil {
+		return err
+	}
+	if _, err := a.core.Store.UserByID(r.Context(), req.UserID); errors.Is(err, chatcore.ErrNotFound) {
+		return errf(http.StatusNotFound, wire.CodeNotFound, "no such user")
+	} else if err != nil {
+		return err
+	}
+	if _, err := a.core.Store.Join(r.Context(), id, req.UserID, chatcore.RoleMember); err != nil {
+		return err
+	}
+	a.core.members.add(id, req.UserID)
+	writeJSON(w, http.StatusOK, map[string]any{"room": id, "user_id": req.UserID, "joined": true})
+	return nil
+}
+
+func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	limit := 50
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 200 {
+			return badRequest("limit must be an integer from 1 to 200")
+		}
+		limit = n
+	}
+	before, hasBefore, err := seqParam(q.Get("before"), "before")
+	if err != nil {
+		return err
+	}
+	after, hasAfter, err := seqParam(q.Get("after"), "after")
+	if err != nil {
+		return err
+	}
+	if hasBefore && hasAfter {
+		return badRequest("give before or after, not both")
+	}
+	if err := a.requireMember(r.Context(), id, who); err != nil {
+		return err
+	}
+	var msgs []chatcore.Message
+	var more bool
+	if hasAfter {
+		msgs, more, err = a.core.Store.After(r.Context(), id, after, limit)
+	} else {
+		msgs, more, err = a.core.Store.History(r.Context(), id, before, limit)
+	}
+	if err != nil {
+		return err
+	}
+	out := make([]wire.Msg, len(msgs))
+	for i := range msgs {
+		out[i] = wire.FromMessage(&msgs[i])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"messages": out, "has_more": more})
+	return nil
+}
+
+func seqParam(s, name string) (int64, bool, error) {
+	if s == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false, badRequest(name + " must be a non-negative integer")
+	}
+	return n, true, nil
+}
+
+func (a *API) postMessage(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Body string `json:"body"`
+		CID  string `json:"cid"`
+	}
+	if err := a.decode(w, r, &req); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	res, err := a.send(ctx, id, who, req.Body, req.CID)
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if res.Duplicate {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, wire.FromMessage(&res.Msg))
+	return nil
+}
+
+func (a *API) markRead(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Seq int64 `json:"seq"`
+	}
+	if err := a.decode(w, r, &req); err != nil {
+		return err
+	}
+	if req.Seq < 0 {
+		return badRequest("seq must be a non-negative integer")
+	}
+	if err := a.requireMember(r.Context(), id, who); err != nil {
+		return err
+	}
+	if err := a.core.Store.MarkRead(r.Context(), id, who.UserID, req.Seq); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"room": id, "last_read_seq": req.Seq})
+	return nil
+}
+
+// validateSend checks a message the way both the REST and WebSocket paths
+// must, before it reaches the batcher.
+func (a *API) validateSend(body, cid string) *apiError {
+	switch {
+	case strings.TrimSpace(body) == "":
+		return badRequest("body must not be empty")
+	case len(body) > a.cfg.MaxBody:
+		return errf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge,
+			"body is over "+strconv.Itoa(a.cfg.MaxBody)+" bytes")
+	case !utf8.ValidString(body) || strings.ContainsRune(body, 0):
+		return badRequest("body must be valid UTF-8 without NUL")
+	case len(cid) > 128 || !utf8.ValidString(cid) || strings.ContainsRune(cid, 0):
+		return badRequest("cid must be at most 128 bytes of UTF-8")
+	}
+	return nil
+}
+
+// sendResult checks a batcher answer: a cid reused for a different message
+// is a conflict, the same message again is an idempotent success.
+func sendResult(res store.SendResult, room int64, body string) (store.SendResult, error) {
+	if res.Err != nil {
+		return res, res.Err
+	}
+	if res.Duplicate && (res.Msg.Room != room || res.Msg.Body != body) {
+		return res, errf(http.StatusConflict, wire.CodeConflict, "cid already used for a different message")
+	}
+	return res, nil
+}
+
+// send is the REST path of a message: the same checks as the WebSocket one.
+func (a *API) send(ctx context.Context, room int64, who auth.Claims, body, cid string) (store.SendResult, error) {
+	if ae := a.validateSend(body, cid); ae != nil {
+		return store.SendResult{}, ae
+	}
+	if err := a.requireMember(ctx, room, who); err != nil {
+		return store.SendResult{}, err
+	}
+	a.core.Metrics.Received.Inc()
+	res := a.core.Batcher.Send(ctx, store.SendRequest{Room: room, UserID: who.UserID, UserName: who.Name, Body: body, CID: cid})
+	return sendResult(res, room, body)
+}

@@ -1,0 +1,245 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/chatgate/chatgate/chatcore/auth"
+	"github.com/chatgate/chatgate/chatcore/socket"
+	"github.com/chatgate/chatgate/chatcore/store"
+	"github.com/chatgate/chatgate/chatcore/wire"
+)
+
+// hijackable lets gorilla v1.5.3, which type-asserts http.Hijacker, upgrade
+// behind wrappers that only offer Unwrap (Caddy's encode, header, idle
+// timeout writers); http.ResponseController walks the Unwrap chain.
+type hijackable struct{ http.ResponseWriter }
+
+func (h hijackable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(h.ResponseWriter).Hijack()
+}
+
+// maxStrikes is how many refused sends in a row a connection may make
+// before it is closed with 4429: a client that ignores rate_limited is a
+// flood, not a burst.
+const maxStrikes = 50
+
+// session is one WebSocket connection's protocol state. Only the read loop
+// touches it, so it needs no lock.
+type session struct {
+	a       *API
+	c       *socket.Conn
+	who     auth.Claims
+	sends   *rate.Limiter
+	typing  *rate.Limiter
+	strikes int
+	rooms   map[int64]struct{}
+}
+
+func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		a.writeError(w, r, badRequest("expected a WebSocket upgrade"))
+		return
+	}
+	if a.isDraining() {
+		a.writeError(w, r, errf(http.StatusServiceUnavailable, wire.CodeUnavailable, "instance draining, reconnect"))
+		return
+	}
+	claims, authErr := a.core.Signer.Verify(auth.FromRequest(r, true))
+	ws, err := a.upgrader.Upgrade(hijackable{w}, r, nil)
+	if err != nil {
+		return // the upgrader has answered the request
+	}
+	if authErr != nil {
+		// Upgrade first, then close with 4401: a browser sees a close code,
+		// whereas a refused handshake tells it nothing.
+		reason := "unauthorized: missing or invalid token"
+		if errors.Is(authErr, auth.ErrExpiredToken) {
+			reason = "unauthorized: token expired"
+		}
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(wire.CloseUnauthorized, reason), time.Now().Add(time.Second))
+		_ = ws.Close()
+		a.core.Metrics.Disconnects.WithLabelValues("4401").Inc()
+		return
+	}
+	compress := a.cfg.Compression && strings.Contains(strings.ToLower(r.Header.Get("Sec-WebSocket-Extensions")), "permessage-deflate")
+	conn := socket.New(ws, &a.cfg.Socket, socketObserver{a.core.Metrics}, claims.UserID, compress)
+	remove := a.conns.Add(conn)
+	a.wg.Add(1)
+	defer a.wg.Done()
+	m := a.core.Metrics
+	m.Connects.Inc()
+	m.Connections.Inc()
+
+	s := &session{a: a, c: conn, who: claims,
+		sends:  rate.NewLimiter(rate.Limit(a.cfg.SendRate), a.cfg.SendBurst),
+		typing: rate.NewLimiter(2, 4)}
+	readErr := conn.ReadLoop(s.handle)
+
+	for room := range s.rooms {
+		a.core.Hub.Unsubscribe(conn, room)
+	}
+	remove()
+	code := conn.CloseCode()
+	var ce *websocket.CloseError
+	if code == 0 && errors.As(readErr, &ce) {
+		code = ce.Code
+	}
+	m.Disconnected(code)
+}
+
+func (s *session) fail(code, msg, cid string, room int64) {
+	s.a.core.Metrics.Errors.WithLabelValues(code).Inc()
+	s.c.Send(wire.ErrorEvent{Type: wire.TypeError, Code: code, Message: msg, CID: cid, Room: room})
+}
+
+func (s *session) failErr(err error, cid string, room int64) {
+	ae := classify(err)
+	if ae.status >= 500 {
+		s.a.log.Warn("gateway: frame failed", zap.Int64("user", s.who.UserID), zap.Error(err))
+	}
+	s.fail(ae.code, ae.msg, cid, room)
+}
+
+// handle serves one client frame. It must not block for long: it runs on
+// the read loop, which also answers pings.
+func (s *session) handle(data []byte, err error) {
+	if err != nil {
+		if errors.Is(err, socket.ErrFrameTooLarge) {
+			s.fail(wire.CodeTooLarge, "frame too large", "", 0)
+			return
+		}
+		s.fail(wire.CodeBadRequest, err.Error(), "", 0)
+		return
+	}
+	var f wire.ClientFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		s.fail(wire.CodeBadRequest, "malformed JSON frame: "+err.Error(), "", 0)
+		return
+	}
+	switch f.Type {
+	case wire.TypeSend:
+		s.send(&f)
+	case wire.TypeSubscribe:
+		s.subscribe(&f)
+	case wire.TypeUnsubscribe:
+		if f.Room > 0 {
+			s.a.core.Hub.Unsubscribe(s.c, f.Room)
+			delete(s.rooms, f.Room)
+		}
+		s.c.Send(wire.RoomEvent{Type: wire.TypeUnsubbed, Room: f.Room})
+	case wire.TypeTyping:
+		s.typingFrame(&f)
+	case wire.TypePing:
+		s.c.Send(wire.RoomEvent{Type: wire.TypePong})
+	case "":
+		s.fail(wire.CodeBadRequest, "frame has no type", f.CID, f.Room)
+	default:
+		s.fail(wire.CodeBadRequest, "unknown frame type "+quoteShort(f.Type), f.CID, f.Room)
+	}
+}
+
+func quoteShort(s string) string {
+	if len(s) > 32 {
+		s = s[:32] + "…"
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func (s *session) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.a.ctx, 5*time.Second)
+}
+
+// checkRoom validates the room id and the caller's membership.
+func (s *session) checkRoom(room int64) error {
+	if room <= 0 {
+		return badRequest("room must be a positive integer")
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return s.a.requireMember(ctx, room, s.who)
+}
+
+func (s *session) send(f *wire.ClientFrame) {
+	if !s.sends.Allow() {
+		s.a.core.Metrics.RateLimited.WithLabelValues("ws_send").Inc()
+		s.strikes++
+		if s.strikes > maxStrikes {
+			s.c.Abort(wire.CloseRateLimited, "rate limited: too many messages")
+			return
+		}
+		s.fail(wire.CodeRateLimited, "too many messages, slow down", f.CID, f.Room)
+		return
+	}
+	s.strikes = 0
+	if ae := s.a.validateSend(f.Body, f.CID); ae != nil {
+		s.fail(ae.code, ae.msg, f.CID, f.Room)
+		return
+	}
+	if err := s.checkRoom(f.Room); err != nil {
+		s.failErr(err, f.CID, f.Room)
+		return
+	}
+	s.a.core.Metrics.Received.Inc()
+	room, body, cid := f.Room, f.Body, f.CID
+	err := s.a.core.Batcher.Submit(store.SendRequest{Room: room, UserID: s.who.UserID, UserName: s.who.Name, Body: body, CID: cid},
+		func(res store.SendResult) {
+			res, err := sendResult(res, room, body)
+			if err != nil {
+				s.failErr(err, cid, room)
+				return
+			}
+			s.c.Send(wire.AckEvent{Type: wire.TypeAck, CID: cid, Room: room, Seq: res.Msg.Seq, Duplicate: res.Duplicate})
+		})
+	if err != nil {
+		s.failErr(err, cid, room)
+	}
+}
+
+func (s *session) subscribe(f *wire.ClientFrame) {
+	if err := s.checkRoom(f.Room); err != nil {
+		s.failErr(err, "", f.Room)
+		return
+	}
+	if f.Since != nil && *f.Since < 0 {
+		s.fail(wire.CodeBadRequest, "since must be a non-negative integer", "", f.Room)
+		return
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	if _, err := s.a.core.Hub.Subscribe(ctx, s.c, f.Room, f.Since); err != nil {
+		s.failErr(err, "", f.Room)
+		return
+	}
+	if s.rooms == nil {
+		s.rooms = make(map[int64]struct{})
+	}
+	s.rooms[f.Room] = struct{}{}
+}
+
+func (s *session) typingFrame(f *wire.ClientFrame) {
+	if !s.typing.Allow() {
+		return // typing is best-effort: excess is dropped silently
+	}
+	if err := s.checkRoom(f.Room); err != nil {
+		s.failErr(err, "", f.Room)
+		return
+	}
+	ctx, cancel := s.ctx()
+	defer cancel()
+	if err := s.a.core.Bus.PublishTyping(ctx, f.Room, s.who.UserID); err != nil {
+		s.a.log.Debug("gateway: publish typing", zap.Error(err))
+	}
+	s.a.core.Metrics.BusPublished.WithLabelValues("typing").Inc()
+}

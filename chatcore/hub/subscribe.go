@@ -1,0 +1,219 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/chatgate/chatgate/chatcore/wire"
+	"go.uber.org/zap"
+)
+
+// Subscribe adds sub to the room. Without since it receives messages after
+// the room's current last seq; with since it first receives every message
+// after since. The subscribed event is queued before any message, and
+// lastSeq is returned for the caller's own use. Replaying runs in the
+// background, paced by sub.WaitRoom. Subscribing again re-positions.
+func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, roomID int64, since *int64) (int64, error) {
+	r, err := h.getRoom(ctx, roomID)
+	if err != nil {
+		return 0, err
+	}
+	s := h.shard(roomID)
+	s.mu.Lock()
+	if s.rooms[roomID] != r {
+		// The room went idle and was dropped between init and here.
+		s.mu.Unlock()
+		return h.Subscribe(ctx, sub, roomID, since)
+	}
+	if old, ok := r.subs[sub]; ok {
+		old.removed = true
+	}
+	last := r.delivered
+	from := last
+	if since != nil && *since >= 0 {
+		from = *since
+	}
+	st := &subscription{next: from + 1, replaying: from < last}
+	r.subs[sub] = st
+	sub.Enqueue(wire.NewFrame(0, wire.Encode(wire.SubscribedEvent{Type: wire.TypeSubscribed, Room: roomID, LastSeq: last})))
+	if st.replaying {
+		// Serve what the ring holds right away, under the lock, so a typical
+		// reconnect costs no store read at all.
+		if frames := r.recentFrom(st.next); frames != nil {
+			for _, f := range frames {
+				// A copy without Committed: a replay is not a live delivery
+				// and must not count in the delivery latency.
+				sub.Enqueue(wire.NewFrame(f.Seq, f.Data))
+			}
+			st.next = r.delivered + 1
+			st.replaying = false
+			h.obs.Replayed(len(frames), false)
+		}
+	}
+	s.mu.Unlock()
+	if st.replaying {
+		h.spawn(func() { h.replay(sub, r, st) })
+	}
+	return last, nil
+}
+
+// replay brings a subscription from st.next up to the live stream.
+func (h *Hub) replay(sub Subscriber, r *room, st *subscription) {
+	s := h.shard(r.id)
+	for {
+		s.mu.Lock()
+		if st.removed {
+			s.mu.Unlock()
+			return
+		}
+		target := r.delivered
+		s.mu.Unlock()
+
+		if err := h.replayRange(sub, r.id, st, target); err != nil {
+			if h.ctx.Err() == nil {
+				h.log.Warn("hub: replay failed", zap.Int64("room", r.id), zap.Error(err))
+			}
+			// The subscriber cannot be served without a gap: drop it from
+			// the room so it does not receive later messages after a hole.
+			// Its connection reports the error and the client resubscribes.
+			h.Unsubscribe(sub, r.id)
+			sub.Enqueue(wire.NewFrame(0, wire.Encode(wire.ErrorEvent{Type: wire.TypeError,
+				Code: wire.CodeUnavailable, Message: "replay failed, subscribe again with since", Room: r.id})))
+			return
+		}
+
+		s.mu.Lock()
+		if st.removed {
+			s.mu.Unlock()
+			return
+		}
+		if st.overflow {
+			st.overflow, st.buf = false, nil
+			s.mu.Unlock()
+			continue
+		}
+		i := 0
+		for ; i < len(st.buf); i++ {
+			f := st.buf[i]
+			if f.Seq < st.next {
+				continue
+			}
+			if f.Seq > st.next {
+				break
+			}
+			sub.Enqueue(f)
+			st.next++
+		}
+		st.buf = st.buf[i:]
+		if st.next > r.delivered {
+			st.replaying, st.buf = false, nil
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+	}
+}
+
+// replayRange sends st.next..target from the store in pages.
+func (h *Hub) replayRange(sub Subscriber, roomID int64, st *subscription, target int64) error {
+	for st.next <= target {
+		if err := sub.WaitRoom(h.ctx); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.QueryTimeout)
+		msgs, _, err := h.store.After(ctx, roomID, st.next-1, h.cfg.ReplayPage)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("hub: replay room %d after %d: %w", roomID, st.next-1, err)
+		}
+		if len(msgs) == 0 {
+			return fmt.Errorf("hub: replay room %d: store has nothing after %d, want up to %d", roomID, st.next-1, target)
+		}
+		n := 0
+		for i := range msgs {
+			m := &msgs[i]
+			if m.Seq != st.next || m.Seq > target {
+				break
+			}
+			if !sub.Enqueue(wire.NewFrame(m.Seq, wire.EncodeMessage(m))) {
+				return fmt.Errorf("hub: replay room %d: subscriber gone", roomID)
+			}
+			st.next++
+			n++
+		}
+		h.obs.Replayed(n, true)
+		if n == 0 {
+			return fmt.Errorf("hub: replay room %d: seq %d missing in store", roomID, st.next)
+		}
+	}
+	return nil
+}
+
+// Unsubscribe removes sub from the room.
+func (h *Hub) Unsubscribe(sub Subscriber, roomID int64) {
+	s := h.shard(roomID)
+	s.mu.Lock()
+	r, ok := s.rooms[roomID]
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
+	if st, ok := r.subs[sub]; ok {
+		st.removed = true
+		delete(r.subs, sub)
+	}
+	idle := len(r.subs) == 0 && r.delivered >= 0
+	if idle {
+		delete(s.rooms, roomID)
+		if r.gapTimer != nil {
+			r.gapTimer.Stop()
+		}
+	}
+	s.mu.Unlock()
+	if idle && h.OnRoomIdle != nil {
+		h.OnRoomIdle(roomID)
+	}
+}
+
+// Typing sends an ephemeral frame to the room's live subscribers except the
+// author's own connections.
+func (h *Hub) Typing(roomID, userID int64) {
+	s := h.shard(roomID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[roomID]
+	if !ok {
+		return
+	}
+	var f *wire.Frame
+	for sub, st := range r.subs {
+		if st.replaying || sub.UserID() == userID {
+			continue
+		}
+		if f == nil {
+			f = wire.NewFrame(0, wire.Encode(wire.TypingEvent{Type: wire.TypeTyping, Room: roomID, User: userID}))
+		}
+		sub.Enqueue(f)
+	}
+}
+
+// UnsubscribeUser removes every local subscription of the user from the
+// room (after a leave: a former member must stop receiving at once).
+func (h *Hub) UnsubscribeUser(roomID, userID int64) {
+	s := h.shard(roomID)
+	s.mu.Lock()
+	r, ok := s.rooms[roomID]
+	var gone []Subscriber
+	if ok {
+		for sub := range r.subs {
+			if sub.UserID() == userID {
+				gone = append(gone, sub)
+			}
+		}
+	}
+	s.mu.Unlock()
+	for _, sub := range gone {
+		h.Unsubscribe(sub, roomID)
+		sub.Enqueue(wire.NewFrame(0, wire.Encode(wire.RoomEvent{Type: wire.TypeUnsubbed, Room: roomID})))
+	}
+}

@@ -1,0 +1,452 @@
+// Package socket is one client WebSocket connection: a bounded outbound
+// queue, a writer that exists only while there is something to write and
+// coalesces everything queued into one frame, and the read loop with its
+// deadlines and size limits.
+package socket
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/chatgate/chatgate/chatcore/wire"
+)
+
+// Config tunes connections. Zero values take the defaults.
+type Config struct {
+	// MaxFrame is the largest client frame handled; bigger ones are answered
+	// with a too_large error and skipped (default 16 KiB).
+	MaxFrame int64
+	// HardMaxFrame is where the connection is closed with 1009 instead
+	// (default 1 MiB): skipping a frame still costs reading it.
+	HardMaxFrame int64
+	// QueueFrames and QueueBytes bound the outbound queue; overflow closes
+	// the connection with 4408 (defaults 1024 frames, 1 MiB).
+	QueueFrames int
+	QueueBytes  int
+	// BatchBytes caps one coalesced frame (default 64 KiB).
+	BatchBytes int
+	// CompressMin is the smallest event sent compressed on connections that
+	// negotiated permessage-deflate (default 512 B); smaller ones cost more
+	// to deflate than they save.
+	CompressMin int
+	// WriteTimeout bounds each write (default 10s).
+	WriteTimeout time.Duration
+	// PingInterval is how often the server pings (default 25s); PongTimeout
+	// how long past that a silent client is dropped (default 10s).
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+}
+
+// SetDefaults fills in zero values.
+func (c *Config) SetDefaults() {
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = 16 << 10
+	}
+	if c.HardMaxFrame < c.MaxFrame {
+		c.HardMaxFrame = max(1<<20, c.MaxFrame)
+	}
+	if c.QueueFrames <= 0 {
+		c.QueueFrames = 1024
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = 1 << 20
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = 64 << 10
+	}
+	if c.CompressMin <= 0 {
+		c.CompressMin = 512
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.PongTimeout <= 0 {
+		c.PongTimeout = 10 * time.Second
+	}
+}
+
+// Observer receives per-connection measurements.
+type Observer interface {
+	FramesOut(frames, events int)
+	FrameIn()
+	Overflow()
+	// Delivered reports a message event written to the socket, lag after
+	// its commit.
+	Delivered(lag time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) FramesOut(int, int)      {}
+func (nopObserver) FrameIn()                {}
+func (nopObserver) Overflow()               {}
+func (nopObserver) Delivered(time.Duration) {}
+
+// ErrClosed is returned once the connection is closed.
+var ErrClosed = errors.New("socket: connection closed")
+
+// item is one queued outbound unit: an event frame, or a control action.
+type item struct {
+	frame *wire.Frame
+	ping  bool
+	close *closeReq
+}
+
+type closeReq struct {
+	code   int
+	reason string
+}
+
+// Conn is one client connection.
+type Conn struct {
+	ws       *websocket.Conn
+	cfg      *Config
+	obs      Observer
+	userID   int64
+	compress bool
+
+	mu          sync.Mutex
+	queue       []item
+	queuedBytes int
+	writing     bool
+	closed      bool
+	space       chan struct{} // signalled when the queue drains, for WaitRoom
+
+	done      chan struct{}
+	closeOnce sync.Once
+	closeCode atomic.Int32
+}
+
+// New wraps an upgraded gorilla connection. compress reports whether the
+// client negotiated permessage-deflate.
+func New(ws *websocket.Conn, cfg *Config, obs Observer, userID int64, compress bool) *Conn {
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	c := &Conn{ws: ws, cfg: cfg, obs: obs, userID: userID, compress: compress, done: make(chan struct{})}
+	// Control frames and small batches go uncompressed; big events use a
+	// shared PreparedMessage that carries its own compression.
+	ws.EnableWriteCompression(false)
+	return c
+}
+
+// UserID is the authenticated user.
+func (c *Conn) UserID() int64 { return c.userID }
+
+// Done is closed when the connection is closed.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// CloseCode is the close code the server sent, 0 if none yet.
+func (c *Conn) CloseCode() int { return int(c.closeCode.Load()) }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.ws.RemoteAddr() }
+
+// Enqueue queues an event frame without blocking. On overflow the
+// connection is closed with 4408 and false returned.
+func (c *Conn) Enqueue(f *wire.Frame) bool {
+	return c.push(item{frame: f}, len(f.Data))
+}
+
+// Send queues a one-off event (acks, errors, pongs).
+func (c *Conn) Send(v any) bool {
+	return c.Enqueue(wire.NewFrame(0, wire.Encode(v)))
+}
+
+// Ping queues a WebSocket ping; the heartbeat calls it for every connection.
+func (c *Conn) Ping() { c.push(item{ping: true}, 0) }
+
+func (c *Conn) push(it item, size int) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.queue) >= c.cfg.QueueFrames || c.queuedBytes+size > c.cfg.QueueBytes {
+		c.mu.Unlock()
+		c.obs.Overflow()
+		c.Abort(wire.CloseTooSlow, "too slow to keep up: resume with since")
+		return false
+	}
+	c.queue = append(c.queue, it)
+	c.queuedBytes += size
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+	c.mu.Unlock()
+	return true
+}
+
+// WaitRoom blocks until the queue is at most half full.
+func (c *Conn) WaitRoom(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return ErrClosed
+		}
+		if len(c.queue) <= c.cfg.QueueFrames/2 && c.queuedBytes <= c.cfg.QueueBytes/2 {
+			c.mu.Unlock()
+			return nil
+		}
+		if c.space == nil {
+			c.space = make(chan struct{})
+		}
+		ch := c.space
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-c.done:
+			return ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// CloseWith queues a close frame behind what is already queued (a graceful
+// close: the client receives everything first), then closes.
+func (c *Conn) CloseWith(code int, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.queue = append(c.queue, item{close: &closeReq{code: code, reason: reason}})
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+	c.mu.Unlock()
+}
+
+// Abort closes the connection at once, skipping the queue. It never blocks:
+// it is called from the hub's fan-out, where a stalled socket must not hold
+// up the room, so the close frame is written from its own goroutine.
+func (c *Conn) Abort(code int, reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.queue = nil
+	c.queuedBytes = 0
+	c.mu.Unlock()
+	c.closeCode.CompareAndSwap(0, int32(code))
+	go func() {
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		c.shutdown()
+	}()
+}
+
+func (c *Conn) shutdown() {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.queue = nil
+		c.queuedBytes = 0
+		if c.space != nil {
+			close(c.space)
+			c.space = nil
+		}
+		c.mu.Unlock()
+		close(c.done)
+		_ = c.ws.Close()
+	})
+}
+
+var batchPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// writeLoop runs while the queue is non-empty. It takes everything queued
+// at once and writes it as few frames as it can: consecutive events become
+// one JSON array frame, so a burst costs one write(2) rather than one each.
+func (c *Conn) writeLoop() {
+	var batch []item
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.closed {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		batch, c.queue = c.queue, batch[:0]
+		c.queuedBytes = 0
+		if c.space != nil {
+			close(c.space)
+			c.space = nil
+		}
+		c.mu.Unlock()
+
+		if err := c.writeItems(batch); err != nil {
+			c.shutdown()
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		clear(batch)
+	}
+}
+
+func (c *Conn) writeItems(items []item) error {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+	var run []*wire.Frame
+	runBytes := 0
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		err := c.writeRun(run)
+		c.obs.FramesOut(1, len(run))
+		c.observeDelivered(run...)
+		clear(run)
+		run, runBytes = run[:0], 0
+		return err
+	}
+	for _, it := range items {
+		switch {
+		case it.frame != nil:
+			f := it.frame
+			if c.compress && len(f.Data) >= c.cfg.CompressMin {
+				if err := flush(); err != nil {
+					return err
+				}
+				if err := c.ws.WritePreparedMessage(f.Prepared()); err != nil {
+					return err
+				}
+				c.obs.FramesOut(1, 1)
+				c.observeDelivered(f)
+				continue
+			}
+			if runBytes+len(f.Data) > c.cfg.BatchBytes {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+			run = append(run, f)
+			runBytes += len(f.Data) + 1
+		case it.ping:
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.cfg.WriteTimeout)); err != nil {
+				return err
+			}
+		case it.close != nil:
+			if err := flush(); err != nil {
+				return err
+			}
+			c.closeCode.CompareAndSwap(0, int32(it.close.code))
+			_ = c.ws.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(it.close.code, it.close.reason), time.Now().Add(c.cfg.WriteTimeout))
+			return ErrClosed
+		}
+	}
+	return flush()
+}
+
+func (c *Conn) writeRun(run []*wire.Frame) error {
+	w, err := c.ws.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	if len(run) == 1 {
+		_, err = w.Write(run[0].Data)
+	} else {
+		buf := batchPool.Get().(*bytes.Buffer)
+		buf.Reset()
+		buf.WriteByte('[')
+		for i, f := range run {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			buf.Write(f.Data)
+		}
+		buf.WriteByte(']')
+		_, err = w.Write(buf.Bytes())
+		if buf.Cap() <= 256<<10 {
+			batchPool.Put(buf)
+		}
+	}
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ErrFrameTooLarge is passed to the handler for a frame over MaxFrame; the
+// frame's bytes were discarded.
+var ErrFrameTooLarge = errors.New("socket: frame too large")
+
+var readPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// ReadLoop reads client frames until the connection closes, calling handle
+// for each text frame (data is only valid during the call) or with
+// ErrFrameTooLarge for an oversize one. It returns the read error.
+func (c *Conn) ReadLoop(handle func(data []byte, err error)) error {
+	defer c.shutdown()
+	deadline := c.cfg.PingInterval + c.cfg.PongTimeout
+	c.ws.SetReadLimit(c.cfg.HardMaxFrame)
+	_ = c.ws.SetReadDeadline(time.Now().Add(deadline))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(deadline))
+	})
+	for {
+		typ, r, err := c.ws.NextReader()
+		if err != nil {
+			return err
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(deadline))
+		c.obs.FrameIn()
+		if typ != websocket.TextMessage {
+			handle(nil, errors.New("socket: binary frames are not supported"))
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return err
+			}
+			continue
+		}
+		buf := readPool.Get().(*bytes.Buffer)
+		buf.Reset()
+		n, err := io.Copy(buf, io.LimitReader(r, c.cfg.MaxFrame+1))
+		if err != nil {
+			return err
+		}
+		if n > c.cfg.MaxFrame {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return err
+			}
+			handle(nil, ErrFrameTooLarge)
+		} else {
+			handle(buf.Bytes(), nil)
+		}
+		if buf.Cap() <= 64<<10 {
+			readPool.Put(buf)
+		}
+	}
+}
+
+func (c *Conn) observeDelivered(frames ...*wire.Frame) {
+	var now time.Time
+	for _, f := range frames {
+		if f.Committed.IsZero() {
+			continue
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		c.obs.Delivered(now.Sub(f.Committed))
+	}
+}

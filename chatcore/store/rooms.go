@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+
+	"github.com/chatgate/chatgate/chatcore"
+	"github.com/jackc/pgx/v5"
+)
+
+const roomCols = "r.id, r.name, r.is_private, COALESCE(r.created_by, 0), r.created_at, r.last_seq, r.member_count"
+
+// scanRoom scans roomCols plus any extra destinations. MessageCount is
+// last_seq: messages are never hard-deleted, so the sequence is the count.
+func scanRoom(row pgx.Row, extra ...any) (chatcore.Room, error) {
+	var r chatcore.Room
+	dest := append([]any{&r.ID, &r.Name, &r.IsPrivate, &r.CreatedBy, &r.CreatedAt, &r.LastSeq, &r.MemberCount}, extra...)
+	err := row.Scan(dest...)
+	r.CreatedAt = r.CreatedAt.UTC()
+	r.MessageCount = r.LastSeq
+	return r, err
+}
+
+// CreateRoom creates a room whose creator is its owner and only member. Room
+// and membership are written by one statement, hence one transaction. An
+// unknown creator returns chatcore.ErrNotFound.
+func (s *Store) CreateRoom(ctx context.Context, creator int64, name string, private bool) (chatcore.Room, error) {
+	var room chatcore.Room
+	err := s.run(ctx, "create_room", func(ctx context.Context) (n int, err error) {
+		// The room_users FK check runs at the end of the statement, when the
+		// new room row is visible.
+		room, err = scanRoom(s.pool.QueryRow(ctx, `
+			WITH r AS (
+				INSERT INTO rooms (name, is_private, created_by, member_count)
+				VALUES ($1, $2, $3, 1)
+				RETURNING *
+			), m AS (
+				INSERT INTO room_users (room_id, user_id, role, joined_at)
+				SELECT id, $3, $4, created_at FROM r
+			)
+			SELECT `+roomCols+` FROM r`, name, private, creator, chatcore.RoleOwner))
+		return 1, err
+	})
+	room.Joined = err == nil
+	return room, err
+}
+
+// RoomByID returns a room with its counters. Joined and LastReadSeq are not
+// filled (no caller is known); chatcore.ErrNotFound when there is no room.
+func (s *Store) RoomByID(ctx context.Context, id int64) (chatcore.Room, error) {
+	var room chatcore.Room
+	err := s.run(ctx, "room_by_id", func(ctx context.Context) (n int, err error) {
+		room, err = scanRoom(s.pool.QueryRow(ctx, "SELECT "+roomCols+" FROM rooms r WHERE r.id = $1", id))
+		return 1, err
+	})
+	return room, err
+}
+
+// ListRooms returns, in id order, every public room plus the private rooms
+// userID belongs to, with Joined and LastReadSeq relative to userID, in one
+// query.
+func (s *Store) ListRooms(ctx context.Context, userID int64) ([]chatcore.Room, error) {
+	var out []chatcore.Room
+	err := s.run(ctx, "list_rooms", func(ctx context.Context) (int, error) {
+		rows, err := s.pool.Query(ctx, `
+			SELECT `+roomCols+`, ru.user_id IS NOT NULL, COALESCE(ru.last_read_seq, 0)
+			FROM rooms r
+			LEFT JOIN room_users ru ON ru.room_id = r.id AND ru.user_id = $1
+			WHERE NOT r.is_private OR ru.user_id IS NOT NULL
+			ORDER BY r.id`, userID)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var joined bool
+			var lastRead int64
+			room, err := scanRoom(rows, &joined, &lastRead)
+			if err != nil {
+				return len(out), err
+			}
+			room.Joined, room.LastReadSeq = joined, lastRead
+			out = append(out, room)
+		}
+		return len(out), rows.Err()
+	})
+	return out, err
+}
+
+// Join adds userID to roomID with role. It is idempotent: an existing
+// membership returns (false, nil) and leaves role and member_count alone.
+// member_count is bumped by the same statement (one transaction) only when a
+// row was inserted; the rooms row lock serializes concurrent joins. An unknown
+// room (or user) returns chatcore.ErrNotFound via the foreign key.
+func (s *Store) Join(ctx context.Context, roomID, userID int64, role string) (bool, error) {
+	if role == "" {
+		role = chatcore.RoleMember
+	}
+	var joined bool
+	err := s.run(ctx, "join_room", func(ctx context.Context) (int, error) {
+		return 1, s.pool.QueryRow(ctx, `
+			WITH ins AS (
+				INSERT INTO room_users (room_id, user_id, role)
+				VALUES ($1, $2, $3)
+				ON CONFLICT (room_id, user_id) DO NOTHING
+				RETURNING 1
+			), upd AS (
+				UPDATE rooms SET member_count = member_count + 1
+				WHERE id = $1 AND EXISTS (SELECT 1 FROM ins)
+			)
+			SELECT EXISTS (SELECT 1 FROM ins)`, roomID, userID, role).Scan(&joined)
+	})
+	return joined, err
+}
+
+// Leave removes userID from roomID; (false, nil) when it was not a member,
+// chatcore.ErrNotFound when the room does not exist. member_count is
+// decremented by the same statement only when a row was deleted.
+func (s *Store) Leave(ctx context.Context, roomID, userID int64) (bool, error) {
+	var left, exists bool
+	err := s.run(ctx, "leave_room", func(ctx context.Context) (int, error) {
+		return 1, s.pool.QueryRow(ctx, `
+			WITH del AS (
+				DELETE FROM room_users WHERE room_id = $1 AND user_id = $2
+				RETURNING 1
+			), upd AS (
+				UPDATE rooms SET member_count = member_count - 1
+				WHERE id = $1 AND EXISTS (SELECT 1 FROM del)
+			)
+			SELECT EXISTS (SELECT 1 FROM del), EXISTS (SELECT 1 FROM rooms WHERE id = $1)`,
+			roomID, userID).Scan(&left, &exists)
+	})
+	if err == nil && !exists {
+		err = wrapErr("leave_room", ctx, pgx.ErrNoRows)
+	}
+	return left, err
+}
+
+// IsMember reports whether userID belongs to roomID.
+func (s *Store) IsMember(ctx context.Context, roomID, userID int64) (bool, error) {
+	var ok bool
+	err := s.run(ctx, "is_member", func(ctx context.Context) (int, error) {
+		return 1, s.pool.QueryRow(ctx,
+			"SELECT EXISTS (SELECT 1 FROM room_users WHERE room_id = $1 AND user_id = $2)",
+			roomID, userID).Scan(&ok)
+	})
+	return ok, err
+}
+
+// Members lists a room's members in join order (ties by user id) with one
+// JOIN. An unknown room yields an empty list.
+func (s *Store) Members(ctx context.Context, roomID int64) ([]chatcore.Member, error) {
+	out := []chatcore.Member{}
+	err := s.run(ctx, "room_members", func(ctx context.Context) (int, error) {
+		rows, err := s.pool.Query(ctx, `
+			SELECT u.id, u.name, ru.role
+			FROM room_users ru JOIN users u ON u.id = ru.user_id
+			WHERE ru.room_id = $1
+			ORDER BY ru.joined_at, u.id`, roomID)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m chatcore.Member
+			if err := rows.Scan(&m.ID, &m.Name, &m.Role); err != nil {
+				return len(out), err
+			}
+			out = append(out, m)
+		}
+		return len(out), rows.Err()
+	})
+	return out, err
+}
+
+// MarkRead moves userID's read marker in roomID forward to seq (never back).
+// chatcore.ErrNotFound when userID is not a member.
+func (s *Store) MarkRead(ctx context.Context, roomID, userID, seq int64) error {
+	return s.run(ctx, "mark_read", func(ctx context.Context) (int, error) {
+		tag, err := s.pool.Exec(ctx, `
+			UPDATE room_users SET last_read_seq = GREATEST(last_read_seq, $3)
+			WHERE room_id = $1 AND user_id = $2`, roomID, userID, seq)
+		if err == nil && tag.RowsAffected() == 0 {
+			err = pgx.ErrNoRows
+		}
+		return int(tag.RowsAffected()), err
+	})
+}
+
+// LastSeq returns the room's last assigned message seq (0 for an empty room);
+// chatcore.ErrNotFound when there is no room.
+func (s *Store) LastSeq(ctx context.Context, roomID int64) (int64, error) {
+	var seq int64
+	err := s.run(ctx, "last_seq", func(ctx context.Context) (int, error) {
+		return 1, s.pool.QueryRow(ctx, "SELECT last_seq FROM rooms WHERE id = $1", roomID).Scan(&seq)
+	})
+	return seq, err
+}

@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"strings"
+
+	"github.com/chatgate/chatgate/chatcore"
+	"github.com/jackc/pgx/v5"
+)
+
+const userCols = "id, name, email, password_hash, created_at"
+
+func scanUser(row pgx.Row) (chatcore.User, error) {
+	var u chatcore.User
+	err := row.Scan(&u.ID, &u.Name, &u.Email, &u.PasswordHash, &u.CreatedAt)
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, err
+}
+
+// normEmail is the one place emails are normalized: they are stored and
+// compared lowercase so "Ann@X.org" and "ann@x.org" are one account.
+func normEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// CreateUser inserts a user. A taken email returns a wrapped
+// chatcore.ErrConflict.
+func (s *Store) CreateUser(ctx context.Context, name, email, passwordHash string) (chatcore.User, error) {
+	var u chatcore.User
+	err := s.run(ctx, "create_user", func(ctx context.Context) (n int, err error) {
+		u, err = scanUser(s.pool.QueryRow(ctx,
+			"INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING "+userCols,
+			name, normEmail(email), passwordHash))
+		return 1, err
+	})
+	return u, err
+}
+
+// UserByEmail looks a user up by (case-insensitive) email; chatcore.ErrNotFound
+// when there is none.
+func (s *Store) UserByEmail(ctx context.Context, email string) (chatcore.User, error) {
+	var u chatcore.User
+	err := s.run(ctx, "user_by_email", func(ctx context.Context) (n int, err error) {
+		u, err = scanUser(s.pool.QueryRow(ctx, "SELECT "+userCols+" FROM users WHERE email = $1", normEmail(email)))
+		return 1, err
+	})
+	return u, err
+}
+
+// UserByID returns one user; chatcore.ErrNotFound when there is none.
+func (s *Store) UserByID(ctx context.Context, id int64) (chatcore.User, error) {
+	var u chatcore.User
+	err := s.run(ctx, "user_by_id", func(ctx context.Context) (n int, err error) {
+		u, err = scanUser(s.pool.QueryRow(ctx, "SELECT "+userCols+" FROM users WHERE id = $1", id))
+		return 1, err
+	})
+	return u, err
+}
+
+// UsersByID fetches many users in one query. Unknown ids are simply absent
+// from the map.
+func (s *Store) UsersByID(ctx context.Context, ids []int64) (map[int64]chatcore.User, error) {
+	out := make(map[int64]chatcore.User, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := s.run(ctx, "users_by_id", func(ctx context.Context) (int, error) {
+		rows, err := s.pool.Query(ctx, "SELECT "+userCols+" FROM users WHERE id = ANY($1)", ids)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			u, err := scanUser(rows)
+			if err != nil {
+				return len(out), err
+			}
+			out[u.ID] = u
+		}
+		return len(out), rows.Err()
+	})
+	return out, err
+}

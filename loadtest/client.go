@@ -1,0 +1,635 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// client is one simulated user: one WebSocket connection subscribed to one
+// room. It sends what the scheduler hands it, checks every delivery, and on
+// any disconnect reconnects with jittered backoff and resubscribes with since.
+type client struct {
+	w        *worker
+	u        PlanUser
+	room     *roomState
+	shard    int
+	observer bool // one member per room checks that no cid is stored twice
+	urlIdx   int
+
+	mu        sync.Mutex
+	tr        seqTracker
+	pending   map[string]*sendRec // sent (or queued) and not yet acked
+	queue     []*sendRec          // not yet written on the current connection
+	ctrl      [][]byte            // control frames to write before sends
+	n         int64
+	conn      *websocket.Conn
+	everSub   bool
+	up        bool // subscribed on the current connection
+	downSince time.Time
+	dialStart time.Time
+	repairing bool
+	joined    bool
+
+	wake    chan struct{}
+	done    chan struct{}
+	firstUp chan struct{} // closed at the first subscribed reply
+}
+
+type sendRec struct {
+	cid      string
+	n        int64
+	intended time.Time
+	body     string
+}
+
+func newClient(w *worker, u PlanUser, room *roomState, shard int) *client {
+	return &client{
+		w: w, u: u, room: room, shard: shard,
+		urlIdx:  u.Global % len(w.cfg.URLs),
+		pending: map[string]*sendRec{},
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		firstUp: make(chan struct{}),
+	}
+}
+
+func (c *client) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue schedules one send whose latency counts from intended.
+func (c *client) enqueue(intended time.Time) {
+	c.mu.Lock()
+	c.n++
+	rec := &sendRec{
+		cid:      c.w.runID + "-" + strconv.FormatInt(c.u.ID, 36) + "-" + strconv.FormatInt(c.n, 36),
+		n:        c.n,
+		intended: intended,
+		body:     makeBody(intended, c.u.ID, c.n, c.w.cfg.BodySize),
+	}
+	c.pending[rec.cid] = rec
+	c.queue = append(c.queue, rec)
+	c.mu.Unlock()
+	c.signal()
+	c.w.sent.Add(1)
+	c.w.sentS.add(intended, 1)
+}
+
+// run connects and keeps the client connected until the worker stops.
+func (c *client) run(ctx context.Context) {
+	defer close(c.done)
+	attempt := 0
+	for ctx.Err() == nil {
+		c.mu.Lock()
+		c.dialStart = time.Now()
+		c.mu.Unlock()
+		conn, resp, err := c.dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.w.dialErrors.Add(1)
+			c.w.errs.add("dial: " + shortErr(err))
+			if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+				c.relogin(ctx)
+			}
+			c.rotate()
+			if !sleepCtx(ctx, backoff(attempt, 100*time.Millisecond, 5*time.Second)) {
+				return
+			}
+			attempt++
+			continue
+		}
+		code, wasUp := c.serve(ctx, conn)
+		if ctx.Err() != nil {
+			return
+		}
+		if wasUp {
+			attempt = 0 // the backoff grows only while connections keep failing
+		}
+		switch code {
+		case websocket.CloseGoingAway: // draining: go elsewhere and resume
+			c.rotate()
+		case 4401:
+			c.relogin(ctx)
+		case 0:
+			c.rotate() // connection died (killed server): try the next URL
+		}
+		if !sleepCtx(ctx, backoff(attempt, 100*time.Millisecond, 5*time.Second)) {
+			return
+		}
+		attempt++
+	}
+}
+
+func (c *client) everSubscribed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.everSub
+}
+
+func (c *client) rotate() {
+	c.mu.Lock()
+	c.urlIdx = (c.urlIdx + 1) % len(c.w.cfg.URLs)
+	c.mu.Unlock()
+}
+
+func (c *client) baseURL() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.w.cfg.URLs[c.urlIdx]
+}
+
+func (c *client) token() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.u.Token
+}
+
+func (c *client) dial(ctx context.Context) (*websocket.Conn, *http.Response, error) {
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+c.token())
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, resp, err := c.w.dialer.DialContext(dctx, wsURL(c.baseURL()), h)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		if resp != nil {
+			return nil, resp, fmt.Errorf("handshake HTTP %d: %w", resp.StatusCode, err)
+		}
+		return nil, nil, fmt.Errorf("websocket dial: %w", err)
+	}
+	return conn, resp, nil
+}
+
+// relogin renews an expired or rejected token with the stored password.
+func (c *client) relogin(ctx context.Context) {
+	a, err := c.w.api.login(ctx, c.baseURL(), c.u.Email, c.u.Password)
+	if err != nil {
+		c.w.errs.add("relogin: " + shortErr(err))
+		return
+	}
+	c.mu.Lock()
+	c.u.Token = a.Token
+	c.mu.Unlock()
+}
+
+// serve runs one connection: subscribe (with since after the first time),
+// resend what is unacked, then read until the connection ends. It returns
+// the close code the server sent (0 for a broken connection) and whether the
+// connection got as far as subscribed.
+func (c *client) serve(ctx context.Context, conn *websocket.Conn) (int, bool) {
+	c.mu.Lock()
+	c.conn = conn
+	var since *int64
+	if c.tr.started {
+		s := c.tr.since()
+		since = &s
+	}
+	// Everything unacked goes out again, oldest first: the server stores a
+	// cid once, so a send that did land is only acked again.
+	c.queue = c.queue[:0]
+	for _, rec := range c.pending {
+		c.queue = append(c.queue, rec)
+	}
+	sort.Slice(c.queue, func(i, j int) bool { return c.queue[i].n < c.queue[j].n })
+	c.mu.Unlock()
+
+	_ = conn.SetWriteDeadline(time.Now().Add(c.w.cfg.WSTimeout))
+	if err := conn.WriteMessage(websocket.TextMessage, encodeSubscribe(c.room.id, since)); err != nil {
+		c.w.errs.add("write subscribe: " + shortErr(err))
+		conn.Close()
+		return 0, c.markDown()
+	}
+	stop := make(chan struct{})
+	writerDone := make(chan struct{})
+	go c.writeLoop(conn, stop, writerDone)
+	c.signal()
+
+	code := c.readLoop(ctx, conn)
+	close(stop)
+	<-writerDone
+	conn.Close()
+	return code, c.markDown()
+}
+
+// markDown records the end of a connection; it returns whether the
+// connection had been subscribed.
+func (c *client) markDown() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wasUp := c.up
+	if c.up {
+		c.w.connected.Add(-1)
+	}
+	c.up = false
+	c.conn = nil
+	if c.downSince.IsZero() && c.everSub && !c.w.stopping.Load() {
+		c.downSince = time.Now()
+	}
+	return wasUp
+}
+
+func (c *client) writeLoop(conn *websocket.Conn, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	ping := time.NewTicker(c.w.cfg.WSTimeout / 3)
+	defer ping.Stop()
+	write := func(b []byte) bool {
+		_ = conn.SetWriteDeadline(time.Now().Add(c.w.cfg.WSTimeout))
+		if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
+			// The reader sees the broken connection too and ends serve.
+			conn.Close()
+			return false
+		}
+		return true
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ping.C:
+			// An application ping keeps the read deadline of both sides
+			// fresh on quiet rooms and finds dead peers.
+			if !write(pingFrame) {
+				return
+			}
+			continue
+		case <-c.wake:
+		}
+		c.mu.Lock()
+		ctrl, batch := c.ctrl, c.queue
+		c.ctrl, c.queue = nil, nil
+		c.mu.Unlock()
+		for _, b := range ctrl {
+			if !write(b) {
+				return
+			}
+		}
+		for _, rec := range batch {
+			if !write(encodeSend(c.room.id, rec.body, rec.cid)) {
+				return
+			}
+		}
+	}
+}
+
+func (c *client) readLoop(ctx context.Context, conn *websocket.Conn) int {
+	for {
+		_ = conn.SetReadDeadline(time.Now().Add(c.w.cfg.WSTimeout))
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return c.closed(err)
+		}
+		evs, err := decodeEvents(data)
+		if err != nil {
+			c.w.errs.add(shortErr(err))
+			continue
+		}
+		now := time.Now()
+		for i := range evs {
+			c.handle(ctx, &evs[i], now)
+		}
+	}
+}
+
+// closed classifies why a connection ended and counts it.
+func (c *client) closed(err error) int {
+	if c.w.stopping.Load() {
+		return websocket.CloseNormalClosure
+	}
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		switch ce.Code {
+		case websocket.CloseGoingAway:
+			c.w.drained.Add(1)
+		case 4408:
+			c.w.tooSlow.Add(1)
+		case 4429:
+			c.w.rateLimited.Add(1)
+		case 4401:
+			c.w.unauthorized.Add(1)
+		default:
+			c.w.errs.add(fmt.Sprintf("closed by server: %d %s", ce.Code, ce.Text))
+		}
+		return ce.Code
+	}
+	c.w.dropped.Add(1)
+	c.w.errs.add("connection lost: " + shortErr(err))
+	return 0
+}
+
+func (c *client) handle(ctx context.Context, ev *event, now time.Time) {
+	switch ev.Type {
+	case "message":
+		if ev.Room == c.room.id {
+			c.onMessage(ctx, ev, now)
+		}
+	case "ack":
+		c.onAck(ev, now)
+	case "subscribed":
+		if ev.Room == c.room.id {
+			c.onSubscribed(ev, now)
+		}
+	case "error":
+		c.onError(ctx, ev)
+	}
+}
+
+func (c *client) onSubscribed(ev *event, now time.Time) {
+	c.mu.Lock()
+	c.tr.subscribed(ev.LastSeq)
+	first := !c.everSub
+	c.everSub = true
+	wasUp := c.up
+	c.up = true
+	down := c.downSince
+	c.downSince = time.Time{}
+	dialStart := c.dialStart
+	c.mu.Unlock()
+	if !wasUp {
+		c.w.connected.Add(1)
+	}
+	switch {
+	case first:
+		c.w.connectH.record(now.Sub(dialStart))
+		c.w.usersUp.Add(1)
+		close(c.firstUp)
+	case !down.IsZero():
+		c.w.reconnectH.record(now.Sub(down))
+		c.w.reconnects.Add(1)
+	}
+}
+
+func (c *client) onMessage(ctx context.Context, ev *event, now time.Time) {
+	c.mu.Lock()
+	res := c.tr.receive(ev.Seq)
+	startRepair := c.tr.hasHole() && !c.repairing
+	if startRepair {
+		c.repairing = true
+	}
+	c.mu.Unlock()
+	if res == arrNew || res == arrNewGap {
+		c.w.delivered(c.shard, ev.Body, now)
+	}
+	if startRepair {
+		time.AfterFunc(c.w.cfg.GapGrace, func() { c.repair(ctx, 0) })
+	}
+	if c.observer && ev.CID != "" {
+		c.room.checkCID(ev.CID, ev.Seq)
+	}
+}
+
+func (c *client) onAck(ev *event, now time.Time) {
+	c.mu.Lock()
+	rec := c.pending[ev.CID]
+	delete(c.pending, ev.CID)
+	c.mu.Unlock()
+	if rec == nil {
+		return // the ack of a resend that had already been acked
+	}
+	c.w.acked.Add(1)
+	c.w.ackedS.add(now, 1)
+	c.w.ackH.record(now.Sub(rec.intended))
+	c.room.ackedSeq(ev.Seq)
+}
+
+func (c *client) onError(ctx context.Context, ev *event) {
+	if ev.CID == "" {
+		c.w.errs.add("server error: " + ev.Code + ": " + ev.Message)
+		c.mu.Lock()
+		retryJoin := !c.up && !c.joined && (ev.Code == "forbidden" || ev.Code == "not_found")
+		c.joined = c.joined || retryJoin
+		c.mu.Unlock()
+		if retryJoin {
+			// The seed said we were a member and the server disagrees
+			// (database reset): join, then subscribe again.
+			go c.joinAndResubscribe(ctx)
+		}
+		return
+	}
+	c.mu.Lock()
+	rec := c.pending[ev.CID]
+	c.mu.Unlock()
+	if rec == nil {
+		return
+	}
+	if ev.Code == "rate_limited" || ev.Code == "unavailable" {
+		// Refused, not lost: every send must end acked, so try again.
+		if ev.Code == "rate_limited" {
+			c.w.rateLimited.Add(1)
+		}
+		time.AfterFunc(time.Second+time.Duration(rand.Int64N(int64(time.Second))), func() {
+			c.mu.Lock()
+			if _, ok := c.pending[rec.cid]; ok {
+				c.queue = append(c.queue, rec)
+			}
+			c.mu.Unlock()
+			c.signal()
+		})
+		return
+	}
+	c.mu.Lock()
+	delete(c.pending, ev.CID)
+	c.mu.Unlock()
+	c.w.sendErrors.Add(1)
+	c.w.errs.add("send refused: " + ev.Code + ": " + ev.Message)
+}
+
+func (c *client) joinAndResubscribe(ctx context.Context) {
+	if err := c.w.api.join(ctx, c.baseURL(), c.token(), c.room.id); err != nil && !isStatus(err, http.StatusConflict) {
+		c.w.errs.add("join: " + shortErr(err))
+		return
+	}
+	c.mu.Lock()
+	var since *int64
+	if c.tr.started {
+		s := c.tr.since()
+		since = &s
+	}
+	c.ctrl = append(c.ctrl, encodeSubscribe(c.room.id, since))
+	c.mu.Unlock()
+	c.signal()
+}
+
+// repair fetches a hole the stream did not fill within the grace time with
+// REST after=, as a real client would. Each fetched seq counts as recovered;
+// what the server cannot produce stays lost.
+func (c *client) repair(ctx context.Context, attempt int) {
+	c.mu.Lock()
+	after, upTo, hole := c.tr.next-1, c.tr.maxSeen, c.tr.hasHole()
+	c.mu.Unlock()
+	for hole && ctx.Err() == nil {
+		msgs, more, err := c.w.api.messagesAfter(ctx, c.baseURL(), c.token(), c.room.id, after, 200)
+		if err != nil {
+			c.w.errs.add("gap repair: " + shortErr(err))
+			break
+		}
+		now := time.Now()
+		for _, m := range msgs {
+			if m.Seq > upTo {
+				more = false
+				break
+			}
+			c.mu.Lock()
+			ok := c.tr.fill(m.Seq)
+			c.mu.Unlock()
+			if ok {
+				c.w.delivered(c.shard, m.Body, now)
+			}
+			after = m.Seq
+		}
+		if !more || len(msgs) == 0 || after >= upTo {
+			break
+		}
+	}
+	c.mu.Lock()
+	c.repairing = false
+	again := c.tr.hasHole() && attempt < 3
+	if again {
+		c.repairing = true
+	}
+	c.mu.Unlock()
+	if again {
+		time.AfterFunc(c.w.cfg.GapGrace, func() { c.repair(ctx, attempt+1) })
+	}
+}
+
+// stop closes the connection politely: a close frame, then wait for the
+// server to close first so TIME_WAIT stays on the server side; a client
+// that does not finish in time is reset (SO_LINGER 0).
+func (c *client) stop(wait time.Duration) {
+	c.mu.Lock()
+	conn := c.conn
+	c.mu.Unlock()
+	if conn != nil {
+		_ = conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseNormalClosure, "load test done"), time.Now().Add(time.Second))
+	}
+	select {
+	case <-c.done:
+	case <-time.After(wait):
+		if conn != nil {
+			if tc, ok := conn.NetConn().(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			conn.Close()
+		}
+	}
+}
+
+// snapshotCounts reads the tracker's verdict against the room's final seq.
+func (c *client) snapshotCounts(final int64) (started bool, expected, delivered, lost, dup, reord, gaps, recovered int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &c.tr
+	return t.started, t.expected(final), t.delivered, t.lost(final), t.duplicated, t.reordered, t.gaps, t.recovered
+}
+
+func (c *client) unacked() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
+}
+
+func (c *client) complete(final int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tr.complete(final)
+}
+
+func (c *client) maxSeen() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tr.maxSeen
+}
+
+// roomState is what a worker knows of one room across its members.
+type roomState struct {
+	id       int64
+	members  []*client
+	maxAcked atomic.Int64
+
+	mu          sync.Mutex
+	cids        map[string]int64
+	storedTwice int64
+}
+
+func (r *roomState) ackedSeq(seq int64) {
+	for {
+		cur := r.maxAcked.Load()
+		if seq <= cur || r.maxAcked.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// checkCID catches a cid stored under two seqs: the server's dedupe failing
+// on a resend would otherwise look like two good messages.
+func (r *roomState) checkCID(cid string, seq int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cids == nil {
+		r.cids = map[string]int64{}
+	}
+	if prev, ok := r.cids[cid]; ok && prev != seq {
+		r.storedTwice++
+		return
+	}
+	r.cids[cid] = seq
+}
+
+// backoff is exponential with full jitter in [d/2, 3d/2): clients that lost
+// their server together must not come back together.
+func backoff(attempt int, base, max time.Duration) time.Duration {
+	d := base
+	for i := 0; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// addrPattern matches the IPv4 address:port pairs that make every network
+// error message unique.
+var addrPattern = regexp.MustCompile(`\d{1,3}(\.\d{1,3}){3}:\d+`)
+
+// shortErr keeps error logs groupable: addresses and ports vary per
+// connection, so they are masked (gorilla flattens timeouts into plain
+// strings, so unwrapping alone is not enough), and long messages are cut.
+func shortErr(err error) string {
+	s := addrPattern.ReplaceAllString(err.Error(), "ADDR")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}

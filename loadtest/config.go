@@ -1,0 +1,201 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is everything a run is told on the command line. It is also carried
+// to child processes inside their plan, so its fields are exported and JSON.
+type Config struct {
+	URLs         []string      `json:"urls"`
+	MetricsURLs  []string      `json:"metrics_urls"`
+	AdminURLs    []string      `json:"admin_urls,omitempty"`
+	Users        int           `json:"users"`
+	Rooms        int           `json:"rooms"`
+	Rate         float64       `json:"rate"`
+	Duration     time.Duration `json:"duration"`
+	Ramp         time.Duration `json:"ramp"`
+	APIRate      float64       `json:"api_rate"`
+	BodySize     int           `json:"body_size"`
+	Procs        int           `json:"procs"`
+	Kills        []KillSpec    `json:"kills,omitempty"`
+	SeedFile     string        `json:"-"`
+	JSONFile     string        `json:"-"`
+	HTMLFile     string        `json:"-"`
+	SourceIPs    []string      `json:"source_ips,omitempty"`
+	SetupConc    int           `json:"setup_concurrency"`
+	Drain        time.Duration `json:"drain"`
+	WSTimeout    time.Duration `json:"ws_timeout"`
+	GapGrace     time.Duration `json:"gap_grace"`
+	LeakCheck    string        `json:"leak_check"`
+	LeakTimeout  time.Duration `json:"leak_timeout"`
+	ScrapeEvery  time.Duration `json:"scrape_every"`
+	Quiet        bool          `json:"quiet"`
+	CPUProfile   string        `json:"-"`
+	Compression  bool          `json:"compression"`
+	CommandLine  string        `json:"command_line"`
+	MaxUserRate  float64       `json:"-"`
+	ConnectConc  int           `json:"connect_concurrency"`
+	AllowFailure bool          `json:"-"`
+}
+
+// childArgs are the hidden flags a parent passes to the copies of itself it
+// starts for -procs.
+type childArgs struct {
+	plan string
+	out  string
+}
+
+// parseFlags reads args (without the program name) into a Config. It is kept
+// apart from main so the validation rules can be unit-tested.
+func parseFlags(args []string) (*Config, *childArgs, error) {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	var (
+		c                                   Config
+		urls, metricsURLs, adminURLs, kills string
+		sources                             string
+		child                               childArgs
+	)
+	fs.StringVar(&urls, "url", "http://127.0.0.1:8080", "base URL of the server, or a comma list: users are spread over them and reconnect to the next one")
+	fs.StringVar(&metricsURLs, "metrics", "", "comma list of Prometheus /metrics URLs to sample (default: each -url + /metrics)")
+	fs.StringVar(&adminURLs, "admin", "", "comma list of Caddy admin base URLs; when set, the leak check forces a GC through /debug/pprof/heap?gc=1 before reading the heap")
+	fs.IntVar(&c.Users, "users", 200, "number of users (one WebSocket connection each)")
+	fs.IntVar(&c.Rooms, "rooms", 20, "number of rooms; user i joins room i mod rooms")
+	fs.Float64Var(&c.Rate, "rate", 200, "total sends per second, open loop on a fixed schedule")
+	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "length of the send phase")
+	fs.DurationVar(&c.Ramp, "ramp", 5*time.Second, "connections are opened evenly over this time before the send phase")
+	fs.Float64Var(&c.APIRate, "api-rate", 0, "REST reads per second during the send phase (room info, members, history pages, room list)")
+	fs.IntVar(&c.BodySize, "body-size", 100, "bytes per message body (it carries the intended send time)")
+	fs.IntVar(&c.Procs, "procs", 1, "split users (by room) over this many processes and merge their results")
+	fs.StringVar(&kills, "kill", "", "failover: SIGNAL:PID@DELAY[,SIGNAL:PID@DELAY...], DELAY counted from the start of the send phase")
+	fs.StringVar(&c.SeedFile, "seed", "", "file of created users, tokens and rooms: reused when present, written after setup")
+	fs.StringVar(&c.JSONFile, "json", "", "write the result as JSON to this file")
+	fs.StringVar(&c.HTMLFile, "html", "", "write a self-contained HTML report to this file")
+	fs.StringVar(&sources, "source-ips", "auto", "source addresses to dial from: auto (127.0.0.2-17 for loopback targets), none, a count N (127.0.0.2..), or a comma list")
+	fs.IntVar(&c.SetupConc, "setup-concurrency", 8, "concurrent REST calls while creating users (argon2id makes each registration slow)")
+	fs.IntVar(&c.ConnectConc, "connect-concurrency", 256, "WebSocket handshakes in flight at once")
+	fs.DurationVar(&c.Drain, "drain", 10*time.Second, "after the send phase, how long to wait for acks and deliveries")
+	fs.DurationVar(&c.WSTimeout, "ws-timeout", 15*time.Second, "a connection silent this long is dead (a ping goes out every third of it)")
+	fs.DurationVar(&c.GapGrace, "gap-grace", 500*time.Millisecond, "a seq gap not filled on the stream within this time is fetched with REST after=")
+	fs.StringVar(&c.LeakCheck, "leak-check", "fail", "after disconnect, goroutines and heap must fall back within 10%: fail (exit 1), warn, off")
+	fs.DurationVar(&c.LeakTimeout, "leak-timeout", 20*time.Second, "how long the leak check waits for the server to settle")
+	fs.DurationVar(&c.ScrapeEvery, "scrape", time.Second, "how often to sample each server's /metrics")
+	fs.Float64Var(&c.MaxUserRate, "max-user-rate", 10, "warn when -rate/-users exceeds this (the server limits each connection to ~20/s)")
+	fs.BoolVar(&c.Quiet, "q", false, "print only the summary")
+	fs.BoolVar(&c.Compression, "compression", false, "offer permessage-deflate like browsers do (costs server and generator CPU)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the generator's own CPU profile here (profile the tool, not the server)")
+	fs.StringVar(&child.plan, "child-plan", "", "internal: run as a -procs child with this plan file")
+	fs.StringVar(&child.out, "child-out", "", "internal: where a child writes its partial result")
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if child.plan != "" {
+		if child.out == "" {
+			return nil, nil, errors.New("-child-plan needs -child-out")
+		}
+		return nil, &child, nil
+	}
+	var err error
+	if c.URLs, err = parseURLList(urls); err != nil {
+		return nil, nil, fmt.Errorf("-url: %w", err)
+	}
+	if metricsURLs == "" {
+		for _, u := range c.URLs {
+			c.MetricsURLs = append(c.MetricsURLs, u+"/metrics")
+		}
+	} else if c.MetricsURLs, err = parseURLList(metricsURLs); err != nil {
+		return nil, nil, fmt.Errorf("-metrics: %w", err)
+	}
+	if adminURLs != "" {
+		if c.AdminURLs, err = parseURLList(adminURLs); err != nil {
+			return nil, nil, fmt.Errorf("-admin: %w", err)
+		}
+	}
+	if c.Kills, err = parseKills(kills); err != nil {
+		return nil, nil, fmt.Errorf("-kill: %w", err)
+	}
+	if c.SourceIPs, err = parseSourceIPs(sources, c.URLs); err != nil {
+		return nil, nil, fmt.Errorf("-source-ips: %w", err)
+	}
+	c.CommandLine = "go run ./loadtest " + strings.Join(args, " ")
+	return &c, nil, c.validate()
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Users < 1:
+		return errors.New("-users must be at least 1")
+	case c.Rooms < 1 || c.Rooms > c.Users:
+		return fmt.Errorf("-rooms must be between 1 and -users (%d)", c.Users)
+	case c.Rate < 0 || c.APIRate < 0:
+		return errors.New("-rate and -api-rate must not be negative")
+	case c.Duration <= 0:
+		return errors.New("-duration must be positive")
+	case c.Ramp < 0 || c.Drain < 0:
+		return errors.New("-ramp and -drain must not be negative")
+	case c.Procs < 1 || c.Procs > c.Rooms:
+		// Rooms are never split across processes: each process must see
+		// every ack of its rooms to know the final seq it checks against.
+		return fmt.Errorf("-procs must be between 1 and -rooms (%d)", c.Rooms)
+	case c.BodySize < 48 || c.BodySize > 4000:
+		return errors.New("-body-size must be between 48 and 4000 bytes")
+	case c.SetupConc < 1 || c.ConnectConc < 1:
+		return errors.New("-setup-concurrency and -connect-concurrency must be at least 1")
+	case c.WSTimeout < time.Second:
+		return errors.New("-ws-timeout must be at least 1s")
+	}
+	switch c.LeakCheck {
+	case "fail", "warn", "off":
+	default:
+		return fmt.Errorf("-leak-check must be fail, warn or off, not %q", c.LeakCheck)
+	}
+	return nil
+}
+
+// perUserRate is the send rate each connection carries.
+func (c *Config) perUserRate() float64 { return c.Rate / float64(c.Users) }
+
+// parseURLList splits a comma list of http(s) base URLs and drops trailing
+// slashes so paths can be appended.
+func parseURLList(s string) ([]string, error) {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		u, err := url.Parse(part)
+		if err != nil {
+			return nil, fmt.Errorf("parse %q: %w", part, err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return nil, fmt.Errorf("%q: scheme must be http or https", part)
+		}
+		if u.Host == "" {
+			return nil, fmt.Errorf("%q: no host", part)
+		}
+		out = append(out, strings.TrimRight(part, "/"))
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no URL given")
+	}
+	return out, nil
+}
+
+// wsURL turns a base URL into its WebSocket endpoint.
+func wsURL(base string) string {
+	switch {
+	case strings.HasPrefix(base, "https://"):
+		return "wss://" + strings.TrimPrefix(base, "https://") + "/ws"
+	default:
+		return "ws://" + strings.TrimPrefix(base, "http://") + "/ws"
+	}
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseFlagsDefaultsAndDerived(t *testing.T) {
+	cfg, child, err := parseFlags([]string{"-url", "http://127.0.0.1:9000/, http://127.0.0.1:9001", "-users", "100", "-rooms", "10", "-rate", "50", "-duration", "3s", "-kill", "TERM:4242@1s"})
+	if err != nil || child != nil {
+		t.Fatalf("parse: %v %v", err, child)
+	}
+	if len(cfg.URLs) != 2 || cfg.URLs[0] != "http://127.0.0.1:9000" {
+		t.Fatalf("urls: %q", cfg.URLs)
+	}
+	if cfg.MetricsURLs[1] != "http://127.0.0.1:9001/metrics" {
+		t.Fatalf("metrics default: %q", cfg.MetricsURLs)
+	}
+	if len(cfg.SourceIPs) != 16 || cfg.SourceIPs[0] != "127.0.0.2" {
+		t.Fatalf("auto source IPs for loopback: %q", cfg.SourceIPs)
+	}
+	if cfg.Duration != 3*time.Second || len(cfg.Kills) != 1 || cfg.Kills[0].PID != 4242 {
+		t.Fatalf("cfg: %+v", cfg)
+	}
+	if cfg.perUserRate() != 0.5 {
+		t.Fatalf("per user rate %v", cfg.perUserRate())
+	}
+	if !strings.HasPrefix(cfg.CommandLine, "go run ./loadtest -url") {
+		t.Fatalf("command line %q", cfg.CommandLine)
+	}
+}
+
+func TestParseFlagsChild(t *testing.T) {
+	_, child, err := parseFlags([]string{"-child-plan", "p.json", "-child-out", "o.json"})
+	if err != nil || child == nil || child.plan != "p.json" || child.out != "o.json" {
+		t.Fatalf("child: %+v %v", child, err)
+	}
+	if _, _, err := parseFlags([]string{"-child-plan", "p.json"}); err == nil {
+		t.Fatal("child without -child-out must fail")
+	}
+}
+
+func TestParseFlagsRejects(t *testing.T) {
+	for _, args := range [][]string{
+		{"-users", "0"},
+		{"-users", "10", "-rooms", "11"},
+		{"-rooms", "0"},
+		{"-rate", "-1"},
+		{"-duration", "0s"},
+		{"-procs", "0"},
+		{"-users", "10", "-rooms", "2", "-procs", "3"},
+		{"-body-size", "10"},
+		{"-leak-check", "maybe"},
+		{"-url", "ftp://x"},
+		{"-url", ""},
+		{"-kill", "TERM:1@1s"},
+		{"-source-ips", "300"},
+		{"-source-ips", "1.2.3"},
+		{"extra"},
+	} {
+		if _, _, err := parseFlags(args); err == nil {
+			t.Errorf("%q: want an error", args)
+		}
+	}
+}
+
+func TestSourceIPs(t *testing.T) {
+	remote := []string{"http://10.0.0.5:8080"}
+	if ips, _ := parseSourceIPs("auto", remote); ips != nil {
+		t.Fatalf("auto for a remote target must not bind: %q", ips)
+	}
+	if ips, _ := parseSourceIPs("auto", []string{"http://localhost:8080"}); len(ips) != 16 {
+		t.Fatalf("auto for localhost: %q", ips)
+	}
+	if ips, _ := parseSourceIPs("3", remote); len(ips) != 3 || ips[2] != "127.0.0.4" {
+		t.Fatalf("count: %q", ips)
+	}
+	if ips, _ := parseSourceIPs("127.0.0.9, 127.0.0.10", remote); len(ips) != 2 || ips[1] != "127.0.0.10" {
+		t.Fatalf("list: %q", ips)
+	}
+	if ips, _ := parseSourceIPs("none", []string{"http://127.0.0.1:1"}); ips != nil {
+		t.Fatalf("none: %q", ips)
+	}
+}
+
+func TestWSURL(t *testing.T) {
+	if got := wsURL("http://127.0.0.1:8080"); got != "ws://127.0.0.1:8080/ws" {
+		t.Fatal(got)
+	}
+	if got := wsURL("https://chat.example:443"); got != "wss://chat.example:443/ws" {
+		t.Fatal(got)
+	}
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// printSummary writes the human-readable result.
+func printSummary(w io.Writer, r *Result) {
+	verdict := "PASS"
+	if !r.Passed {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(w, "\n== loadtest %s: %d users, %d rooms, %g sends/s for %s ==\n", verdict, r.Users, r.Config.Rooms, r.Config.Rate, r.Config.Duration)
+	fmt.Fprintf(w, "users connected   %s of %s   connect p50 %.1f ms  p99 %.1f ms  max %.1f ms\n",
+		fmtCount(int64(r.UsersConnected)), fmtCount(int64(r.Users)), r.ConnectMS.P50, r.ConnectMS.P99, r.ConnectMS.Max)
+	fmt.Fprintf(w, "sends             sent %s  acked %s  unacked %d  refused %d  (%.1f/s)  ack p99 %.2f ms\n",
+		fmtCount(r.Sent), fmtCount(r.Acked), r.Unacked, r.SendErrors, r.SendsPerSec, r.AckMS.P99)
+	fmt.Fprintf(w, "deliveries        expected %s  delivered %s  lost %d  duplicated %d  reordered %d  (%.0f/s)\n",
+		fmtCount(r.ExpectedDeliveries), fmtCount(r.Delivered), r.Lost, r.Duplicated, r.Reordered, r.DeliveriesPerSec)
+	fmt.Fprintf(w, "latency ms        p50 %.2f  p95 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
+		r.LatencyMS.P50, r.LatencyMS.P95, r.LatencyMS.P99, r.LatencyMS.P999, r.LatencyMS.Max)
+	if r.APIRequests > 0 {
+		fmt.Fprintf(w, "api ms            p50 %.2f  p95 %.2f  p99 %.2f  max %.2f  (%s requests, %d errors, cache hit %.1f%%)\n",
+			r.APILatencyMS.P50, r.APILatencyMS.P95, r.APILatencyMS.P99, r.APILatencyMS.Max, fmtCount(r.APIRequests), r.APIErrors, r.CacheHitRatio*100)
+		routes := make([]string, 0, len(r.APIRoutes))
+		for k := range r.APIRoutes {
+			routes = append(routes, k)
+		}
+		sort.Strings(routes)
+		for _, k := range routes {
+			rs := r.APIRoutes[k]
+			fmt.Fprintf(w, "  %-38s p50 %.2f  p95 %.2f  p99 %.2f  n=%d  hit %.0f%%\n", k, rs.LatencyMS.P50, rs.LatencyMS.P95, rs.LatencyMS.P99, rs.LatencyMS.Count, rs.CacheHitRatio*100)
+		}
+	}
+	fmt.Fprintf(w, "server            cpu %.1f%% (100%% = 1 core)  rss peak %s  rss/conn %s  heap/conn %s  goroutines peak %d\n",
+		r.Server.CPUPercent, fmtBytes(float64(r.Server.RSSBytes)), fmtBytes(r.Server.RSSBytesPerConn), fmtBytes(r.Server.HeapInuseBytesPerConn), r.Server.GoroutinesPeak)
+	fmt.Fprintf(w, "generator         cpu %.1f%%\n", r.GeneratorCPUPercent)
+	if r.Reconnects > 0 || r.Drained > 0 || r.Dropped > 0 {
+		fmt.Fprintf(w, "reconnects        %d (p50 %.2fs  max %.2fs)  drained(1001) %d  dropped %d  too slow %d  rate limited %d\n",
+			r.Reconnects, r.ReconnectS.P50, r.ReconnectS.Max, r.Drained, r.Dropped, r.TooSlow, r.RateLimited)
+	}
+	if r.LeakCheck.Checked {
+		state := "ok"
+		if !r.LeakCheck.Passed {
+			state = "NOT OK"
+		}
+		for _, t := range r.LeakCheck.Targets {
+			fmt.Fprintf(w, "leak check        %s %s: goroutines %.0f → %.0f, heap %s → %s\n", state, t.URL,
+				t.GoroutinesBefore, t.GoroutinesAfter, fmtBytes(t.HeapBefore), fmtBytes(t.HeapAfter))
+		}
+	}
+	for _, k := range r.Kills {
+		fmt.Fprintf(w, "kill              %s pid %d at %.1fs %s\n", k.Name, k.PID, k.AtS, k.Error)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "error             %s\n", e)
+	}
+	for _, x := range r.Warnings {
+		fmt.Fprintf(w, "WARNING           %s\n", x)
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "FAILURE           %s\n", f)
+	}
+}
+
+// fmtCount writes 1234567 as 1,234,567.
+func fmtCount(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// fmtBytes writes a byte count with a binary unit.
+func fmtBytes(b float64) string {
+	neg := b < 0
+	if neg {
+		b = -b
+	}
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for b >= 1024 && i < len(units)-1 {
+		b /= 1024
+		i++
+	}
+	s := strconv.FormatFloat(b, 'f', 1, 64) + " " + units[i]
+	if i == 0 {
+		s = strconv.FormatFloat(b, 'f', 0, 64) + " B"
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}
