@@ -286,6 +286,9 @@ func (c *client) writeLoop(conn *websocket.Conn, stop <-chan struct{}, done chan
 			if !write(encodeSend(c.room.id, rec.body, rec.cid)) {
 				return
 			}
+			// How late the generator itself was: if this grows, the
+			// latency figures measure the tool, not the server.
+			c.w.lagH.record(time.Since(rec.intended))
 		}
 	}
 }

@@ -63,7 +63,7 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 	)
 	fs.StringVar(&urls, "url", "http://127.0.0.1:8080", "base URL of the server, or a comma list: users are spread over them and reconnect to the next one")
 	fs.StringVar(&metricsURLs, "metrics", "", "comma list of Prometheus /metrics URLs to sample (default: each -url + /metrics)")
-	fs.StringVar(&adminURLs, "admin", "", "comma list of Caddy admin base URLs; when set, the leak check forces a GC through /debug/pprof/heap?gc=1 before reading the heap")
+	fs.StringVar(&adminURLs, "admin", "auto", "comma list of Caddy admin base URLs, used to force a GC (/debug/pprof/heap?gc=1) before heap readings; auto: Caddy's default http://localhost:2019 for a single loopback -url; none")
 	fs.IntVar(&c.Users, "users", 200, "number of users (one WebSocket connection each)")
 	fs.IntVar(&c.Rooms, "rooms", 20, "number of rooms; user i joins room i mod rooms")
 	fs.Float64Var(&c.Rate, "rate", 200, "total sends per second, open loop on a fixed schedule")
@@ -114,7 +114,13 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 	} else if c.MetricsURLs, err = parseURLList(metricsURLs); err != nil {
 		return nil, nil, fmt.Errorf("-metrics: %w", err)
 	}
-	if adminURLs != "" {
+	switch adminURLs {
+	case "", "none":
+	case "auto":
+		if len(c.URLs) == 1 && isLoopbackURL(c.URLs[0]) {
+			c.AdminURLs = []string{"http://localhost:2019"}
+		}
+	default:
 		if c.AdminURLs, err = parseURLList(adminURLs); err != nil {
 			return nil, nil, fmt.Errorf("-admin: %w", err)
 		}

@@ -23,11 +23,29 @@ func TestParseFlagsDefaultsAndDerived(t *testing.T) {
 	if cfg.Duration != 3*time.Second || len(cfg.Kills) != 1 || cfg.Kills[0].PID != 4242 {
 		t.Fatalf("cfg: %+v", cfg)
 	}
+	if cfg.AdminURLs != nil {
+		t.Fatalf("two URLs: no admin guess, got %q", cfg.AdminURLs)
+	}
 	if cfg.perUserRate() != 0.5 {
 		t.Fatalf("per user rate %v", cfg.perUserRate())
 	}
 	if !strings.HasPrefix(cfg.CommandLine, "go run ./loadtest -url") {
 		t.Fatalf("command line %q", cfg.CommandLine)
+	}
+}
+
+func TestParseFlagsAdmin(t *testing.T) {
+	cfg, _, err := parseFlags([]string{"-url", "http://127.0.0.1:8080"})
+	if err != nil || len(cfg.AdminURLs) != 1 || cfg.AdminURLs[0] != "http://localhost:2019" {
+		t.Fatalf("auto: %q %v", cfg.AdminURLs, err)
+	}
+	cfg, _, _ = parseFlags([]string{"-url", "http://127.0.0.1:8080", "-admin", "none"})
+	if cfg.AdminURLs != nil {
+		t.Fatalf("none: %q", cfg.AdminURLs)
+	}
+	cfg, _, _ = parseFlags([]string{"-url", "http://127.0.0.1:8080", "-admin", "http://127.0.0.1:9/"})
+	if len(cfg.AdminURLs) != 1 || cfg.AdminURLs[0] != "http://127.0.0.1:9" {
+		t.Fatalf("explicit: %q", cfg.AdminURLs)
 	}
 }
 

@@ -42,6 +42,7 @@ type Partial struct {
 	Connect   Hist `json:"connect"`
 	Ack       Hist `json:"ack"`
 	Reconnect Hist `json:"reconnect"`
+	SendLag   Hist `json:"send_lag"`
 
 	API      map[string]*RouteStats `json:"api"`
 	Timeline PartialTimeline        `json:"timeline"`
@@ -101,6 +102,7 @@ func mergePartials(ps []*Partial) *Partial {
 		mergeInto(&out.Connect.H, p.Connect.H)
 		mergeInto(&out.Ack.H, p.Ack.H)
 		mergeInto(&out.Reconnect.H, p.Reconnect.H)
+		mergeInto(&out.SendLag.H, p.SendLag.H)
 		for route, rs := range p.API {
 			dst := out.API[route]
 			if dst == nil {

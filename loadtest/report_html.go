@@ -154,7 +154,7 @@ code,pre{background:#f7f7f7;font-size:12px} pre{padding:8px;overflow:auto;max-he
 <div class="card">delivery p99<b>{{printf "%.2f" .R.LatencyMS.P99}} ms</b>p50 {{printf "%.2f" .R.LatencyMS.P50}} · max {{printf "%.1f" .R.LatencyMS.Max}}</div>
 <div class="card">deliveries/s<b>{{printf "%.0f" .R.DeliveriesPerSec}}</b>{{count .R.Delivered}} delivered</div>
 <div class="card">lost / dup / reordered<b>{{.R.Lost}} / {{.R.Duplicated}} / {{.R.Reordered}}</b>of {{count .R.ExpectedDeliveries}} expected</div>
-<div class="card">users connected<b>{{.R.UsersConnected}} / {{.R.Users}}</b>server cpu {{printf "%.0f" .R.Server.CPUPercent}}% · {{bytes .R.Server.RSSBytesPerConn}}/conn</div>
+<div class="card">users connected<b>{{.R.UsersConnected}} / {{.R.Users}}</b>server cpu {{printf "%.0f" .R.Server.CPUPercent}}% · {{bytes .R.Server.MemBytesPerConn}}/conn</div>
 </div>
 <h2>Charts</h2>
 <p>Shaded: the send phase. Dashed red lines: -kill signals.</p>
@@ -175,10 +175,10 @@ code,pre{background:#f7f7f7;font-size:12px} pre{padding:8px;overflow:auto;max-he
 <tr><td>cache_hit_ratio</td><td>{{pct .R.CacheHitRatio}}</td></tr>
 <tr><td>server cpu_percent (100 = 1 core)</td><td>{{printf "%.1f" .R.Server.CPUPercent}}</td></tr>
 <tr><td>server rss_bytes (peak)</td><td>{{bytes (float .R.Server.RSSBytes)}}</td></tr>
-<tr><td>server rss_bytes_per_conn / heap per conn</td><td>{{bytes .R.Server.RSSBytesPerConn}} / {{bytes .R.Server.HeapInuseBytesPerConn}}</td></tr>
+<tr><td>server rss_bytes_per_conn / Go heap+stack per conn</td><td>{{bytes .R.Server.RSSBytesPerConn}} / {{bytes .R.Server.MemBytesPerConn}} (heap {{bytes .R.Server.HeapBytesPerConn}}, stacks {{bytes .R.Server.StackBytesPerConn}})</td></tr>
 <tr><td>reconnect_s p50 / max (count)</td><td>{{printf "%.3f / %.3f" .R.ReconnectS.P50 .R.ReconnectS.Max}} ({{.R.ReconnectS.Count}})</td></tr>
 <tr><td>closes: drained 1001 / too slow 4408 / rate limited / dropped</td><td>{{.R.Drained}} / {{.R.TooSlow}} / {{.R.RateLimited}} / {{.R.Dropped}}</td></tr>
-<tr><td>generator cpu</td><td>{{printf "%.1f" .R.GeneratorCPUPercent}}%</td></tr>
+<tr><td>generator cpu / send lag p50 / p99 / max ms</td><td>{{printf "%.1f" .R.GeneratorCPUPercent}}% / {{printf "%.3f / %.3f / %.3f" .R.SendLagMS.P50 .R.SendLagMS.P99 .R.SendLagMS.Max}}</td></tr>
 </table>
 {{if .Routes}}<h2>REST reads by route</h2>
 <table><tr><th>route</th><th>requests</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th><th>errors</th><th>X-Cache hit</th></tr>

@@ -36,9 +36,9 @@ func printSummary(w io.Writer, r *Result) {
 			fmt.Fprintf(w, "  %-38s p50 %.2f  p95 %.2f  p99 %.2f  n=%d  hit %.0f%%\n", k, rs.LatencyMS.P50, rs.LatencyMS.P95, rs.LatencyMS.P99, rs.LatencyMS.Count, rs.CacheHitRatio*100)
 		}
 	}
-	fmt.Fprintf(w, "server            cpu %.1f%% (100%% = 1 core)  rss peak %s  rss/conn %s  heap/conn %s  goroutines peak %d\n",
-		r.Server.CPUPercent, fmtBytes(float64(r.Server.RSSBytes)), fmtBytes(r.Server.RSSBytesPerConn), fmtBytes(r.Server.HeapInuseBytesPerConn), r.Server.GoroutinesPeak)
-	fmt.Fprintf(w, "generator         cpu %.1f%%\n", r.GeneratorCPUPercent)
+	fmt.Fprintf(w, "server            cpu %.1f%% (100%% = 1 core)  rss peak %s  per conn: rss %s, Go heap+stacks %s  goroutines peak %d\n",
+		r.Server.CPUPercent, fmtBytes(float64(r.Server.RSSBytes)), fmtBytes(r.Server.RSSBytesPerConn), fmtBytes(r.Server.MemBytesPerConn), r.Server.GoroutinesPeak)
+	fmt.Fprintf(w, "generator         cpu %.1f%%  send lag p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.GeneratorCPUPercent, r.SendLagMS.P50, r.SendLagMS.P99, r.SendLagMS.Max)
 	if r.Reconnects > 0 || r.Drained > 0 || r.Dropped > 0 {
 		fmt.Fprintf(w, "reconnects        %d (p50 %.2fs  max %.2fs)  drained(1001) %d  dropped %d  too slow %d  rate limited %d\n",
 			r.Reconnects, r.ReconnectS.P50, r.ReconnectS.Max, r.Drained, r.Dropped, r.TooSlow, r.RateLimited)

@@ -34,6 +34,7 @@ type Result struct {
 	Users        int                     `json:"users"`
 	ConnectMS    LatencyMS               `json:"connect_ms"`
 	AckMS        LatencyMS               `json:"ack_ms"`
+	SendLagMS    LatencyMS               `json:"send_lag_ms"`
 	APIRoutes    map[string]RouteSummary `json:"api_routes"`
 	APIRequests  int64                   `json:"api_requests"`
 	APIErrors    int64                   `json:"api_errors"`
@@ -129,6 +130,7 @@ func buildResult(p *Partial, ri runInfo) *Result {
 		Users:              p.UsersPlanned,
 		ConnectMS:          latencyMS(p.Connect.H),
 		AckMS:              latencyMS(p.Ack.H),
+		SendLagMS:          latencyMS(p.SendLag.H),
 		APIRoutes:          map[string]RouteSummary{},
 		Unacked:            p.Unacked,
 		SendErrors:         p.SendErrors,
@@ -226,6 +228,8 @@ func (r *Result) judge() {
 	warn(r.RateLimited > 0, "%d sends or connections rate limited (4429 / rate_limited)", r.RateLimited)
 	warn(r.TooSlow > 0, "%d connections closed as too slow (4408)", r.TooSlow)
 	warn(r.APIErrors > 0, "%d REST reads failed", r.APIErrors)
+	warn(r.SendLagMS.P99 > 10, "the generator wrote sends %.1f ms late at p99 (send_lag_ms): it is short of CPU, and latency includes its delay", r.SendLagMS.P99)
+	warn(r.Server.RSSBytesPerConn < 0, "RSS fell while users connected (memory from setup returned to the OS): rss_bytes_per_conn is not meaningful this run; see mem_bytes_per_conn, or rerun with -seed so setup does no argon2id")
 	for _, t := range r.Server.Targets {
 		warn(t.Samples == 0, "no /metrics samples from %s (%s)", t.URL, t.LastError)
 	}

@@ -19,9 +19,11 @@ const (
 	mRSS        = "process_resident_memory_bytes"
 	mGoroutines = "go_goroutines"
 	mHeapInuse  = "go_memstats_heap_inuse_bytes"
+	mHeapAlloc  = "go_memstats_heap_alloc_bytes"
+	mStack      = "go_memstats_stack_inuse_bytes"
 )
 
-var wantedMetrics = map[string]bool{mCPU: true, mRSS: true, mGoroutines: true, mHeapInuse: true}
+var wantedMetrics = map[string]bool{mCPU: true, mRSS: true, mGoroutines: true, mHeapInuse: true, mHeapAlloc: true, mStack: true}
 
 // metricSample is one scrape of one target.
 type metricSample struct {
@@ -30,6 +32,8 @@ type metricSample struct {
 	RSS        float64   `json:"rss_bytes"`
 	Goroutines float64   `json:"goroutines"`
 	HeapInuse  float64   `json:"heap_inuse_bytes"`
+	HeapAlloc  float64   `json:"heap_alloc_bytes"`
+	StackInuse float64   `json:"stack_inuse_bytes"`
 	Err        string    `json:"error,omitempty"`
 }
 
@@ -85,7 +89,8 @@ func newMonitor(targets []string) *monitor {
 		targets: targets,
 		// One keep-alive connection per target, so sampling adds the same
 		// two server goroutines before and after the run.
-		client:  &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}},
+		// No gzip: compressing /metrics would itself grow the server heap.
+		client:  &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}},
 		samples: make([][]metricSample, len(targets)),
 	}
 }
@@ -117,6 +122,7 @@ func (m *monitor) scrapeOne(ctx context.Context, url string) metricSample {
 		s.Err = "no " + mRSS + " in /metrics (process collector missing?)"
 	}
 	s.CPU, s.RSS, s.Goroutines, s.HeapInuse = vals[mCPU], vals[mRSS], vals[mGoroutines], vals[mHeapInuse]
+	s.HeapAlloc, s.StackInuse = vals[mHeapAlloc], vals[mStack]
 	return s
 }
 
@@ -193,13 +199,18 @@ type ServerSummary struct {
 	// RSSBytes is the peak resident memory, summed over targets.
 	RSSBytes int64 `json:"rss_bytes"`
 	// RSSBytesPerConn is (RSS with every user connected − RSS before any
-	// connected) / users connected: what one connection costs.
-	RSSBytesPerConn       float64         `json:"rss_bytes_per_conn"`
-	HeapInuseBytesPerConn float64         `json:"heap_inuse_bytes_per_conn"`
-	IdleRSSBytes          int64           `json:"idle_rss_bytes"`
-	ConnectedRSSBytes     int64           `json:"connected_rss_bytes"`
-	GoroutinesPeak        int64           `json:"goroutines_peak"`
-	Targets               []TargetSummary `json:"targets"`
+	// connected) / users connected: what one connection costs the OS. RSS
+	// is slow to shrink (memory freed after setup's argon2id is returned
+	// lazily), so MemBytesPerConn, from the Go runtime's live heap and
+	// goroutine stacks, is the steadier figure.
+	RSSBytesPerConn   float64         `json:"rss_bytes_per_conn"`
+	HeapBytesPerConn  float64         `json:"heap_bytes_per_conn"`
+	StackBytesPerConn float64         `json:"stack_bytes_per_conn"`
+	MemBytesPerConn   float64         `json:"mem_bytes_per_conn"`
+	IdleRSSBytes      int64           `json:"idle_rss_bytes"`
+	ConnectedRSSBytes int64           `json:"connected_rss_bytes"`
+	GoroutinesPeak    int64           `json:"goroutines_peak"`
+	Targets           []TargetSummary `json:"targets"`
 }
 
 // TargetSummary is one /metrics endpoint's share.
@@ -216,7 +227,7 @@ type TargetSummary struct {
 // connected are snapshots taken before the ramp and just before sending.
 func summarizeServer(targets []string, series [][]metricSample, idle, connected []metricSample, sendStart, sendEnd time.Time, conns int) ServerSummary {
 	var s ServerSummary
-	var idleRSS, connRSS, idleHeap, connHeap float64
+	var idleRSS, connRSS, idleHeap, connHeap, idleStack, connStack float64
 	for i, url := range targets {
 		ts := TargetSummary{URL: url}
 		var peakG float64
@@ -241,8 +252,10 @@ func summarizeServer(targets []string, series [][]metricSample, idle, connected 
 		if i < len(idle) && i < len(connected) && idle[i].ok() && connected[i].ok() {
 			idleRSS += idle[i].RSS
 			connRSS += connected[i].RSS
-			idleHeap += idle[i].HeapInuse
-			connHeap += connected[i].HeapInuse
+			idleHeap += idle[i].HeapAlloc
+			connHeap += connected[i].HeapAlloc
+			idleStack += idle[i].StackInuse
+			connStack += connected[i].StackInuse
 		}
 		s.Targets = append(s.Targets, ts)
 	}
@@ -250,7 +263,9 @@ func summarizeServer(targets []string, series [][]metricSample, idle, connected 
 	s.IdleRSSBytes, s.ConnectedRSSBytes = int64(idleRSS), int64(connRSS)
 	if conns > 0 && connRSS > 0 {
 		s.RSSBytesPerConn = round3((connRSS - idleRSS) / float64(conns))
-		s.HeapInuseBytesPerConn = round3((connHeap - idleHeap) / float64(conns))
+		s.HeapBytesPerConn = round3((connHeap - idleHeap) / float64(conns))
+		s.StackBytesPerConn = round3((connStack - idleStack) / float64(conns))
+		s.MemBytesPerConn = round3(s.HeapBytesPerConn + s.StackBytesPerConn)
 	}
 	return s
 }

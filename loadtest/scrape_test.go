@@ -10,6 +10,8 @@ const sampleMetrics = `# HELP go_goroutines Number of goroutines that currently 
 # TYPE go_goroutines gauge
 go_goroutines 42
 go_memstats_heap_inuse_bytes 1.2345e+07
+go_memstats_heap_alloc_bytes 1e+07
+go_memstats_stack_inuse_bytes 65536
 go_gc_duration_seconds{quantile="0.5"} 3e-05
 process_cpu_seconds_total 12.5
 process_resident_memory_bytes 5.24288e+07 1700000000000
@@ -22,7 +24,7 @@ func TestParseMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]float64{mGoroutines: 42, mHeapInuse: 12345000, mCPU: 12.5, mRSS: 52428800}
+	want := map[string]float64{mGoroutines: 42, mHeapInuse: 12345000, mHeapAlloc: 1e7, mStack: 65536, mCPU: 12.5, mRSS: 52428800}
 	for k, v := range want {
 		if m[k] != v {
 			t.Errorf("%s = %v, want %v", k, m[k], v)
@@ -73,8 +75,8 @@ func TestSummarizeServer(t *testing.T) {
 	t0 := time.Unix(100, 0)
 	series := [][]metricSample{samplesAt(t0, 0, 1, 2), samplesAt(t0, 0, 0.5, 1)}
 	series[1] = append(series[1], metricSample{T: t0.Add(5 * time.Second), Err: "HTTP 502"})
-	idle := []metricSample{{T: t0, RSS: 10 << 20, HeapInuse: 4 << 20}, {T: t0, RSS: 10 << 20, HeapInuse: 4 << 20}}
-	conn := []metricSample{{T: t0, RSS: 20 << 20, HeapInuse: 6 << 20}, {T: t0, RSS: 20 << 20, HeapInuse: 6 << 20}}
+	idle := []metricSample{{T: t0, RSS: 10 << 20, HeapAlloc: 4 << 20, StackInuse: 1 << 20}, {T: t0, RSS: 10 << 20, HeapAlloc: 4 << 20, StackInuse: 1 << 20}}
+	conn := []metricSample{{T: t0, RSS: 20 << 20, HeapAlloc: 6 << 20, StackInuse: 2 << 20}, {T: t0, RSS: 20 << 20, HeapAlloc: 6 << 20, StackInuse: 2 << 20}}
 	s := summarizeServer([]string{"a", "b"}, series, idle, conn, t0, t0.Add(2*time.Second), 2048)
 	if s.CPUPercent != 150 {
 		t.Fatalf("cpu %v, want 150 (100 + 50)", s.CPUPercent)
@@ -82,8 +84,8 @@ func TestSummarizeServer(t *testing.T) {
 	if s.RSSBytes != 102+102 || s.GoroutinesPeak != 24 {
 		t.Fatalf("peaks: rss %d goroutines %d", s.RSSBytes, s.GoroutinesPeak)
 	}
-	if s.RSSBytesPerConn != 10240 || s.HeapInuseBytesPerConn != 2048 {
-		t.Fatalf("per conn: rss %v heap %v", s.RSSBytesPerConn, s.HeapInuseBytesPerConn)
+	if s.RSSBytesPerConn != 10240 || s.HeapBytesPerConn != 2048 || s.StackBytesPerConn != 1024 || s.MemBytesPerConn != 3072 {
+		t.Fatalf("per conn: %+v", s)
 	}
 	if s.Targets[1].Errors != 1 || s.Targets[1].LastError != "HTTP 502" || s.Targets[1].Samples != 3 {
 		t.Fatalf("target b: %+v", s.Targets[1])
@@ -124,6 +126,11 @@ func TestLeakVerdict(t *testing.T) {
 	}
 	if ok, _ := leakVerdict(small, metricSample{T: t0, Goroutines: 19, HeapInuse: 1 << 20}); ok {
 		t.Error("past the goroutine floor must fail")
+	}
+	// The allocated heap is preferred over heap in use when reported.
+	withAlloc := metricSample{T: t0, Goroutines: 10, HeapInuse: 50 << 20, HeapAlloc: 20 << 20}
+	if ok, r := leakVerdict(withAlloc, metricSample{T: t0, Goroutines: 10, HeapInuse: 80 << 20, HeapAlloc: 21 << 20}); !ok {
+		t.Errorf("heap alloc within 10%%: %s", r)
 	}
 	if ok, _ := leakVerdict(small, metricSample{Err: "down"}); ok {
 		t.Error("no sample must fail")

@@ -46,6 +46,7 @@ type worker struct {
 
 	rec                           *recorder
 	connectH, ackH, reconnectH    histSet
+	lagH                          histSet
 	sentS, ackedS, deliveredS     *series
 	connectedS                    *series
 	lastDelivery                  atomic.Int64
@@ -177,6 +178,7 @@ func (w *worker) run(ctx context.Context) (*Partial, error) {
 	}
 	p.Connect.H = w.connectH.snapshot()
 	p.Ack.H = w.ackH.snapshot()
+	p.SendLag.H = w.lagH.snapshot()
 	p.Reconnect.H = w.reconnectH.snapshot()
 	p.API = w.apiStats.snapshot()
 	p.Timeline.Sent = w.sentS.values()

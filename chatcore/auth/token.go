@@ -56,10 +56,15 @@ func (s *Signer) TTL() time.Duration { return s.ttl }
 // Issue signs a token for the user.
 func (s *Signer) Issue(userID int64, name string) (string, time.Time) {
 	exp := s.now().Add(s.ttl)
+	return s.IssueUntil(userID, name, exp), exp
+}
+
+// IssueUntil signs a token that expires at exp.
+func (s *Signer) IssueUntil(userID int64, name string, exp time.Time) string {
 	payload, _ := json.Marshal(Claims{UserID: userID, Name: name, Expires: exp.Unix()})
 	enc := base64.RawURLEncoding
 	body := enc.EncodeToString(payload)
-	return body + "." + enc.EncodeToString(s.mac(body)), exp
+	return body + "." + enc.EncodeToString(s.mac(body))
 }
 
 // Verify checks the signature and expiry and returns the claims.

@@ -1,0 +1,391 @@
+package caddymodule_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	"github.com/gorilla/websocket"
+
+	_ "github.com/chatgate/chatgate/caddymodule"
+)
+
+// The end-to-end tests run a real Caddy, in process, from a Caddyfile like
+// the shipped one, against the real Postgres, and speak only PROTOCOL.md.
+
+const testSecret = "e2e-test-secret-0123456789abcdef"
+
+var testDSN = func() string {
+	if v := os.Getenv("CHATGATE_TEST_POSTGRES"); v != "" {
+		return v
+	}
+	return "postgres://postgres@127.0.0.1:5432/chatgate_test_e2e?sslmode=disable"
+}()
+
+type server struct {
+	base, ws string
+	port     int
+	admin    int
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// caddyfile renders a site like the shipped Caddyfile: encode and a deferred
+// header wrap the response writer, so upgrades must get through both.
+func (s *server) caddyfile(chatOpts string) string {
+	return fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	metrics
+	chat {
+		postgres %s
+		secret %s
+		password_memory_kib 1024
+		password_time 1
+	}
+}
+http://:%d {
+	encode zstd gzip
+	header {
+		X-Chat-Test yes
+		defer
+	}
+	@chat path /api /api/* /ws /healthz /readyz
+	handle @chat {
+		chat {
+			%s
+		}
+	}
+	handle /metrics {
+		metrics
+	}
+	handle {
+		respond "static" 200
+	}
+}
+`, s.admin, testDSN, testSecret, s.port, chatOpts)
+}
+
+func (s *server) load(t testing.TB, chatOpts string) {
+	t.Helper()
+	cfg, warns, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(s.caddyfile(chatOpts)), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapt: %v (%v)", err, warns)
+	}
+	if err := caddy.Load(cfg, false); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+}
+
+func startServer(t testing.TB, chatOpts string) *server {
+	t.Helper()
+	s := &server{port: freePort(t), admin: freePort(t)}
+	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
+	s.ws = fmt.Sprintf("ws://127.0.0.1:%d/ws", s.port)
+	s.load(t, chatOpts)
+	t.Cleanup(func() {
+		if err := caddy.Stop(); err != nil {
+			t.Errorf("stop caddy: %v", err)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+var userSeq atomic.Int64
+
+type client struct {
+	s     *server
+	token string
+	id    int64
+	name  string
+}
+
+// reply is a decoded REST answer.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %q: %v", r.body, err)
+	}
+}
+
+// errCode is the protocol error code of an error reply.
+func (r reply) errCode(t testing.TB) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string }
+	}
+	r.decode(t, &e)
+	if e.Error.Code == "" || e.Error.Message == "" {
+		t.Fatalf("not an error envelope: %s", r.body)
+	}
+	return e.Error.Code
+}
+
+func (s *server) raw(t testing.TB, method, path, token string, body io.Reader) reply {
+	t.Helper()
+	req, err := http.NewRequest(method, s.base+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+func (s *server) call(t testing.TB, method, path, token string, body any) reply {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	}
+	return s.raw(t, method, path, token, r)
+}
+
+func (s *server) register(t testing.TB, name string) *client {
+	t.Helper()
+	n := userSeq.Add(1)
+	email := fmt.Sprintf("%s.%d.%d@example.test", strings.ToLower(name), time.Now().UnixNano(), n)
+	r := s.call(t, "POST", "/api/auth/register", "", map[string]string{"name": name, "email": email, "password": "password-" + name})
+	if r.status != http.StatusCreated {
+		t.Fatalf("register %s: %d %s", name, r.status, r.body)
+	}
+	var out struct {
+		User  struct{ ID int64 }
+		Token string
+	}
+	r.decode(t, &out)
+	return &client{s: s, token: out.Token, id: out.User.ID, name: name}
+}
+
+func (c *client) call(t testing.TB, method, path string, body any) reply {
+	t.Helper()
+	return c.s.call(t, method, path, c.token, body)
+}
+
+func (c *client) createRoom(t testing.TB, name string, private bool) int64 {
+	t.Helper()
+	r := c.call(t, "POST", "/api/rooms", map[string]any{"name": name, "is_private": private})
+	if r.status != http.StatusCreated {
+		t.Fatalf("create room: %d %s", r.status, r.body)
+	}
+	var room struct{ ID int64 }
+	r.decode(t, &room)
+	return room.ID
+}
+
+func (c *client) join(t testing.TB, room int64) {
+	t.Helper()
+	if r := c.call(t, "POST", fmt.Sprintf("/api/rooms/%d/join", room), nil); r.status != 200 {
+		t.Fatalf("join: %d %s", r.status, r.body)
+	}
+}
+
+// event is any server event.
+type event struct {
+	Type      string          `json:"type"`
+	Room      int64           `json:"room"`
+	Seq       int64           `json:"seq"`
+	LastSeq   int64           `json:"last_seq"`
+	CID       string          `json:"cid"`
+	Code      string          `json:"code"`
+	Message   string          `json:"message"`
+	Body      string          `json:"body"`
+	TS        string          `json:"ts"`
+	User      json.RawMessage `json:"user"`
+	Duplicate bool            `json:"duplicate"`
+}
+
+type wsClient struct {
+	t      testing.TB
+	conn   *websocket.Conn
+	events chan event
+	frames atomic.Int64
+	mu     sync.Mutex
+	err    error
+}
+
+func (c *client) dial(t testing.TB) *wsClient {
+	t.Helper()
+	w, resp, err := c.dialWith(websocket.DefaultDialer, http.Header{"Authorization": {"Bearer " + c.token}}, "")
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	return w
+}
+
+func (c *client) dialWith(d *websocket.Dialer, h http.Header, query string) (*wsClient, *http.Response, error) {
+	conn, resp, err := d.Dial(c.s.ws+query, h)
+	if err != nil {
+		return nil, resp, err
+	}
+	w := &wsClient{conn: conn, events: make(chan event, 1<<16)}
+	go w.readLoop()
+	return w, resp, nil
+}
+
+func (w *wsClient) readLoop() {
+	defer close(w.events)
+	for {
+		_, data, err := w.conn.ReadMessage()
+		if err != nil {
+			w.mu.Lock()
+			w.err = err
+			w.mu.Unlock()
+			return
+		}
+		w.frames.Add(1)
+		var evs []event
+		if len(data) > 0 && data[0] == '[' {
+			if err := json.Unmarshal(data, &evs); err != nil {
+				panic(fmt.Sprintf("bad batch frame %q: %v", data, err))
+			}
+		} else {
+			var e event
+			if err := json.Unmarshal(data, &e); err != nil {
+				panic(fmt.Sprintf("bad frame %q: %v", data, err))
+			}
+			evs = []event{e}
+		}
+		for _, e := range evs {
+			w.events <- e
+		}
+	}
+}
+
+func (w *wsClient) send(t testing.TB, v any) {
+	t.Helper()
+	if err := w.conn.WriteJSON(v); err != nil {
+		t.Fatalf("ws write: %v", err)
+	}
+}
+
+// next returns the next event, skipping typing and pong unless asked for.
+func (w *wsClient) next(t testing.TB, types ...string) event {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case e, ok := <-w.events:
+			if !ok {
+				t.Fatalf("connection closed while waiting for %v: %v", types, w.closeErr())
+			}
+			if len(types) == 0 {
+				return e
+			}
+			for _, typ := range types {
+				if e.Type == typ {
+					return e
+				}
+			}
+			if e.Type == "typing" || e.Type == "pong" {
+				continue
+			}
+			t.Fatalf("want %v, got %+v", types, e)
+		case <-timeout:
+			t.Fatalf("timeout waiting for %v", types)
+		}
+	}
+}
+
+// closed waits for the connection to end and returns its close error.
+func (w *wsClient) closed(t testing.TB, within time.Duration) error {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		select {
+		case _, ok := <-w.events:
+			if !ok {
+				return w.closeErr()
+			}
+		case <-timeout:
+			t.Fatalf("connection still open after %v", within)
+		}
+	}
+}
+
+func (w *wsClient) closeErr() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+func closeCode(err error) int {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
+	return 0
+}
+
+func (w *wsClient) close() { _ = w.conn.Close() }
+
+// subscribe subscribes and returns the subscribed event's last_seq.
+func (w *wsClient) subscribe(t testing.TB, room int64, since *int64) int64 {
+	t.Helper()
+	f := map[string]any{"type": "subscribe", "room": room}
+	if since != nil {
+		f["since"] = *since
+	}
+	w.send(t, f)
+	e := w.next(t, "subscribed")
+	if e.Room != room {
+		t.Fatalf("subscribed to %d, want %d", e.Room, room)
+	}
+	return e.LastSeq
+}
+
+func ptr[T any](v T) *T { return &v }

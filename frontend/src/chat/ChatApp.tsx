@@ -1,0 +1,99 @@
+import { lazy, Suspense, useEffect, useMemo, useState } from "react";
+import { api } from "../api";
+import type { Route } from "../router";
+import { navigate } from "../router";
+import { Engine } from "../store/engine";
+import type { User } from "../types";
+import { ConnectionBanner, Notice } from "./Banner";
+import { EngineContext, useStore } from "./hooks";
+import RoomList from "./RoomList";
+
+const RoomView = lazy(() => import("./RoomView"));
+
+declare global {
+  interface Window {
+    __chatgate?: Engine;
+  }
+}
+
+export default function ChatApp({ me, route, onSignedOut }: { me: User; route: Route; onSignedOut: () => void }) {
+  const engine = useMemo(() => new Engine(me, { onUnauthorized: onSignedOut }), [me, onSignedOut]);
+  useEffect(() => {
+    engine.start();
+    window.__chatgate = engine; // a handle for the browser tests and debugging
+    return () => engine.stop();
+  }, [engine]);
+
+  const roomId = route.name === "room" ? route.id : null;
+  return (
+    <EngineContext.Provider value={engine}>
+      <div className={"app" + (roomId ? " in-room" : "")}>
+        <header className="topbar">
+          <a
+            href="/"
+            className="brand-link"
+            onClick={(e) => {
+              e.preventDefault();
+              navigate("/");
+            }}
+          >
+            Chatgate
+          </a>
+          <span className="whoami">
+            Signed in as <strong>{me.name}</strong>
+          </span>
+          <button
+            type="button"
+            className="btn small"
+            onClick={() => {
+              engine.stop();
+              api("/api/auth/logout", { body: {} }).finally(onSignedOut);
+            }}
+          >
+            Sign out
+          </button>
+        </header>
+        <ConnectionBanner />
+        <Notice />
+        <div className="panes">
+          <RoomList current={roomId} />
+          {roomId ? <RoomPane roomId={roomId} /> : <Welcome />}
+        </div>
+      </div>
+    </EngineContext.Provider>
+  );
+}
+
+function RoomPane({ roomId }: { roomId: number }) {
+  // Suspense for the room chunk: only the first room visit waits for it.
+  return (
+    <SuspenseMain>
+      <RoomView key={roomId} roomId={roomId} />
+    </SuspenseMain>
+  );
+}
+
+function SuspenseMain({ children }: { children: React.ReactNode }) {
+  return (
+    <Suspense
+      fallback={
+        <main className="room" aria-busy="true">
+          <p className="placeholder">Opening room…</p>
+        </main>
+      }
+    >
+      {children}
+    </Suspense>
+  );
+}
+
+function Welcome() {
+  const rooms = useStore((s) => s.rooms);
+  const [hint] = useState(() => "Pick a room on the left, or create one.");
+  return (
+    <main className="room welcome">
+      <h2>Welcome</h2>
+      <p>{rooms && rooms.length === 0 ? "There are no rooms yet. Create the first one." : hint}</p>
+    </main>
+  );
+}

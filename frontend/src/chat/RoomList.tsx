@@ -1,0 +1,141 @@
+import { memo, useId, useMemo, useState, type FormEvent } from "react";
+import { navigate } from "../router";
+import { unreadOf } from "../store/engine";
+import type { RoomInfo } from "../types";
+import { useDebounced, useEngine, useStore } from "./hooks";
+
+const RoomLink = memo(function RoomLink({ room, current }: { room: RoomInfo; current: boolean }) {
+  const unread = unreadOf(room);
+  return (
+    <li>
+      <a
+        href={`/rooms/${room.id}`}
+        className={"room-link" + (current ? " current" : "") + (unread ? " unread" : "")}
+        aria-current={current ? "page" : undefined}
+        onClick={(e) => {
+          e.preventDefault();
+          navigate(`/rooms/${room.id}`);
+        }}
+      >
+        <span className="room-name">
+          {room.is_private && <span aria-label="private">🔒 </span>}
+          {room.name}
+        </span>
+        {unread > 0 && (
+          <span className="badge" aria-label={`${unread} unread`}>
+            {unread > 999 ? "999+" : unread}
+          </span>
+        )}
+        {!room.joined && <span className="meta">{room.member_count} members</span>}
+      </a>
+    </li>
+  );
+});
+
+export default function RoomList({ current }: { current: number | null }) {
+  const rooms = useStore((s) => s.rooms);
+  const error = useStore((s) => s.roomsError);
+  const engine = useEngine();
+  const [filter, setFilter] = useState("");
+  const q = useDebounced(filter.trim().toLowerCase(), 150);
+  const id = useId();
+
+  const { mine, others } = useMemo(() => {
+    const list = (rooms ?? []).filter((r) => !q || r.name.toLowerCase().includes(q));
+    return { mine: list.filter((r) => r.joined), others: list.filter((r) => !r.joined) };
+  }, [rooms, q]);
+
+  return (
+    <nav className="sidebar" aria-label="Rooms">
+      <div className="field">
+        <label htmlFor={id + "f"}>Find a room</label>
+        <input id={id + "f"} type="search" value={filter} onChange={(e) => setFilter(e.target.value)} placeholder="Room name" />
+      </div>
+      {error && (
+        <p className="error" role="alert">
+          Could not load rooms: {error}{" "}
+          <button type="button" className="link" onClick={() => void engine.loadRooms()}>
+            Retry
+          </button>
+        </p>
+      )}
+      {!rooms && !error && <p className="placeholder">Loading rooms…</p>}
+      {rooms && (
+        <>
+          <h2 className="section">Your rooms</h2>
+          {mine.length ? (
+            <ul className="rooms">
+              {mine.map((r) => (
+                <RoomLink key={r.id} room={r} current={r.id === current} />
+              ))}
+            </ul>
+          ) : (
+            <p className="placeholder">{q ? "No match." : "You have not joined any room yet."}</p>
+          )}
+          <h2 className="section">Public rooms</h2>
+          {others.length ? (
+            <ul className="rooms">
+              {others.map((r) => (
+                <RoomLink key={r.id} room={r} current={r.id === current} />
+              ))}
+            </ul>
+          ) : (
+            <p className="placeholder">{q ? "No match." : "No other public rooms."}</p>
+          )}
+        </>
+      )}
+      <CreateRoom />
+    </nav>
+  );
+}
+
+function CreateRoom() {
+  const engine = useEngine();
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const id = useId();
+  async function submit(e: FormEvent<HTMLFormElement>) {
+    e.preventDefault();
+    const form = e.currentTarget;
+    const f = new FormData(form);
+    const name = String(f.get("name") ?? "").trim();
+    if (!name) {
+      setError("Give the room a name.");
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      const room = await engine.createRoom(name, f.get("private") === "on");
+      form.reset();
+      navigate(`/rooms/${room.id}`);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <form className="create" onSubmit={submit} aria-labelledby={id + "t"}>
+      <h2 className="section" id={id + "t"}>
+        New room
+      </h2>
+      <div className="field">
+        <label htmlFor={id + "n"}>Room name</label>
+        <input id={id + "n"} name="name" maxLength={100} required />
+      </div>
+      <div className="check">
+        <input id={id + "p"} name="private" type="checkbox" />
+        <label htmlFor={id + "p"}>Private (invite only)</label>
+      </div>
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      <button type="submit" className="btn primary" disabled={busy}>
+        Create room
+      </button>
+    </form>
+  );
+}

@@ -1,0 +1,324 @@
+// The message log: react-window v2's List made to behave as a chat log.
+// - heights measured as rendered, cached by message key (IdHeights);
+// - pinned to the bottom while the reader is there, else a scroll anchor
+//   (first visible message + offset into it) is restored after every commit,
+//   so a prepended page or a row measured above the viewport moves nothing;
+// - scrolls we cause ourselves never (un)pin;
+// - PageUp/PageDown/Home/End scroll, arrows move a focused message.
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from "react";
+import { List, useListRef, type RowComponentProps } from "react-window";
+import type { Item } from "../types";
+import { IdHeights } from "./heights";
+import { useIdRowHeight } from "./useIdRowHeight";
+
+const STICK_PX = 40;
+const NEAR_TOP_PX = 600;
+const DEFAULT_ROW = 56;
+
+interface Anchor {
+  key: string;
+  delta: number;
+}
+interface View {
+  pinned: boolean;
+  anchor: Anchor | null;
+}
+
+// Per room, kept across switches: measured heights and where the reader was.
+const heightsByRoom = new Map<number, IdHeights>();
+const viewByRoom = new Map<number, View>();
+
+export function heightsFor(room: number): IdHeights {
+  let h = heightsByRoom.get(room);
+  if (!h) {
+    h = new IdHeights(DEFAULT_ROW);
+    heightsByRoom.set(room, h);
+  }
+  return h;
+}
+
+export interface MessageListProps {
+  roomId: number;
+  items: Item[];
+  meId: number;
+  hasMore: boolean;
+  loadingOlder: boolean;
+  onNearTop: () => void;
+  onAtBottom: () => void;
+  onRetry: (key: string) => void;
+  onDiscard: (key: string) => void;
+}
+
+interface RowData {
+  items: Item[];
+  meId: number;
+  onRetry: (key: string) => void;
+  onDiscard: (key: string) => void;
+}
+
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+const IMAGE_URL = /^https?:\/\/\S+\.(?:png|jpe?g|gif|webp|avif|svg)(?:\?\S*)?$/i;
+
+const Body = memo(function Body({ body }: { body: string }) {
+  const text = body.trim();
+  if (IMAGE_URL.test(text)) {
+    // Lazy, with its box reserved up front: loading it never changes the row height.
+    return (
+      <span className="msg-image">
+        <img src={text} alt="Shared image" loading="lazy" decoding="async" width={240} height={160} />
+      </span>
+    );
+  }
+  return <p className="msg-body">{body}</p>;
+});
+
+const MessageView = memo(function MessageView({
+  m,
+  mine,
+  onRetry,
+  onDiscard,
+}: {
+  m: Item;
+  mine: boolean;
+  onRetry: (key: string) => void;
+  onDiscard: (key: string) => void;
+}) {
+  const d = new Date(m.ts);
+  return (
+    <>
+      <div className="msg-head">
+        <span className="msg-author">{mine ? "You" : m.user.name}</span>
+        <time dateTime={m.ts} title={dateFmt.format(d)}>
+          {timeFmt.format(d)}
+        </time>
+        {m.state === "sending" && <span className="msg-state">sending…</span>}
+        {m.state === "failed" && (
+          <span className="msg-state msg-failed">
+            not sent{m.error ? `: ${m.error}` : ""}{" "}
+            <button type="button" className="link" onClick={() => onRetry(m.key)}>
+              Retry
+            </button>{" "}
+            <button type="button" className="link" onClick={() => onDiscard(m.key)}>
+              Discard
+            </button>
+          </span>
+        )}
+      </div>
+      <Body body={m.body} />
+    </>
+  );
+});
+
+function Row({ index, style, ariaAttributes, items, meId, onRetry, onDiscard }: RowComponentProps<RowData>) {
+  const m = items[index];
+  const mine = m.user.id === meId;
+  return (
+    <div
+      style={style}
+      {...ariaAttributes}
+      data-key={m.key}
+      data-seq={m.seq || undefined}
+      tabIndex={-1}
+      className={"msg" + (mine ? " mine" : "") + (m.state ? " pending" : "")}
+    >
+      <MessageView m={m} mine={mine} onRetry={onRetry} onDiscard={onDiscard} />
+    </div>
+  );
+}
+
+const rowKey = (i: number, p: RowData) => p.items[i].key;
+
+export default function MessageList(props: MessageListProps) {
+  const { roomId, items, meId, hasMore, loadingOlder, onNearTop, onAtBottom, onRetry, onDiscard } = props;
+  const heights = heightsFor(roomId);
+  const keys = useMemo(() => items.map((m) => m.key), [items]);
+  heights.setKeys(keys); // idempotent: same array, no work
+  const rowHeight = useIdRowHeight(heights);
+  const listRef = useListRef(null);
+
+  const saved = viewByRoom.get(roomId);
+  const pinned = useRef(saved?.pinned ?? true);
+  const anchor = useRef<Anchor | null>(saved?.anchor ?? null);
+  const programmatic = useRef<number | null>(null);
+  const lastKey = useRef<string | undefined>(keys[keys.length - 1]);
+  const [newBelow, setNewBelow] = useState(false);
+  const [focusKey, setFocusKey] = useState<string | null>(null);
+
+  const latest = useRef({ onNearTop, onAtBottom, hasMore, loadingOlder });
+  latest.current = { onNearTop, onAtBottom, hasMore, loadingOlder };
+
+  const setTop = (el: HTMLElement, top: number) => {
+    el.scrollTop = top;
+    programmatic.current = el.scrollTop;
+  };
+
+  const remember = (el: HTMLElement) => {
+    const i = heights.indexAt(el.scrollTop);
+    const key = i >= 0 ? heights.keyAt(i) : undefined;
+    anchor.current = key === undefined ? null : { key, delta: el.scrollTop - heights.offsetOf(i) };
+  };
+
+  /** Puts the view back where the reader left it: the bottom, or the anchor. */
+  const reposition = useCallback(() => {
+    const el = listRef.current?.element;
+    if (!el) return;
+    if (pinned.current) {
+      const bottom = el.scrollHeight - el.clientHeight;
+      if (Math.abs(el.scrollTop - bottom) >= 1) setTop(el, bottom);
+      return;
+    }
+    const a = anchor.current;
+    if (!a) return;
+    const i = heights.indexOf(a.key);
+    if (i < 0) return;
+    const top = heights.offsetOf(i) + a.delta;
+    if (Math.abs(el.scrollTop - top) >= 1) setTop(el, top);
+  }, [heights, listRef]);
+
+  // After every commit of this component (new items, new measurements).
+  useLayoutEffect(() => {
+    const last = keys[keys.length - 1];
+    if (last !== lastKey.current) {
+      const m = items[items.length - 1];
+      if (m && m.user.id === meId && m.state === "sending") pinned.current = true; // we just sent: follow it
+      else if (!pinned.current && m && lastKey.current !== undefined) setNewBelow(true);
+      lastKey.current = last;
+    }
+    reposition();
+  });
+
+  useEffect(() => {
+    if (pinned.current && items.length) latest.current.onAtBottom();
+  }, [items]);
+
+  // Keep where the reader was for the next visit to this room.
+  useEffect(
+    () => () => {
+      viewByRoom.set(roomId, { pinned: pinned.current, anchor: anchor.current });
+    },
+    [roomId],
+  );
+
+  const onScroll = useCallback(
+    (e: React.UIEvent<HTMLDivElement>) => {
+      const el = e.currentTarget;
+      const ours = programmatic.current !== null && Math.abs(el.scrollTop - programmatic.current) < 1;
+      programmatic.current = null;
+      if (ours) return; // our own scroll must not (un)pin
+      const wasPinned = pinned.current;
+      pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+      remember(el);
+      if (pinned.current) {
+        setNewBelow(false);
+        if (!wasPinned) latest.current.onAtBottom();
+      }
+      const l = latest.current;
+      if (el.scrollTop < NEAR_TOP_PX && l.hasMore && !l.loadingOlder) l.onNearTop();
+    },
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [heights],
+  );
+
+  const jumpToBottom = useCallback(() => {
+    const el = listRef.current?.element;
+    pinned.current = true;
+    setNewBelow(false);
+    if (el) setTop(el, el.scrollHeight);
+    latest.current.onAtBottom();
+  }, [listRef]);
+
+  // Move focus to the focused message once its row is rendered.
+  useEffect(() => {
+    if (!focusKey) return;
+    let tries = 0;
+    let raf = 0;
+    const tryFocus = () => {
+      const el = listRef.current?.element?.querySelector<HTMLElement>(`[data-key="${CSS.escape(focusKey)}"]`);
+      if (el) el.focus({ preventScroll: true });
+      else if (tries++ < 5) raf = requestAnimationFrame(tryFocus);
+    };
+    tryFocus();
+    return () => cancelAnimationFrame(raf);
+  }, [focusKey, listRef]);
+
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    const el = listRef.current?.element;
+    if (!el || e.altKey || e.ctrlKey || e.metaKey) return;
+    const page = Math.max(40, el.clientHeight * 0.9);
+    switch (e.key) {
+      case "PageUp":
+        el.scrollTop -= page;
+        break;
+      case "PageDown":
+        el.scrollTop += page;
+        break;
+      case "Home":
+        el.scrollTop = 0;
+        break;
+      case "End":
+        jumpToBottom();
+        break;
+      case "ArrowUp":
+      case "ArrowDown": {
+        if (items.length === 0) return;
+        const dir = e.key === "ArrowUp" ? -1 : 1;
+        let i = focusKey ? keys.indexOf(focusKey) : -1;
+        if (i < 0) {
+          // Start from the message at the edge of the view.
+          const top = heights.indexAt(el.scrollTop);
+          const bottom = heights.indexAt(el.scrollTop + el.clientHeight - 1);
+          i = dir < 0 ? bottom + 1 : top - 1;
+        }
+        const next = Math.max(0, Math.min(items.length - 1, i + dir));
+        setFocusKey(keys[next]);
+        listRef.current?.scrollToRow({ index: next, align: "auto" });
+        break;
+      }
+      case "Escape":
+        setFocusKey(null);
+        el.focus();
+        break;
+      default:
+        return;
+    }
+    e.preventDefault();
+  };
+
+  const rowProps = useMemo<RowData>(() => ({ items, meId, onRetry, onDiscard }), [items, meId, onRetry, onDiscard]);
+
+  return (
+    <div className="log">
+      {loadingOlder && (
+        <div className="log-status" role="status">
+          Loading older messages…
+        </div>
+      )}
+      <List
+        listRef={listRef}
+        className="log-list"
+        rowComponent={Row}
+        rowProps={rowProps}
+        rowCount={items.length}
+        rowHeight={rowHeight}
+        rowKey={rowKey}
+        overscanCount={6}
+        onResize={reposition}
+        onScroll={onScroll}
+        onKeyDown={onKeyDown}
+        onFocus={(e) => {
+          if (e.target === e.currentTarget) setFocusKey(null);
+        }}
+        tabIndex={0}
+        aria-label="Messages"
+        aria-busy={loadingOlder || undefined}
+        style={{ height: "100%" }}
+      />
+      {newBelow && (
+        <button type="button" className="new-below" onClick={jumpToBottom}>
+          New messages ↓
+        </button>
+      )}
+    </div>
+  );
+}

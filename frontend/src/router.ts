@@ -1,0 +1,36 @@
+// A tiny history router read through useSyncExternalStore.
+import { useSyncExternalStore } from "react";
+
+const listeners = new Set<() => void>();
+const emit = () => listeners.forEach((l) => l());
+if (typeof window !== "undefined") window.addEventListener("popstate", emit);
+
+export function navigate(path: string, replace = false) {
+  if (path === location.pathname) return;
+  if (replace) history.replaceState(null, "", path);
+  else history.pushState(null, "", path);
+  emit();
+}
+
+function subscribe(l: () => void) {
+  listeners.add(l);
+  return () => listeners.delete(l);
+}
+
+export function usePath(): string {
+  return useSyncExternalStore(subscribe, () => location.pathname);
+}
+
+export type Route =
+  | { name: "login" }
+  | { name: "signup" }
+  | { name: "home" }
+  | { name: "room"; id: number };
+
+export function parseRoute(path: string): Route {
+  if (path === "/login") return { name: "login" };
+  if (path === "/signup") return { name: "signup" };
+  const m = /^\/rooms\/(\d+)\/?$/.exec(path);
+  if (m) return { name: "room", id: Number(m[1]) };
+  return { name: "home" };
+}

@@ -1,0 +1,153 @@
+// Pure per-room message logic: merging, dedupe, acks and gap detection.
+// No I/O here, so tests/chat.test.ts can drive it directly.
+import type { Item, WireMsg } from "../types";
+
+export interface Chat {
+  room: number;
+  /** Stored messages, ascending seq, no duplicates. */
+  msgs: Item[];
+  /** Our own messages without an ack yet, in send order. */
+  pending: Item[];
+  /** The server has messages older than msgs[0]. */
+  hasMore: boolean;
+  /** The newest page has arrived. */
+  loaded: boolean;
+  loadingOlder: boolean;
+  error: string | null;
+  /** Every seq from msgs[0].seq up to contigTo is in msgs (0: none). */
+  contigTo: number;
+}
+
+export function emptyChat(room: number): Chat {
+  return { room, msgs: [], pending: [], hasMore: false, loaded: false, loadingOlder: false, error: null, contigTo: 0 };
+}
+
+export function keyFor(m: { seq: number; cid?: string; user: { id: number } }, me: number): string {
+  return m.cid && m.user.id === me ? "c" + m.cid : "s" + m.seq;
+}
+
+export function toItem(m: WireMsg, me: number): Item {
+  return { room: m.room, seq: m.seq, user: m.user, body: m.body, cid: m.cid, ts: m.ts, key: keyFor(m, me) };
+}
+
+/** Merges items into a sorted list. Returns the same array when nothing is new. */
+export function mergeSorted(list: Item[], incoming: Item[]): Item[] {
+  if (incoming.length === 0) return list;
+  let inc = incoming;
+  for (let i = 1; i < inc.length; i++) {
+    if (inc[i].seq <= inc[i - 1].seq) {
+      inc = [...incoming].sort((a, b) => a.seq - b.seq);
+      break;
+    }
+  }
+  const last = list.length ? list[list.length - 1].seq : -Infinity;
+  const first = list.length ? list[0].seq : Infinity;
+  // Fast paths: a live append or an older page.
+  if (inc[0].seq > last) return list.concat(dedupe(inc));
+  if (inc[inc.length - 1].seq < first) return dedupe(inc).concat(list);
+  const out: Item[] = [];
+  let i = 0;
+  let j = 0;
+  let added = false;
+  while (i < list.length || j < inc.length) {
+    const a = list[i];
+    const b = inc[j];
+    if (b === undefined || (a !== undefined && a.seq < b.seq)) {
+      out.push(a);
+      i++;
+    } else if (a === undefined || b.seq < a.seq) {
+      if (out.length === 0 || out[out.length - 1].seq !== b.seq) {
+        out.push(b);
+        added = true;
+      }
+      j++;
+    } else {
+      out.push(a); // already have it
+      i++;
+      j++;
+    }
+  }
+  return added ? out : list;
+}
+
+function dedupe(sorted: Item[]): Item[] {
+  let ok = true;
+  for (let i = 1; i < sorted.length; i++) if (sorted[i].seq === sorted[i - 1].seq) ok = false;
+  if (ok) return sorted;
+  return sorted.filter((m, i) => i === 0 || m.seq !== sorted[i - 1].seq);
+}
+
+/** Index of the first item with seq >= seq (binary search). */
+export function lowerBound(list: Item[], seq: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (list[mid].seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Advances contigTo over the messages present. */
+export function advanceContig(msgs: Item[], contigTo: number): number {
+  if (msgs.length === 0) return 0;
+  let c = contigTo < msgs[0].seq ? msgs[0].seq : contigTo;
+  let i = lowerBound(msgs, c);
+  if (i >= msgs.length || msgs[i].seq !== c) return msgs[0].seq; // should not happen
+  while (i + 1 < msgs.length && msgs[i + 1].seq === c + 1) {
+    i++;
+    c++;
+  }
+  return c;
+}
+
+/** The first hole above contigTo: fetch seq after `after` up to `upTo`. */
+export function gapOf(chat: Chat): { after: number; upTo: number } | null {
+  const n = chat.msgs.length;
+  if (n === 0 || chat.msgs[n - 1].seq === chat.contigTo) return null;
+  const i = lowerBound(chat.msgs, chat.contigTo + 1);
+  return { after: chat.contigTo, upTo: chat.msgs[i].seq - 1 };
+}
+
+/** Adds stored messages (live, replayed or fetched); drops pending ones they confirm. */
+export function addMessages(chat: Chat, items: Item[]): Chat {
+  const msgs = mergeSorted(chat.msgs, items);
+  let pending = chat.pending;
+  if (pending.length) {
+    const keys = new Set(items.map((m) => m.key));
+    if (pending.some((p) => keys.has(p.key))) pending = pending.filter((p) => !keys.has(p.key));
+  }
+  if (msgs === chat.msgs && pending === chat.pending) return chat;
+  const olderPrepended = msgs.length && chat.msgs.length && msgs[0].seq < chat.msgs[0].seq;
+  const contigTo = advanceContig(msgs, olderPrepended ? msgs[0].seq : chat.contigTo);
+  return { ...chat, msgs, pending, contigTo };
+}
+
+/** Our send was stored as seq: the pending item becomes a stored one. */
+export function ackPending(chat: Chat, cid: string, seq: number): Chat {
+  const key = "c" + cid;
+  const p = chat.pending.find((x) => x.key === key);
+  if (!p) return chat;
+  const stored: Item = { room: p.room, seq, user: p.user, body: p.body, cid: p.cid, ts: p.ts, key };
+  return addMessages({ ...chat, pending: chat.pending.filter((x) => x !== p) }, [stored]);
+}
+
+export function setPending(chat: Chat, key: string, patch: Partial<Item>): Chat {
+  let changed = false;
+  const pending = chat.pending.map((p) => {
+    if (p.key !== key) return p;
+    changed = true;
+    return { ...p, ...patch };
+  });
+  return changed ? { ...chat, pending } : chat;
+}
+
+/** What the list shows: stored messages, then ours in flight. */
+export function itemsOf(chat: Chat): Item[] {
+  return chat.pending.length ? chat.msgs.concat(chat.pending) : chat.msgs;
+}
+
+export function lastSeq(chat: Chat): number {
+  return chat.msgs.length ? chat.msgs[chat.msgs.length - 1].seq : 0;
+}

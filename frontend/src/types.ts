@@ -1,0 +1,52 @@
+// The wire types of PROTOCOL.md that the client uses.
+
+export interface User {
+  id: number;
+  name: string;
+  email?: string;
+}
+
+export interface RoomInfo {
+  id: number;
+  name: string;
+  is_private: boolean;
+  member_count: number;
+  last_seq: number;
+  joined: boolean;
+  last_read_seq?: number;
+}
+
+export interface Member {
+  id: number;
+  name: string;
+  role: string;
+}
+
+/** MSG of PROTOCOL.md. */
+export interface WireMsg {
+  room: number;
+  seq: number;
+  user: { id: number; name: string };
+  body: string;
+  cid?: string;
+  ts: string;
+}
+
+/** A message as the list shows it: a stored one or one of ours not yet acked. */
+export interface Item extends WireMsg {
+  /** Stable row key: "c<cid>" for our own messages (same before and after
+   *  the ack, so the row keeps its measured height), else "s<seq>". */
+  key: string;
+  /** Only on our unacked messages. */
+  state?: "sending" | "failed";
+  error?: string;
+}
+
+export type ServerEvent =
+  | ({ type: "message" } & WireMsg)
+  | { type: "ack"; cid: string; room: number; seq: number; duplicate?: boolean }
+  | { type: "error"; code: string; message: string; cid?: string; room?: number }
+  | { type: "subscribed"; room: number; last_seq: number }
+  | { type: "unsubscribed"; room: number }
+  | { type: "typing"; room: number; user: number }
+  | { type: "pong" };

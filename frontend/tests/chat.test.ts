@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { ackPending, addMessages, advanceContig, emptyChat, gapOf, itemsOf, keyFor, mergeSorted, toItem } from "../src/store/chat";
+import type { Item } from "../src/types";
+
+const ME = 1;
+const msg = (seq: number, user = 2, cid?: string): Item =>
+  toItem({ room: 7, seq, user: { id: user, name: "u" + user }, body: "m" + seq, cid, ts: "2025-01-01T00:00:00.000000Z" }, ME);
+const seqs = (l: Item[]) => l.map((m) => m.seq);
+
+describe("mergeSorted", () => {
+  it("appends, prepends and interleaves without duplicates", () => {
+    const a = [msg(3), msg(4)];
+    expect(seqs(mergeSorted(a, [msg(5), msg(6)]))).toEqual([3, 4, 5, 6]);
+    expect(seqs(mergeSorted(a, [msg(1), msg(2)]))).toEqual([1, 2, 3, 4]);
+    expect(seqs(mergeSorted([msg(1), msg(4)], [msg(3), msg(2), msg(4), msg(2)]))).toEqual([1, 2, 3, 4]);
+  });
+  it("returns the same array when nothing is new", () => {
+    const a = [msg(1), msg(2)];
+    expect(mergeSorted(a, [msg(2), msg(1)])).toBe(a);
+    expect(mergeSorted(a, [])).toBe(a);
+  });
+  it("dedupes within an appended batch", () => {
+    expect(seqs(mergeSorted([msg(1)], [msg(2), msg(2), msg(3)]))).toEqual([1, 2, 3]);
+  });
+});
+
+describe("keys", () => {
+  it("keys our messages by cid and others by seq", () => {
+    expect(keyFor({ seq: 5, cid: "x", user: { id: ME } }, ME)).toBe("cx");
+    expect(keyFor({ seq: 5, cid: "x", user: { id: 2 } }, ME)).toBe("s5");
+    expect(keyFor({ seq: 5, user: { id: ME } }, ME)).toBe("s5");
+  });
+});
+
+describe("gaps", () => {
+  it("tracks the contiguous run and reports the first hole", () => {
+    let c = addMessages(emptyChat(7), [msg(10), msg(11), msg(12)]);
+    expect(c.contigTo).toBe(12);
+    expect(gapOf(c)).toBeNull();
+    c = addMessages(c, [msg(15), msg(16)]);
+    expect(c.contigTo).toBe(12);
+    expect(gapOf(c)).toEqual({ after: 12, upTo: 14 });
+    c = addMessages(c, [msg(13), msg(14)]);
+    expect(c.contigTo).toBe(16);
+    expect(gapOf(c)).toBeNull();
+  });
+  it("an older page extends the run downwards", () => {
+    let c = addMessages(emptyChat(7), [msg(51), msg(52)]);
+    c = addMessages(c, Array.from({ length: 50 }, (_, i) => msg(50 - i)));
+    expect(c.msgs[0].seq).toBe(1);
+    expect(c.contigTo).toBe(52);
+  });
+  it("advanceContig scans forward only from the old end", () => {
+    const l = [msg(1), msg(2), msg(3), msg(5)];
+    expect(advanceContig(l, 0)).toBe(3);
+    expect(advanceContig(l, 3)).toBe(3);
+  });
+});
+
+describe("pending and acks", () => {
+  const pending = (cid: string): Item => ({ ...msg(0, ME, cid), seq: 0, key: "c" + cid, state: "sending" });
+  it("an ack turns the pending row into a stored one under the same key", () => {
+    let c = { ...addMessages(emptyChat(7), [msg(1)]), pending: [pending("a"), pending("b")] };
+    expect(itemsOf(c).map((m) => m.key)).toEqual(["s1", "ca", "cb"]);
+    c = ackPending(c, "a", 2);
+    expect(c.pending.map((p) => p.key)).toEqual(["cb"]);
+    expect(itemsOf(c).map((m) => m.key)).toEqual(["s1", "ca", "cb"]);
+    expect(c.msgs[1].seq).toBe(2);
+    // The echo of the same message arrives afterwards: nothing doubles.
+    c = addMessages(c, [msg(2, ME, "a")]);
+    expect(itemsOf(c).map((m) => m.key)).toEqual(["s1", "ca", "cb"]);
+  });
+  it("the echo before the ack also confirms, and a duplicate ack is harmless", () => {
+    let c = { ...emptyChat(7), loaded: true, pending: [pending("a")] };
+    c = addMessages(c, [msg(1, ME, "a")]);
+    expect(c.pending).toHaveLength(0);
+    expect(itemsOf(c).map((m) => m.key)).toEqual(["ca"]);
+    expect(ackPending(c, "a", 1)).toBe(c);
+  });
+});
