@@ -313,7 +313,8 @@ func (w *wsClient) send(t testing.TB, v any) {
 	}
 }
 
-// next returns the next event, skipping typing and pong unless asked for.
+// next returns the next event of one of the types, skipping typing, pong
+// and ack events unless asked for; any other event fails the test.
 func (w *wsClient) next(t testing.TB, types ...string) event {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
@@ -331,7 +332,7 @@ func (w *wsClient) next(t testing.TB, types ...string) event {
 					return e
 				}
 			}
-			if e.Type == "typing" || e.Type == "pong" {
+			if e.Type == "typing" || e.Type == "pong" || e.Type == "ack" {
 				continue
 			}
 			t.Fatalf("want %v, got %+v", types, e)

@@ -42,6 +42,8 @@ type client struct {
 	repairing bool
 	joined    bool
 
+	lastRead atomic.Int64 // Unix ns of the last frame or ping from the server
+
 	wake    chan struct{}
 	done    chan struct{}
 	firstUp chan struct{} // closed at the first subscribed reply
@@ -52,6 +54,9 @@ type sendRec struct {
 	n        int64
 	intended time.Time
 	body     string
+	// noLag: queued while disconnected, or already written once; its
+	// delay is the outage's, not the generator's.
+	noLag bool
 }
 
 func newClient(w *worker, u PlanUser, room *roomState, shard int) *client {
@@ -81,6 +86,7 @@ func (c *client) enqueue(intended time.Time) {
 		n:        c.n,
 		intended: intended,
 		body:     makeBody(intended, c.u.ID, c.n, c.w.cfg.BodySize),
+		noLag:    !c.up,
 	}
 	c.pending[rec.cid] = rec
 	c.queue = append(c.queue, rec)
@@ -265,8 +271,12 @@ func (c *client) writeLoop(conn *websocket.Conn, stop <-chan struct{}, done chan
 		case <-stop:
 			return
 		case <-ping.C:
-			// An application ping keeps the read deadline of both sides
-			// fresh on quiet rooms and finds dead peers.
+			// An application ping finds a dead server on a quiet room. A
+			// busy connection needs none: at 10,000 connections pings
+			// would otherwise cost as much as the sends.
+			if time.Since(time.Unix(0, c.lastRead.Load())) < c.w.cfg.WSTimeout/3 {
+				continue
+			}
 			if !write(pingFrame) {
 				return
 			}
@@ -288,18 +298,34 @@ func (c *client) writeLoop(conn *websocket.Conn, stop <-chan struct{}, done chan
 			}
 			// How late the generator itself was: if this grows, the
 			// latency figures measure the tool, not the server.
-			c.w.lagH.record(time.Since(rec.intended))
+			c.mu.Lock()
+			first := !rec.noLag
+			rec.noLag = true
+			c.mu.Unlock()
+			if first {
+				c.w.lagH.record(time.Since(rec.intended))
+			}
 		}
 	}
 }
 
 func (c *client) readLoop(ctx context.Context, conn *websocket.Conn) int {
+	// The server's WebSocket pings prove it alive too.
+	conn.SetPingHandler(func(data string) error {
+		c.lastRead.Store(time.Now().UnixNano())
+		_ = conn.SetReadDeadline(time.Now().Add(c.w.cfg.WSTimeout))
+		// Like gorilla's default handler, a failed pong is not a read
+		// error: a broken connection shows up on the next read anyway.
+		_ = conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		return nil
+	})
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(c.w.cfg.WSTimeout))
 		_, data, err := conn.ReadMessage()
 		if err != nil {
 			return c.closed(err)
 		}
+		c.lastRead.Store(time.Now().UnixNano())
 		evs, err := decodeEvents(data)
 		if err != nil {
 			c.w.errs.add(shortErr(err))
@@ -542,7 +568,7 @@ func (c *client) snapshotCounts(final int64) (started bool, expected, delivered,
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := &c.tr
-	return t.started, t.expected(final), t.delivered, t.lost(final), t.duplicated, t.reordered, t.gaps, t.recovered
+	return t.started, t.expected(final), t.deliveredUpTo(final), t.lost(final), t.duplicated, t.reordered, t.gaps, t.recovered
 }
 
 func (c *client) unacked() int {

@@ -154,6 +154,9 @@ func run(ctx context.Context, cfg *Config) (*Result, error) {
 	}
 	merged := mergePartials(partials)
 	stopMon()
+	// The generator's CPU share is over the time its workers ran, not the
+	// leak check's wait.
+	wall := time.Since(origin).Seconds()
 
 	if cfg.LeakCheck != "off" {
 		logf("leak check: waiting up to %s for the server to settle", cfg.LeakTimeout)
@@ -169,7 +172,7 @@ func run(ctx context.Context, cfg *Config) (*Result, error) {
 		points:    serverPoints(series, origin),
 		leak:      leak,
 		kills:     kills,
-		wallSecs:  time.Since(origin).Seconds(),
+		wallSecs:  wall,
 		setupWarn: warns,
 	}
 	return buildResult(merged, ri), nil

@@ -229,7 +229,7 @@ func (r *Result) judge() {
 	warn(r.TooSlow > 0, "%d connections closed as too slow (4408)", r.TooSlow)
 	warn(r.APIErrors > 0, "%d REST reads failed", r.APIErrors)
 	warn(r.SendLagMS.P99 > 10, "the generator wrote sends %.1f ms late at p99 (send_lag_ms): it is short of CPU, and latency includes its delay", r.SendLagMS.P99)
-	warn(r.Server.RSSBytesPerConn < 0, "RSS fell while users connected (memory from setup returned to the OS): rss_bytes_per_conn is not meaningful this run; see mem_bytes_per_conn, or rerun with -seed so setup does no argon2id")
+	warn(r.Server.RSSBytesPerConn < 0, "RSS fell while users connected (memory freed earlier, by setup's argon2id or a previous run, is returned to the OS lazily): rss_bytes_per_conn is not meaningful this run; read mem_bytes_per_conn, or measure a freshly started server with an existing -seed")
 	for _, t := range r.Server.Targets {
 		warn(t.Samples == 0, "no /metrics samples from %s (%s)", t.URL, t.LastError)
 	}

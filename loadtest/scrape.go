@@ -270,28 +270,32 @@ func summarizeServer(targets []string, series [][]metricSample, idle, connected 
 	return s
 }
 
-// cpuPercent is the CPU used between the last good sample at or before from
-// and the last good sample at or before to, as a percentage of one core.
+// cpuPercent is the CPU used from the last good sample at or before from
+// (else the first) to the last good sample at or before to, as a percentage
+// of one core. A counter that goes back means the process was restarted
+// (a -kill run): the new process's count is added from zero.
 func cpuPercent(samples []metricSample, from, to time.Time) float64 {
-	var a, b *metricSample
+	var first, prev *metricSample
+	used := 0.0
 	for i := range samples {
 		m := &samples[i]
-		if !m.ok() {
+		if !m.ok() || m.T.After(to) {
 			continue
 		}
-		// a: the last sample not after from, else the first one at all.
-		if !m.T.After(from) || a == nil {
-			a = m
+		switch {
+		case first == nil || !m.T.After(from):
+			first, used = m, 0
+		case m.CPU >= prev.CPU:
+			used += m.CPU - prev.CPU
+		default:
+			used += m.CPU
 		}
-		if !m.T.After(to) {
-			b = m
-		}
+		prev = m
 	}
-	if a == nil || b == nil || !b.T.After(a.T) || b.CPU < a.CPU {
-		// No interval, or the process restarted (its counter went back).
+	if first == nil || !prev.T.After(first.T) {
 		return 0
 	}
-	return (b.CPU - a.CPU) / b.T.Sub(a.T).Seconds() * 100
+	return used / prev.T.Sub(first.T).Seconds() * 100
 }
 
 // ServerPoint is one chart point: a target's CPU% over the previous sample

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -62,8 +63,8 @@ func TestCPUPercent(t *testing.T) {
 	if got := cpuPercent(s, t0.Add(time.Second), t0.Add(3*time.Second)); got != 50 {
 		t.Fatalf("with a gap: got %v, want 50", got)
 	}
-	// A restarted process (counter went back) gives 0, not a negative.
-	if got := cpuPercent(samplesAt(t0, 5, 1), t0, t0.Add(time.Second)); got != 0 {
+	// A restarted process (counter went back) counts from zero again.
+	if got := cpuPercent(samplesAt(t0, 5, 5.5, 0.25, 0.5), t0, t0.Add(3*time.Second)); math.Abs(got-100.0/3) > 1e-9 {
 		t.Fatalf("restart: got %v", got)
 	}
 	if got := cpuPercent(nil, t0, t0); got != 0 {

@@ -154,6 +154,20 @@ func (t *seqTracker) expected(final int64) int64 {
 	return final - t.base
 }
 
+// deliveredUpTo counts the distinct seqs received in (base, final].
+func (t *seqTracker) deliveredUpTo(final int64) int64 {
+	if !t.started || final <= t.base {
+		return 0
+	}
+	n := min(t.next-1, final) - t.base
+	for s := range t.ahead {
+		if s <= final {
+			n++
+		}
+	}
+	return n
+}
+
 // lost counts the seqs in (base, final] that never arrived.
 func (t *seqTracker) lost(final int64) int64 {
 	if !t.started {

@@ -166,3 +166,20 @@ func TestTrackerNeverStarted(t *testing.T) {
 		t.Fatal("an unsubscribed tracker owes and holds nothing")
 	}
 }
+
+func TestTrackerDeliveredUpTo(t *testing.T) {
+	tr := newStarted(10)
+	for _, s := range []int64{11, 12, 14, 16} {
+		tr.receive(s)
+	}
+	cases := map[int64]int64{10: 0, 11: 1, 12: 2, 13: 2, 14: 3, 15: 3, 16: 4, 20: 4}
+	for final, want := range cases {
+		if got := tr.deliveredUpTo(final); got != want {
+			t.Errorf("deliveredUpTo(%d) = %d, want %d", final, got, want)
+		}
+		// The books always balance: owed = delivered + lost.
+		if tr.expected(final) != tr.deliveredUpTo(final)+tr.lost(final) {
+			t.Errorf("final %d: expected %d != delivered %d + lost %d", final, tr.expected(final), tr.deliveredUpTo(final), tr.lost(final))
+		}
+	}
+}

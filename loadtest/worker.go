@@ -148,10 +148,11 @@ func (w *worker) run(ctx context.Context) (*Partial, error) {
 	w.sendLoop(ctx, sendEnd)
 	wg.Wait()
 	w.drain(ctx, sendEnd.Add(w.cfg.Drain))
-	finals := w.finalSeqs(ctx)
-	p := w.account(finals)
 
-	// Disconnect everyone; the parent's leak check runs after this.
+	// Disconnect everyone before counting: the trackers must be frozen, or
+	// a delivery landing between the final seq and the count would be
+	// counted as delivered but not as owed. What has not arrived by now
+	// (the drain is over) is lost. The parent's leak check follows.
 	w.stopping.Store(true)
 	cancelClients()
 	var sg sync.WaitGroup
@@ -163,6 +164,8 @@ func (w *worker) run(ctx context.Context) (*Partial, error) {
 		}()
 	}
 	sg.Wait()
+	finals := w.finalSeqs(ctx)
+	p := w.account(finals)
 	// Idle REST keep-alives hold server goroutines; the leak check follows.
 	w.api.http.CloseIdleConnections()
 

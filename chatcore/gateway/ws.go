@@ -85,6 +85,7 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 		sends:  rate.NewLimiter(rate.Limit(a.cfg.SendRate), a.cfg.SendBurst),
 		typing: rate.NewLimiter(2, 4)}
 	readErr := conn.ReadLoop(s.handle)
+	conn.Wait()
 
 	for room := range s.rooms {
 		a.core.Hub.Unsubscribe(conn, room)

@@ -117,9 +117,6 @@ func (h *Hub) replay(sub Subscriber, r *room, st *subscription) {
 // replayRange sends st.next..target from the store in pages.
 func (h *Hub) replayRange(sub Subscriber, roomID int64, st *subscription, target int64) error {
 	for st.next <= target {
-		if err := sub.WaitRoom(h.ctx); err != nil {
-			return err
-		}
 		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.QueryTimeout)
 		msgs, _, err := h.store.After(ctx, roomID, st.next-1, h.cfg.ReplayPage)
 		cancel()
@@ -134,6 +131,11 @@ func (h *Hub) replayRange(sub Subscriber, roomID int64, st *subscription, target
 			m := &msgs[i]
 			if m.Seq != st.next || m.Seq > target {
 				break
+			}
+			// Wait per message, not per page: a page of big messages can
+			// exceed the whole queue.
+			if err := sub.WaitRoom(h.ctx); err != nil {
+				return err
 			}
 			if !sub.Enqueue(wire.NewFrame(m.Seq, wire.EncodeMessage(m))) {
 				return fmt.Errorf("hub: replay room %d: subscriber gone", roomID)

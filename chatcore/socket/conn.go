@@ -123,6 +123,9 @@ type Conn struct {
 	closed      bool
 	space       chan struct{} // signalled when the queue drains, for WaitRoom
 
+	// writers counts the goroutines that may write to the socket (the
+	// writer and an abort's close frame), so Wait can outlast them.
+	writers   sync.WaitGroup
 	done      chan struct{}
 	closeOnce sync.Once
 	closeCode atomic.Int32
@@ -181,12 +184,27 @@ func (c *Conn) push(it item, size int) bool {
 	}
 	c.queue = append(c.queue, it)
 	c.queuedBytes += size
-	if !c.writing {
-		c.writing = true
-		go c.writeLoop()
-	}
+	c.startWriter()
 	c.mu.Unlock()
 	return true
+}
+
+// startWriter starts the writer unless one runs. Caller holds c.mu and has
+// checked !c.closed, so no writer is added after Wait may have begun.
+func (c *Conn) startWriter() {
+	if !c.writing {
+		c.writing = true
+		c.writers.Add(1)
+		go c.writeLoop()
+	}
+}
+
+// Wait blocks until the connection is closed and no goroutine writes to it
+// any more. The HTTP handler must not return before: Caddy reads the
+// response's byte count when it does, and the hijacked conn updates it.
+func (c *Conn) Wait() {
+	<-c.done
+	c.writers.Wait()
 }
 
 // WaitRoom blocks until the queue is at most half full.
@@ -225,10 +243,7 @@ func (c *Conn) CloseWith(code int, reason string) {
 		return
 	}
 	c.queue = append(c.queue, item{close: &closeReq{code: code, reason: reason}})
-	if !c.writing {
-		c.writing = true
-		go c.writeLoop()
-	}
+	c.startWriter()
 	c.mu.Unlock()
 }
 
@@ -244,9 +259,11 @@ func (c *Conn) Abort(code int, reason string) {
 	c.closed = true
 	c.queue = nil
 	c.queuedBytes = 0
+	c.writers.Add(1)
 	c.mu.Unlock()
 	c.closeCode.CompareAndSwap(0, int32(code))
 	go func() {
+		defer c.writers.Done()
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 		c.shutdown()
 	}()
@@ -274,6 +291,7 @@ var batchPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // at once and writes it as few frames as it can: consecutive events become
 // one JSON array frame, so a burst costs one write(2) rather than one each.
 func (c *Conn) writeLoop() {
+	defer c.writers.Done()
 	var batch []item
 	for {
 		c.mu.Lock()

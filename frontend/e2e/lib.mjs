@@ -67,7 +67,7 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function startGateway({ port } = {}) {
   const bin = gatewayBinary();
   const dir = workDir();
-  const dist = join(FRONTEND, "dist");
+  const dist = process.env.CHATGATE_E2E_WEB_ROOT || join(FRONTEND, "dist");
   if (!existsSync(join(dist, "index.html"))) throw new Error("frontend/dist is missing: run npm run build");
   port ??= await freePort();
   const admin = await freePort();

@@ -17,14 +17,37 @@ describe("IdHeights", () => {
     expect(h.offsetOf(h.indexOf("c")) - before).toBe(40);
     expect(h.heightAt(4)).toBe(60);
   });
-  it("unmeasured rows count as the average of measured ones", () => {
+  it("unmeasured rows use an estimate learned once from the first measurements", () => {
     const h = new IdHeights(50);
+    h.setKeys(["a", "b", "c", "d", "e"]);
+    expect(h.total()).toBe(250);
+    h.measure([["a", 20], ["b", 40], ["c", 40]]);
+    expect(h.average()).toBe(40); // median of the first batch, then frozen
+    expect(h.total()).toBe(20 + 40 + 40 + 40 + 40);
+    h.measure([["d", 100]]);
+    expect(h.average()).toBe(40);
+    expect(h.total()).toBe(20 + 40 + 40 + 100 + 40);
+  });
+  it("a row measuring exactly the estimate moves nothing and bumps no version", () => {
+    const h = new IdHeights(50);
+    h.setKeys(["a", "b", "c"]);
+    h.measure([["a", 50], ["b", 50], ["c", 50]]);
+    const v = h.version;
     h.setKeys(["a", "b", "c", "d"]);
-    expect(h.total()).toBe(200);
-    h.set("a", 20);
-    h.set("b", 40);
-    expect(h.average()).toBe(30);
-    expect(h.total()).toBe(120);
+    h.measure([["d", 50]]);
+    expect(h.version).toBe(v);
+    h.measure([["d", 70]]);
+    expect(h.version).toBe(v + 1);
+    expect(h.offsetOf(4)).toBe(220);
+  });
+  it("patches offsets in place when a row above changes", () => {
+    const h = new IdHeights(10);
+    h.setKeys(["a", "b", "c", "d"]);
+    expect(h.offsetOf(3)).toBe(30);
+    h.set("b", 25);
+    expect(h.offsetOf(3)).toBe(45);
+    expect(h.offsetOf(2)).toBe(35);
+    expect(h.offsetOf(1)).toBe(10);
   });
   it("indexAt finds the row covering an offset", () => {
     const h = new IdHeights(10);
