@@ -467,9 +467,16 @@ func TestSlowConsumer(t *testing.T) {
 	if last >= total {
 		t.Fatalf("bob was never cut off (got all %d)", last)
 	}
-	r := s.call(t, "GET", "/metrics", "", nil)
-	if !strings.Contains(string(r.body), `chatgate_ws_disconnects_total{code="4408"}`) {
-		t.Fatalf("no 4408 disconnect in metrics")
+	// The server records the disconnect once its handler returns.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		r := s.call(t, "GET", "/metrics", "", nil)
+		if strings.Contains(string(r.body), `chatgate_ws_disconnects_total{code="4408"}`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no 4408 disconnect in metrics")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	// Resume: exactly the rest.
 	wb := bob.dial(t)
