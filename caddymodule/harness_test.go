@@ -162,9 +162,17 @@ func (r reply) errCode(t testing.TB) string {
 
 func (s *server) raw(t testing.TB, method, path, token string, body io.Reader) reply {
 	t.Helper()
+	r, err := s.try(method, path, token, body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+func (s *server) try(method, path, token string, body io.Reader) (reply, error) {
 	req, err := http.NewRequest(method, s.base+path, body)
 	if err != nil {
-		t.Fatal(err)
+		return reply{}, err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -172,14 +180,23 @@ func (s *server) raw(t testing.TB, method, path, token string, body io.Reader) r
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return reply{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return reply{}, err
 	}
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// tryCall is call without failing the test, for goroutines and retries.
+func tryCall(c *client, method, path string, body any) (reply, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return reply{}, err
+	}
+	return c.s.try(method, path, c.token, bytes.NewReader(b))
 }
 
 func (s *server) call(t testing.TB, method, path, token string, body any) reply {

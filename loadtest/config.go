@@ -80,7 +80,7 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 	fs.IntVar(&c.SetupConc, "setup-concurrency", 8, "concurrent REST calls while creating users (argon2id makes each registration slow)")
 	fs.IntVar(&c.ConnectConc, "connect-concurrency", 256, "WebSocket handshakes in flight at once")
 	fs.DurationVar(&c.Drain, "drain", 10*time.Second, "after the send phase, how long to wait for acks and deliveries")
-	fs.DurationVar(&c.WSTimeout, "ws-timeout", 15*time.Second, "a connection silent this long is dead (a ping goes out every third of it)")
+	fs.DurationVar(&c.WSTimeout, "ws-timeout", 15*time.Second, "a connection silent this long is dead (a ping goes out after a third of it without a frame)")
 	fs.DurationVar(&c.GapGrace, "gap-grace", 500*time.Millisecond, "a seq gap not filled on the stream within this time is fetched with REST after=")
 	fs.StringVar(&c.LeakCheck, "leak-check", "fail", "after disconnect, goroutines and heap must fall back within 10%: fail (exit 1), warn, off")
 	fs.DurationVar(&c.LeakTimeout, "leak-timeout", 20*time.Second, "how long the leak check waits for the server to settle")

@@ -145,13 +145,6 @@ func (s *Set) ObserveBatch(size int, commit time.Duration) {
 	s.Stored.Add(float64(size))
 }
 
-// Delivered implements hub.Observer.
-func (s *Set) DeliveredLocal(n int, lag time.Duration) {
-	if lag > 0 {
-		s.FanoutLag.Observe(lag.Seconds())
-	}
-}
-
 // Disconnected counts a closed connection by its close code.
 func (s *Set) Disconnected(code int) {
 	s.Connections.Dec()
