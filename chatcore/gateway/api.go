@@ -81,7 +81,9 @@ func NewAPI(core *Core, cfg APIConfig) *API {
 		draining: make(chan struct{})}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.upgrader = websocket.Upgrader{
-		ReadBufferSize:    1024,
+		// Client frames are small (a send is ~150 bytes); bigger ones are
+		// read through in pieces. Each byte here is paid per connection.
+		ReadBufferSize:    512,
 		WriteBufferSize:   4096,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: cfg.Compression,

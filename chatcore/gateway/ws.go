@@ -20,12 +20,28 @@ import (
 	"github.com/chatgate/chatgate/chatcore/wire"
 )
 
-// hijackable lets gorilla v1.5.3, which type-asserts http.Hijacker, upgrade
-// behind wrappers that only offer Unwrap (Caddy's encode, header, idle
-// timeout writers); http.ResponseController walks the Unwrap chain.
-type hijackable struct{ http.ResponseWriter }
+// rawHijacker lets gorilla v1.5.3, which type-asserts http.Hijacker,
+// upgrade behind wrappers that only offer Unwrap (Caddy's encode, header and
+// idle-timeout writers). It hijacks the innermost writer, net/http's own, so
+// the connection is the plain net.Conn: Caddy's response recorder would
+// otherwise count every byte written to it, racing with Caddy reading that
+// count once ServeHTTP has returned.
+type rawHijacker struct{ http.ResponseWriter }
 
-func (h hijackable) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (h rawHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w := h.ResponseWriter
+	for {
+		if hj, ok := w.(http.Hijacker); ok {
+			if _, wrapped := w.(interface{ Unwrap() http.ResponseWriter }); !wrapped {
+				return hj.Hijack()
+			}
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
+	}
 	return http.NewResponseController(h.ResponseWriter).Hijack()
 }
 
@@ -56,7 +72,7 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claims, authErr := a.core.Signer.Verify(auth.FromRequest(r, true))
-	ws, err := a.upgrader.Upgrade(hijackable{w}, r, nil)
+	ws, err := a.upgrader.Upgrade(rawHijacker{w}, r, nil)
 	if err != nil {
 		return // the upgrader has answered the request
 	}
@@ -74,19 +90,26 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	compress := a.cfg.Compression && strings.Contains(strings.ToLower(r.Header.Get("Sec-WebSocket-Extensions")), "permessage-deflate")
 	conn := socket.New(ws, &a.cfg.Socket, socketObserver{a.core.Metrics}, claims.UserID, compress)
-	remove := a.conns.Add(conn)
+	s := &session{a: a, c: conn, who: claims,
+		sends: rate.NewLimiter(rate.Limit(a.cfg.SendRate), a.cfg.SendBurst)}
+	// The connection lives on in its own goroutine and ServeHTTP returns:
+	// an idle connection then holds no request state, no net/http buffers
+	// and no deep middleware stack, which is most of its memory.
 	a.wg.Add(1)
+	go s.run()
+}
+
+// run reads the connection until it closes, then cleans up.
+func (s *session) run() {
+	a, conn := s.a, s.c
 	defer a.wg.Done()
+	remove := a.conns.Add(conn)
 	m := a.core.Metrics
 	m.Connects.Inc()
 	m.Connections.Inc()
 
-	s := &session{a: a, c: conn, who: claims,
-		sends:  rate.NewLimiter(rate.Limit(a.cfg.SendRate), a.cfg.SendBurst),
-		typing: rate.NewLimiter(2, 4)}
 	readErr := conn.ReadLoop(s.handle)
 	conn.Wait()
-
 	for room := range s.rooms {
 		a.core.Hub.Unsubscribe(conn, room)
 	}
@@ -230,6 +253,9 @@ func (s *session) subscribe(f *wire.ClientFrame) {
 }
 
 func (s *session) typingFrame(f *wire.ClientFrame) {
+	if s.typing == nil {
+		s.typing = rate.NewLimiter(2, 4) // made on first use: most connections never type
+	}
 	if !s.typing.Allow() {
 		return // typing is best-effort: excess is dropped silently
 	}

@@ -123,8 +123,15 @@ type Conn struct {
 	closed      bool
 	space       chan struct{} // signalled when the queue drains, for WaitRoom
 
-	// writers counts the goroutines that may write to the socket (the
-	// writer and an abort's close frame), so Wait can outlast them.
+	// The inbound side: frames read but not yet handled.
+	handle     func([]byte, error)
+	inbox      []inFrame
+	handling   bool
+	inboxSpace chan struct{}
+
+	// writers counts the goroutines that may write to the socket or act on
+	// its frames (the writer, the handler, an abort's close frame), so Wait
+	// can outlast them.
 	writers   sync.WaitGroup
 	done      chan struct{}
 	closeOnce sync.Once
@@ -200,8 +207,7 @@ func (c *Conn) startWriter() {
 }
 
 // Wait blocks until the connection is closed and no goroutine writes to it
-// any more. The HTTP handler must not return before: Caddy reads the
-// response's byte count when it does, and the hijacked conn updates it.
+// or handles its frames any more, so cleanup after it sees the final state.
 func (c *Conn) Wait() {
 	<-c.done
 	c.writers.Wait()
@@ -409,11 +415,26 @@ func (c *Conn) writeRun(run []*wire.Frame) error {
 // frame's bytes were discarded.
 var ErrFrameTooLarge = errors.New("socket: frame too large")
 
+// errBinary is passed to the handler for a binary frame.
+var errBinary = errors.New("socket: binary frames are not supported")
+
+// inboxLimit is how many read frames may wait for the handler before the
+// read loop stops reading: a flood then backs up into TCP, not memory.
+const inboxLimit = 64
+
+type inFrame struct {
+	buf *bytes.Buffer
+	err error
+}
+
 var readPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// ReadLoop reads client frames until the connection closes, calling handle
-// for each text frame (data is only valid during the call) or with
-// ErrFrameTooLarge for an oversize one. It returns the read error.
+// ReadLoop reads client frames until the connection closes and hands each
+// text frame to handle (data is only valid during the call), or
+// ErrFrameTooLarge for an oversize one. handle runs on a goroutine of its
+// own that exists only while frames wait, in order: handling may query the
+// database and grow its stack, while the read loop, which every idle
+// connection parks in, stays shallow. It returns the read error.
 func (c *Conn) ReadLoop(handle func(data []byte, err error)) error {
 	defer c.shutdown()
 	deadline := c.cfg.PingInterval + c.cfg.PongTimeout
@@ -422,6 +443,7 @@ func (c *Conn) ReadLoop(handle func(data []byte, err error)) error {
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(deadline))
 	})
+	c.handle = handle
 	for {
 		typ, r, err := c.ws.NextReader()
 		if err != nil {
@@ -429,29 +451,93 @@ func (c *Conn) ReadLoop(handle func(data []byte, err error)) error {
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(deadline))
 		c.obs.FrameIn()
-		if typ != websocket.TextMessage {
-			handle(nil, errors.New("socket: binary frames are not supported"))
+		var f inFrame
+		switch {
+		case typ != websocket.TextMessage:
+			f.err = errBinary
 			if _, err := io.Copy(io.Discard, r); err != nil {
 				return err
 			}
-			continue
-		}
-		buf := readPool.Get().(*bytes.Buffer)
-		buf.Reset()
-		n, err := io.Copy(buf, io.LimitReader(r, c.cfg.MaxFrame+1))
-		if err != nil {
-			return err
-		}
-		if n > c.cfg.MaxFrame {
-			if _, err := io.Copy(io.Discard, r); err != nil {
+		default:
+			buf := readPool.Get().(*bytes.Buffer)
+			buf.Reset()
+			n, err := io.Copy(buf, io.LimitReader(r, c.cfg.MaxFrame+1))
+			if err != nil {
+				readPool.Put(buf)
 				return err
 			}
-			handle(nil, ErrFrameTooLarge)
-		} else {
-			handle(buf.Bytes(), nil)
+			if n > c.cfg.MaxFrame {
+				readPool.Put(buf)
+				if _, err := io.Copy(io.Discard, r); err != nil {
+					return err
+				}
+				f.err = ErrFrameTooLarge
+			} else {
+				f.buf = buf
+			}
 		}
-		if buf.Cap() <= 64<<10 {
-			readPool.Put(buf)
+		if !c.deliverIn(f) {
+			return ErrClosed
+		}
+	}
+}
+
+// deliverIn queues a read frame for the handler goroutine, starting it if
+// needed, and blocks while the inbox is full.
+func (c *Conn) deliverIn(f inFrame) bool {
+	c.mu.Lock()
+	for len(c.inbox) >= inboxLimit && !c.closed {
+		if c.inboxSpace == nil {
+			c.inboxSpace = make(chan struct{})
+		}
+		ch := c.inboxSpace
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-c.done:
+		}
+		c.mu.Lock()
+	}
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	c.inbox = append(c.inbox, f)
+	if !c.handling {
+		c.handling = true
+		c.writers.Add(1)
+		go c.handleLoop()
+	}
+	c.mu.Unlock()
+	return true
+}
+
+func (c *Conn) handleLoop() {
+	defer c.writers.Done()
+	var frames []inFrame
+	for {
+		c.mu.Lock()
+		if len(c.inbox) == 0 {
+			c.handling = false
+			c.mu.Unlock()
+			return
+		}
+		frames, c.inbox = c.inbox, frames[:0]
+		if c.inboxSpace != nil {
+			close(c.inboxSpace)
+			c.inboxSpace = nil
+		}
+		c.mu.Unlock()
+		for i, f := range frames {
+			if f.buf != nil {
+				c.handle(f.buf.Bytes(), nil)
+				if f.buf.Cap() <= 64<<10 {
+					readPool.Put(f.buf)
+				}
+			} else {
+				c.handle(nil, f.err)
+			}
+			frames[i] = inFrame{}
 		}
 	}
 }

@@ -22,12 +22,21 @@ export function Boot({ text = "Loading…" }: { text?: string }) {
 }
 
 export default function App() {
-  const [session, setSession] = useState<Session>(() => (sessionHint.get() ? { state: "checking" } : { state: "anon" }));
   const route = parseRoute(usePath());
+  // Ask the server only when a session is likely: the hint from an earlier
+  // sign-in, or a deep link into a room. A first visit shows the form at once.
+  const [session, setSession] = useState<Session>(() =>
+    sessionHint.get() || route.name === "room" ? { state: "checking" } : { state: "anon" },
+  );
 
   const check = useCallback(() => {
     setSession({ state: "checking" });
-    void loadChat(); // fetch the chat chunk while /api/me is in flight
+    // Fetch the chat chunks while /api/me is in flight.
+    void loadChat();
+    if (parseRoute(location.pathname).name === "room") {
+      void import("./chat/RoomView");
+      void import("./list/MessageList");
+    }
     api<User>("/api/me").then(
       (user) => setSession({ state: "user", user }),
       (e: unknown) => {

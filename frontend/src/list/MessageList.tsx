@@ -253,10 +253,23 @@ export default function MessageList(props: MessageListProps) {
     [roomId],
   );
 
-  // A window that follows the newest messages is trimmed while the reader sits at the bottom.
+  // Keep the window at most MAX_WINDOW rows (new messages, older pages or a
+  // whole history loaded at once grow it): the newest rows while the reader
+  // is at the bottom, else the rows around the anchor.
   useEffect(() => {
-    if (pinned.current && win.endSeq === null && we - ws > MAX_WINDOW) setWin(tailWin(all));
-  }, [all, win, ws, we]);
+    if (we - ws <= MAX_WINDOW) return;
+    if (pinned.current && win.endSeq === null) {
+      setWin(tailWin(all));
+      return;
+    }
+    const a = anchor.current;
+    const wi = a ? heights.indexOf(a.key) : -1;
+    const i = wi >= 0 ? ws + wi : ws;
+    const n = storedCount(all);
+    const ns = Math.max(0, Math.min(i - MAX_WINDOW / 2, n - MAX_WINDOW));
+    const ne = Math.min(all.length, ns + MAX_WINDOW);
+    setWin({ startSeq: ns === 0 ? 0 : all[ns].seq, endSeq: ne >= n ? null : all[ne - 1].seq });
+  }, [all, win, ws, we, heights]);
 
   /** Slides the window when the reader nears one of its edges. */
   const slide = (el: HTMLElement): boolean => {
