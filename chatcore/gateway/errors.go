@@ -19,7 +19,9 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.code + ": " + e.msg }
 
-func errf(status int, code, msg string) *apiError { return &apiError{status: status, code: code, msg: msg} }
+func errf(status int, code, msg string) *apiError {
+	return &apiError{status: status, code: code, msg: msg}
+}
 
 func badRequest(msg string) *apiError { return errf(http.StatusBadRequest, wire.CodeBadRequest, msg) }
 
