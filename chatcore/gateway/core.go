@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/chatgate/chatgate/chatcore"
@@ -35,6 +36,9 @@ type Config struct {
 	Logger    *zap.Logger
 	// Bus defaults to the memory bus (one node).
 	Bus bus.Bus
+	// Redis is the shared Redis (nil on a single node without one): the bus,
+	// caches and limits use it.
+	Redis redis.UniversalClient
 }
 
 // Core is the chat service of one instance.
@@ -147,6 +151,9 @@ func (c *Core) Stop(ctx context.Context) error {
 	c.Store.Close()
 	return errors.Join(errs...)
 }
+
+// Redis is the shared Redis client, nil when the instance runs without one.
+func (c *Core) Redis() redis.UniversalClient { return c.cfg.Redis }
 
 // Ready reports whether the instance can serve: Postgres answers.
 func (c *Core) Ready(ctx context.Context) error {
