@@ -120,6 +120,14 @@ export async function startGateway({ port } = {}) {
   return gw;
 }
 
+/** Drops the test database; the next gateway start creates and migrates it. */
+export function dropDatabase() {
+  const r = spawnSync("psql", ["-h", PG_HOST, "-p", PG_PORT, "-U", "postgres", "-d", "postgres", "-qAt", "-c", `DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`], {
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(`cannot reach Postgres as postgres@${PG_HOST}:${PG_PORT}: ${r.stderr || r.error}`);
+}
+
 export function psql(sql) {
   const r = spawnSync("psql", ["-h", PG_HOST, "-p", PG_PORT, "-U", "postgres", "-d", DB, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql], {
     encoding: "utf8",

@@ -17,10 +17,8 @@ const RoomLink = memo(function RoomLink({ room, current }: { room: RoomInfo; cur
           navigate(`/rooms/${room.id}`);
         }}
       >
-        <span className="room-name">
-          {room.is_private && <span aria-label="private">🔒 </span>}
-          {room.name}
-        </span>
+        <span className="room-name">{room.name}</span>
+        {room.is_private && <span className="tag">private</span>}
         {unread > 0 && (
           <span className="badge" aria-label={`${unread} unread`}>
             {unread > 999 ? "999+" : unread}
