@@ -1,0 +1,24 @@
+import { apiCall, apiUser, contextFor, launch, seedMessages, startGateway, wsOpen } from "./lib.mjs";
+const gw = await startGateway();
+const owner = await apiUser(gw.url, "Dbg");
+const big = await apiCall(gw.url, owner.token, "/api/rooms", { name: "Big", is_private: false });
+seedMessages(big.id, owner.user.id, 100000, null);
+const browser = await launch();
+const ctx = await contextFor(browser, gw.url, owner);
+const page = await ctx.newPage();
+page.on("pageerror", (e) => console.log("pageerror:", e.message));
+await page.goto(`${gw.url}/rooms/${big.id}`);
+await wsOpen(page);
+await page.waitForSelector('[role=listitem]');
+await page.evaluate((room) => window.__chatgate.loadAll(room), big.id);
+await page.evaluate(async () => { const el = document.querySelector('[aria-label="Messages"]'); for (let i = 0; i < 100; i++) { el.scrollTop = Math.floor(Math.random() * (el.scrollHeight - el.clientHeight)); await new Promise(r => requestAnimationFrame(r)); } });
+const geo = () => page.evaluate(() => { const el = document.querySelector('[aria-label="Messages"]'); return { top: el.scrollTop, h: el.scrollHeight, rows: [...el.querySelectorAll('[role=listitem]')].map(r => r.dataset.seq).slice(0, 3) }; });
+await page.waitForTimeout(300);
+console.log("start", await geo());
+await page.getByRole("list", { name: "Messages" }).focus();
+await page.keyboard.press("End"); await page.waitForTimeout(300); console.log("End", await geo());
+await page.keyboard.press("ArrowUp"); await page.waitForTimeout(100);
+await page.keyboard.press("PageUp"); await page.waitForTimeout(100); console.log("PageUp", await geo());
+await page.keyboard.press("Home");
+for (let i = 0; i < 5; i++) { await page.waitForTimeout(300); console.log("Home", await geo()); }
+await browser.close(); await gw.stop();
