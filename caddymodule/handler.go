@@ -136,6 +136,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if !h.api.Handles(r) {
 		return next.ServeHTTP(w, r)
 	}
+	if caddy.Exiting() {
+		// Shutting down (within shutdown_delay): fail readiness and refuse
+		// new WebSockets first, so load balancers move clients elsewhere
+		// before Cleanup closes the open ones with 1001.
+		h.api.Drain()
+	}
 	h.api.ServeHTTP(w, r)
 	return nil
 }

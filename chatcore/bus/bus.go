@@ -20,7 +20,8 @@ type Handler interface {
 	OnTyping(room, user int64)
 }
 
-// Bus publishes to every instance, this one included.
+// Bus carries events to the OTHER instances: the publishing instance has
+// already delivered them to its own subscribers, without a network hop.
 type Bus interface {
 	PublishMessages(ctx context.Context, msgs []chatcore.Message, committed time.Time) error
 	PublishTyping(ctx context.Context, room, user int64) error
@@ -32,29 +33,18 @@ type Bus interface {
 	Close() error
 }
 
-// Memory is the single-node bus: publishing is delivering.
-type Memory struct {
-	h Handler
-}
+// Memory is the single-node bus: there are no other instances, so
+// publishing is a no-op (local delivery has happened already).
+type Memory struct{}
 
 // NewMemory returns a memory bus.
 func NewMemory() *Memory { return &Memory{} }
 
-// PublishMessages delivers to the local handler synchronously.
-func (m *Memory) PublishMessages(_ context.Context, msgs []chatcore.Message, committed time.Time) error {
-	if m.h != nil {
-		m.h.OnMessages(msgs, committed)
-	}
-	return nil
-}
+// PublishMessages does nothing: no other instance listens.
+func (m *Memory) PublishMessages(context.Context, []chatcore.Message, time.Time) error { return nil }
 
-// PublishTyping delivers to the local handler synchronously.
-func (m *Memory) PublishTyping(_ context.Context, room, user int64) error {
-	if m.h != nil {
-		m.h.OnTyping(room, user)
-	}
-	return nil
-}
+// PublishTyping does nothing: no other instance listens.
+func (m *Memory) PublishTyping(context.Context, int64, int64) error { return nil }
 
 // Watch is a no-op: everything published is local.
 func (m *Memory) Watch(int64) {}
@@ -62,8 +52,8 @@ func (m *Memory) Watch(int64) {}
 // Unwatch is a no-op.
 func (m *Memory) Unwatch(int64) {}
 
-// Start sets the handler.
-func (m *Memory) Start(h Handler) error { m.h = h; return nil }
+// Start does nothing.
+func (m *Memory) Start(Handler) error { return nil }
 
 // Close is a no-op.
 func (m *Memory) Close() error { return nil }

@@ -52,6 +52,7 @@ type Core struct {
 	Signer  *auth.Signer
 	Metrics *metrics.Set
 	members *memberCache
+	pub     *publisher
 
 	startMu sync.Mutex
 	started bool
@@ -95,13 +96,24 @@ func New(cfg Config) (*Core, error) {
 	cfg.Hub.Observer = hubObserver{m}
 	c := &Core{cfg: cfg, log: cfg.Logger, Store: st, Signer: signer, Metrics: m,
 		members: newMemberCache(cfg.MemberTTL)}
-	c.Hub = hub.New(st, cfg.Hub)
 	c.Bus = cfg.Bus
+	if c.Bus == nil && cfg.Redis != nil {
+		cfg.Hub.ActivateCatchUp = 250 * time.Millisecond
+		c.Bus = bus.NewRedis(bus.RedisConfig{Client: cfg.Redis, Instance: instanceID(cfg.Instance),
+			Logger: cfg.Logger, Observer: busObserver{m}})
+	}
 	if c.Bus == nil {
 		c.Bus = bus.NewMemory()
 	}
+	c.Hub = hub.New(st, cfg.Hub)
+	if rb, ok := c.Bus.(*bus.Redis); ok {
+		rb.SetResyncer(c.Hub)
+	}
 	c.Hub.OnRoomActive = c.Bus.Watch
 	c.Hub.OnRoomIdle = c.Bus.Unwatch
+	c.pub = newPublisher(c.Bus, cfg.Logger, 1<<16, func(n int) {
+		m.BusPublished.WithLabelValues("dropped").Add(float64(n))
+	})
 	c.Batcher = st.NewBatcher(c.committed)
 	return c, nil
 }
@@ -144,9 +156,15 @@ func (c *Core) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("gateway: stop batcher: %w", err))
 		}
 	}
-	c.Hub.Close()
+	c.pub.stop()
 	if err := c.Bus.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("gateway: close bus: %w", err))
+	}
+	c.Hub.Close()
+	if c.cfg.Redis != nil {
+		if err := c.cfg.Redis.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("gateway: close redis: %w", err))
+		}
 	}
 	c.Store.Close()
 	return errors.Join(errs...)
@@ -155,36 +173,70 @@ func (c *Core) Stop(ctx context.Context) error {
 // Redis is the shared Redis client, nil when the instance runs without one.
 func (c *Core) Redis() redis.UniversalClient { return c.cfg.Redis }
 
-// Ready reports whether the instance can serve: Postgres answers.
+// Ready reports whether the instance can serve: Postgres and, when
+// configured, Redis answer.
 func (c *Core) Ready(ctx context.Context) error {
 	if err := c.Store.Ping(ctx); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
+	if c.cfg.Redis != nil {
+		if err := c.cfg.Redis.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+	}
 	return nil
 }
 
-// committed runs on the batcher's flusher after each commit.
+// instanceID makes the bus's instance id unique even when two processes
+// share a name (it only tells an instance its own publications).
+func instanceID(name string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%x", name, b)
+}
+
+// busObserver adapts the metrics set to bus.Observer.
+type busObserver struct{ m *metrics.Set }
+
+func (o busObserver) Published(kind string, n int) {
+	o.m.BusPublished.WithLabelValues(kind).Add(float64(n))
+}
+func (o busObserver) Received(kind string, n int, lag time.Duration) {
+	o.m.BusReceived.WithLabelValues(kind).Add(float64(n))
+	if lag > 0 {
+		o.m.BusLag.Observe(lag.Seconds())
+	}
+}
+func (o busObserver) RedisCall(cmd string, d time.Duration, err error) {
+	o.m.RedisDuration.WithLabelValues(cmd).Observe(d.Seconds())
+}
+
+// committed runs on the batcher's flusher after each commit: local
+// subscribers get the messages at once, other instances through the bus.
 func (c *Core) committed(msgs []chatcore.Message) {
 	now := time.Now()
-	if err := c.Bus.PublishMessages(context.Background(), msgs, now); err != nil {
-		// The messages are stored and acked; subscribers on other
-		// instances will find the gap on the next message and backfill.
-		c.log.Warn("gateway: publish messages", zap.Int("count", len(msgs)), zap.Error(err))
+	for i := range msgs {
+		c.Hub.Deliver(&msgs[i], now)
 	}
+	c.pub.add(msgs, now)
+}
+
+// Typing delivers a typing event here and on the other instances.
+func (c *Core) Typing(ctx context.Context, room, user int64) error {
+	c.Hub.Typing(room, user)
+	return c.Bus.PublishTyping(ctx, room, user)
 }
 
 // busHandler feeds the bus into the hub.
 type busHandler struct{ c *Core }
 
 func (b busHandler) OnMessages(msgs []chatcore.Message, committed time.Time) {
-	b.c.Metrics.BusReceived.WithLabelValues("message").Add(float64(len(msgs)))
 	for i := range msgs {
 		b.c.Hub.Deliver(&msgs[i], committed)
 	}
 }
 
 func (b busHandler) OnTyping(room, user int64) {
-	b.c.Metrics.BusReceived.WithLabelValues("typing").Inc()
 	b.c.Hub.Typing(room, user)
 }
 

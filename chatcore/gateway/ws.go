@@ -265,8 +265,7 @@ func (s *session) typingFrame(f *wire.ClientFrame) {
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
-	if err := s.a.core.Bus.PublishTyping(ctx, f.Room, s.who.UserID); err != nil {
+	if err := s.a.core.Typing(ctx, f.Room, s.who.UserID); err != nil {
 		s.a.log.Debug("gateway: publish typing", zap.Error(err))
 	}
-	s.a.core.Metrics.BusPublished.WithLabelValues("typing").Inc()
 }

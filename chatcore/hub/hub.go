@@ -51,6 +51,10 @@ type Config struct {
 	// PendingLimit caps live frames held for a subscriber while it replays
 	// (default 1024); past it the replay re-reads from the store instead.
 	PendingLimit int
+	// ActivateCatchUp, when set, re-reads a room from the store this long
+	// after it becomes active, for buses whose subscriptions take effect
+	// asynchronously (Redis). Zero: off.
+	ActivateCatchUp time.Duration
 	// QueryTimeout bounds each store call (default 5s).
 	QueryTimeout time.Duration
 	Logger       *zap.Logger

@@ -61,12 +61,28 @@ func (h *Hub) getRoom(ctx context.Context, id int64) (*room, error) {
 				pending: make(map[int64]*pendingMsg), subs: make(map[Subscriber]*subscription)}
 			s.rooms[id] = r
 			s.mu.Unlock()
-			h.initRoom(r)
-			if r.initErr != nil {
-				return nil, r.initErr
-			}
+			// Listen on the bus before reading the last seq, so nothing
+			// published after the read can be missed.
 			if h.OnRoomActive != nil {
 				h.OnRoomActive(id)
+			}
+			h.initRoom(r)
+			if r.initErr != nil {
+				if h.OnRoomIdle != nil {
+					h.OnRoomIdle(id)
+				}
+				return nil, r.initErr
+			}
+			if d := h.cfg.ActivateCatchUp; d > 0 {
+				// A bus subscription takes effect asynchronously; one
+				// look at the store a moment later closes that window.
+				h.spawn(func() {
+					select {
+					case <-time.After(d):
+						h.catchUp(r)
+					case <-h.ctx.Done():
+					}
+				})
 			}
 			return r, nil
 		}
@@ -261,5 +277,73 @@ func (h *Hub) fillGap(r *room) {
 		h.drainPending(r)
 		s.mu.Unlock()
 		return
+	}
+}
+
+// Resync backfills the rooms from the store: the bus may have dropped
+// messages for them (a Redis disconnect), and with no later message no gap
+// would ever show. Rooms without local subscribers are skipped.
+func (h *Hub) Resync(rooms []int64) {
+	for _, id := range rooms {
+		s := h.shard(id)
+		s.mu.Lock()
+		r, ok := s.rooms[id]
+		s.mu.Unlock()
+		if ok {
+			h.spawn(func() { h.catchUp(r) })
+		}
+	}
+}
+
+// catchUp delivers whatever the store has after the room's delivered seq,
+// page by page, retrying while the store is unreachable.
+func (h *Hub) catchUp(r *room) {
+	select {
+	case <-r.ready:
+	case <-h.ctx.Done():
+		return
+	}
+	s := h.shard(r.id)
+	backoff := 50 * time.Millisecond
+	for {
+		s.mu.Lock()
+		if s.rooms[r.id] != r {
+			s.mu.Unlock()
+			return
+		}
+		from := r.delivered
+		s.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.QueryTimeout)
+		msgs, more, err := h.store.After(ctx, r.id, from, h.cfg.ReplayPage)
+		cancel()
+		if err != nil {
+			if h.ctx.Err() != nil {
+				return
+			}
+			h.log.Warn("hub: catch-up failed, retrying", zap.Int64("room", r.id), zap.Error(err))
+			select {
+			case <-time.After(backoff):
+			case <-h.ctx.Done():
+				return
+			}
+			backoff = min(backoff*2, 2*time.Second)
+			continue
+		}
+		s.mu.Lock()
+		filled := 0
+		for i := range msgs {
+			m := &msgs[i]
+			if _, ok := r.pending[m.Seq]; m.Seq > r.delivered && !ok {
+				r.pending[m.Seq] = &pendingMsg{frame: wire.NewFrame(m.Seq, wire.EncodeMessage(m))}
+				filled++
+			}
+		}
+		h.drainPending(r)
+		s.mu.Unlock()
+		h.obs.GapFilled(filled)
+		if !more {
+			return
+		}
 	}
 }

@@ -1,7 +1,7 @@
 // Shared helpers for the browser tests: a private gateway process, Postgres
 // seeding, and Debian's chromium through playwright-core.
 import { spawn, spawnSync, execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -29,7 +29,10 @@ export const DB = process.env.CHATGATE_E2E_DB || "chatgate_e2e_web";
 /** A scratch dir shared by one e2e run (set by run.mjs), or a new one. */
 export function workDir() {
   if (!process.env.CHATGATE_E2E_DIR) {
-    process.env.CHATGATE_E2E_DIR = mkdtempSync(join(tmpdir(), "chatgate-web-e2e-"));
+    const dir = mkdtempSync(join(tmpdir(), "chatgate-web-e2e-"));
+    process.env.CHATGATE_E2E_DIR = dir;
+    // Made here (a test file run on its own): removed when this process ends.
+    if (!process.env.CHATGATE_E2E_KEEP) process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   }
   return process.env.CHATGATE_E2E_DIR;
 }

@@ -362,6 +362,12 @@ export default function MessageList(props: MessageListProps) {
     const el = listRef.current?.element;
     if (!el || e.altKey || e.ctrlKey || e.metaKey) return;
     const page = Math.max(40, el.clientHeight * 0.9);
+    if (e.key === "PageUp" || e.key === "PageDown" || e.key === "Home" || e.key === "End") {
+      // Scrolling commands hand focus back to the list: a focused message
+      // scrolled out of the window would take the focus with it.
+      setFocusKey(null);
+      if (document.activeElement !== el) el.focus({ preventScroll: true });
+    }
     switch (e.key) {
       case "PageUp":
         el.scrollTop -= page;
@@ -427,6 +433,18 @@ export default function MessageList(props: MessageListProps) {
         onKeyDown={onKeyDown}
         onFocus={(e) => {
           if (e.target === e.currentTarget) setFocusKey(null);
+        }}
+        onBlur={(e) => {
+          // A focused message that scrolls out of the window is unmounted:
+          // keep the focus in the list instead of losing it to the page.
+          const row = e.target;
+          const list = e.currentTarget;
+          if (row === list || e.relatedTarget) return;
+          requestAnimationFrame(() => {
+            if (!row.isConnected && (document.activeElement === document.body || document.activeElement === null)) {
+              list.focus({ preventScroll: true });
+            }
+          });
         }}
         tabIndex={0}
         aria-label="Messages"

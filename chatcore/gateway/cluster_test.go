@@ -1,0 +1,345 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/chatcore/store"
+)
+
+// Two gateway instances on one Postgres, joined by a Redis bus: a private
+// redis-server (or a 3-master cluster) per test, so it can be killed.
+
+func testDSN() string {
+	if v := os.Getenv("CHATGATE_TEST_POSTGRES_GATEWAY"); v != "" {
+		return v
+	}
+	return "postgres://postgres@127.0.0.1:5432/chatgate_test_gateway?sslmode=disable"
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// redisServer runs redis-server on port until the test ends.
+type redisServer struct {
+	t    testing.TB
+	port int
+	dir  string
+	args []string
+	cmd  *exec.Cmd
+}
+
+func startRedis(t testing.TB, port int, extra ...string) *redisServer {
+	t.Helper()
+	r := &redisServer{t: t, port: port, dir: t.TempDir(), args: extra}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *redisServer) start() {
+	r.t.Helper()
+	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", r.dir}, r.args...)
+	r.cmd = exec.Command("redis-server", args...)
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatalf("redis-server: %v", err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: r.addr()})
+	defer c.Close()
+	for i := 0; ; i++ {
+		if c.Ping(context.Background()).Err() == nil {
+			return
+		}
+		if i > 100 {
+			r.t.Fatal("redis-server did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (r *redisServer) stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
+
+// instance is one gateway: a core, its API and an HTTP server.
+type instance struct {
+	core *Core
+	api  *API
+	srv  *httptest.Server
+}
+
+func startInstance(t testing.TB, name string, rdb redis.UniversalClient) *instance {
+	t.Helper()
+	core, err := New(Config{Store: store.Config{DSN: testDSN(), MaxConns: 4}, Secret: []byte("cluster-test-secret-0123456789"),
+		Instance: name, Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := core.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	api := NewAPI(core, APIConfig{})
+	srv := httptest.NewServer(api)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		api.Close(ctx)
+		srv.Close()
+		_ = core.Stop(ctx)
+	})
+	return &instance{core: core, api: api, srv: srv}
+}
+
+type wsEvent struct {
+	Type string
+	Room int64
+	Seq  int64
+	User json.RawMessage
+}
+
+type peer struct {
+	conn   *websocket.Conn
+	events chan wsEvent
+}
+
+func (in *instance) dial(t testing.TB, user chatcore.User) *peer {
+	t.Helper()
+	tok, _ := in.core.Signer.Issue(user.ID, user.Name)
+	url := "ws" + strings.TrimPrefix(in.srv.URL, "http") + "/ws?token=" + tok
+	c, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peer{conn: c, events: make(chan wsEvent, 1<<14)}
+	go func() {
+		defer close(p.events)
+		for {
+			_, data, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			var evs []wsEvent
+			if data[0] == '[' {
+				_ = json.Unmarshal(data, &evs)
+			} else {
+				var e wsEvent
+				_ = json.Unmarshal(data, &e)
+				evs = []wsEvent{e}
+			}
+			for _, e := range evs {
+				p.events <- e
+			}
+		}
+	}()
+	t.Cleanup(func() { c.Close() })
+	return p
+}
+
+func (p *peer) send(t testing.TB, v any) {
+	t.Helper()
+	if err := p.conn.WriteJSON(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// want returns the next event of type typ, skipping acks and pongs.
+func (p *peer) want(t testing.TB, typ string, within time.Duration) wsEvent {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case e, ok := <-p.events:
+			if !ok {
+				t.Fatalf("closed waiting for %s", typ)
+			}
+			if e.Type == typ {
+				return e
+			}
+			if e.Type != "ack" && e.Type != "pong" && e.Type != "subscribed" {
+				t.Fatalf("want %s, got %+v", typ, e)
+			}
+		case <-deadline:
+			t.Fatalf("no %s within %v", typ, within)
+		}
+	}
+}
+
+func (p *peer) subscribe(t testing.TB, room int64) {
+	t.Helper()
+	p.send(t, map[string]any{"type": "subscribe", "room": room})
+	p.want(t, "subscribed", 5*time.Second)
+}
+
+func seedUsersAndRoom(t testing.TB, st *store.Store, rooms int) (chatcore.User, []int64) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := st.CreateUser(ctx, "cl", fmt.Sprintf("cl.%d@example.test", time.Now().UnixNano()), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for i := 0; i < rooms; i++ {
+		r, err := st.CreateRoom(ctx, u.ID, fmt.Sprint("cluster-", i), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	return u, ids
+}
+
+// expectSeqs reads n messages for room and checks they are from..from+n-1.
+func (p *peer) expectSeqs(t testing.TB, room, from int64, n int, within time.Duration) {
+	t.Helper()
+	for want := from; want < from+int64(n); want++ {
+		e := p.want(t, "message", within)
+		if e.Room != room || e.Seq != want {
+			t.Fatalf("got room %d seq %d, want room %d seq %d", e.Room, e.Seq, room, want)
+		}
+	}
+}
+
+func TestRedisBusAcrossInstances(t *testing.T) {
+	rs := startRedis(t, freePort(t))
+	newClient := func() redis.UniversalClient {
+		return redis.NewClient(&redis.Options{Addr: rs.addr(), DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: 1})
+	}
+	a, b := startInstance(t, "a", newClient()), startInstance(t, "b", newClient())
+	user, rooms := seedUsersAndRoom(t, a.core.Store, 1)
+	room := rooms[0]
+	other, err := a.core.Store.CreateUser(context.Background(), "other", fmt.Sprintf("o.%d@example.test", time.Now().UnixNano()), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.core.Store.Join(context.Background(), room, other.ID, chatcore.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+
+	onA, onB := a.dial(t, user), b.dial(t, other)
+	onA.subscribe(t, room)
+	onB.subscribe(t, room)
+
+	// Sends through either instance reach subscribers on both, in order.
+	for i := 0; i < 20; i++ {
+		p := onA
+		if i%2 == 1 {
+			p = onB
+		}
+		p.send(t, map[string]any{"type": "send", "room": room, "body": fmt.Sprint("x", i), "cid": fmt.Sprint("c", i)})
+	}
+	onA.expectSeqs(t, room, 1, 20, 5*time.Second)
+	onB.expectSeqs(t, room, 1, 20, 5*time.Second)
+
+	onB.send(t, map[string]any{"type": "typing", "room": room})
+	if e := onA.want(t, "typing", 5*time.Second); e.Room != room {
+		t.Fatalf("typing %+v", e)
+	}
+
+	// Redis dies: messages sent through B are stored and delivered on B;
+	// A gets them when Redis is back, from the store, none twice.
+	rs.stop()
+	for i := 0; i < 10; i++ {
+		onB.send(t, map[string]any{"type": "send", "room": room, "body": "during outage", "cid": fmt.Sprint("o", i)})
+	}
+	onB.expectSeqs(t, room, 21, 10, 10*time.Second)
+	rs.start()
+	onA.expectSeqs(t, room, 21, 10, 20*time.Second)
+	onA.send(t, map[string]any{"type": "send", "room": room, "body": "after", "cid": "after"})
+	onA.expectSeqs(t, room, 31, 1, 5*time.Second)
+	onB.expectSeqs(t, room, 31, 1, 10*time.Second)
+	if got := a.core.Metrics; got == nil {
+		t.Fatal("no metrics")
+	}
+}
+
+// TestRedisClusterShardedPubSub: the same across a local 3-master Redis
+// Cluster, with SSUBSCRIBE/SPUBLISH and rooms spread over partitions.
+func TestRedisClusterShardedPubSub(t *testing.T) {
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		t.Fatal("redis-cli is required: apt-get install redis-tools")
+	}
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		port := freePort(t)
+		dir := t.TempDir()
+		startRedis(t, port, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+			"--cluster-node-timeout", "2000")
+		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(port))
+	}
+	out, err := exec.Command("redis-cli", append([]string{"--cluster", "create"}, append(addrs, "--cluster-replicas", "0", "--cluster-yes")...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cluster create: %v\n%s", err, out)
+	}
+	newClient := func() redis.UniversalClient {
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: time.Second})
+	}
+	// Wait until the cluster agrees on its slots.
+	probe := newClient()
+	for i := 0; ; i++ {
+		info, err := probe.(*redis.ClusterClient).ClusterInfo(context.Background()).Result()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			break
+		}
+		if i > 100 {
+			t.Fatalf("cluster not ok: %v %s", err, info)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	probe.Close()
+
+	a, b := startInstance(t, "a", newClient()), startInstance(t, "b", newClient())
+	user, rooms := seedUsersAndRoom(t, a.core.Store, 6)
+	onA, onB := a.dial(t, user), b.dial(t, user)
+	for _, r := range rooms {
+		onA.subscribe(t, r)
+	}
+	// B only sends: it subscribes to nothing, and A hears all of it.
+	time.Sleep(300 * time.Millisecond)
+	for _, r := range rooms {
+		for i := 0; i < 3; i++ {
+			onB.send(t, map[string]any{"type": "send", "room": r, "body": "sharded", "cid": fmt.Sprint(r, "-", i)})
+		}
+	}
+	got := map[int64]int64{}
+	for n := 0; n < len(rooms)*3; n++ {
+		e := onA.want(t, "message", 10*time.Second)
+		if e.Seq != got[e.Room]+1 {
+			t.Fatalf("room %d: seq %d after %d", e.Room, e.Seq, got[e.Room])
+		}
+		got[e.Room] = e.Seq
+	}
+	for _, r := range rooms {
+		if got[r] != 3 {
+			t.Fatalf("room %d got %d messages", r, got[r])
+		}
+	}
+}
