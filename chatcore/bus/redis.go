@@ -42,8 +42,8 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) Published(string, int)                   {}
-func (nopObserver) Received(string, int, time.Duration)     {}
+func (nopObserver) Published(string, int)                  {}
+func (nopObserver) Received(string, int, time.Duration)    {}
 func (nopObserver) RedisCall(string, time.Duration, error) {}
 
 // Resyncer is told which rooms may have missed messages (after a Redis
