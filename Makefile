@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CHATGATE_DATA_DIR ?= $(CURDIR)/.data
 GO_SOURCES := $(shell find . -name '*.go' -not -path './frontend/*' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: run test test-go test-scripts build lint bench frontend clean
+.PHONY: run test test-go test-scripts test-web build lint bench bench-web frontend clean
 
 ## run: start Postgres (and Redis if CHATGATE_REDIS is set) when none answers,
 ## build, and serve on $CHATGATE_ADDR (default :8080). Ctrl-C stops it all.
@@ -16,7 +16,7 @@ run: caddy frontend
 	./caddy run --config Caddyfile
 
 ## test: the same services, then every check.
-test: lint test-go test-scripts
+test: lint test-go test-scripts test-web
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -29,6 +29,14 @@ test-go:
 test-scripts:
 	scripts/services_test.sh
 
+# The client: vitest, then the browser tests (Debian's chromium) against a
+# private gateway built from ./caddy. Timings are printed, not asserted:
+# `make bench-web` asserts them, alone on a quiet machine.
+test-web: caddy frontend
+	scripts/frontend.sh test
+	@env=$$(scripts/services.sh up) && eval "$$env"; \
+	scripts/frontend.sh e2e chat restart bigroom lighthouse
+
 ## build: the custom Caddy binary.
 build: caddy
 
@@ -36,16 +44,19 @@ caddy: $(GO_SOURCES) xcaddy.sh
 	./xcaddy.sh
 
 frontend:
-	@if [ -f frontend/package.json ]; then \
-		cd frontend && npm ci --no-audit --no-fund && npm run build; \
-	else \
-		mkdir -p frontend/dist && [ -f frontend/dist/index.html ] || echo '<!doctype html><title>Chatgate</title><p>Chatgate API is running.' > frontend/dist/index.html; \
-	fi
+	scripts/frontend.sh build
 
-## bench: Go benchmarks (figures in BENCHMARKS.md).
+## bench: Go benchmarks (figures in BENCHMARKS.md); bench-web: the client's
+## frame times, room switches and Lighthouse scores, asserted.
 bench:
 	@env=$$(scripts/services.sh up) && eval "$$env"; \
-	go test -run '^$$' -bench . -benchmem ./chatcore/...
+	go test -run '^$$' -bench . -benchtime 1x ./caddymodule/ && \
+	go test -run '^$$' -bench . -benchtime 2000x ./chatcore/gateway/ && \
+	go test -run '^$$' -bench . -benchtime 40000x ./chatcore/store/
+
+bench-web: caddy frontend
+	@env=$$(scripts/services.sh up) && eval "$$env"; \
+	CHATGATE_E2E_TIMING=enforce scripts/frontend.sh e2e bigroom lighthouse
 
 clean:
 	rm -rf caddy .bin frontend/dist

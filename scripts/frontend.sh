@@ -5,8 +5,12 @@
 #                               (precompressed .br/.zst/.gz; fails if the initial
 #                               JS is over 80 KB gzip)
 #   scripts/frontend.sh test    vitest (store and list logic)
-#   scripts/frontend.sh e2e     browser tests against a private gateway built
-#                               from ./caddy (needs Postgres on 127.0.0.1:5432)
+#   scripts/frontend.sh e2e [FILE...]
+#                               browser tests against a private gateway built
+#                               from ./caddy (needs Postgres on 127.0.0.1:5432);
+#                               FILE is chat, restart, bigroom or lighthouse
+#                               (default: all). CHATGATE_E2E_TIMING=enforce
+#                               turns the printed timings into assertions.
 #
 # Installs what it needs when missing and running as root: zstd (for .zst
 # files) and chromium (for e2e) from Debian.
@@ -45,7 +49,7 @@ e2e)
 	[[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]] || apt_install chromium
 	deps
 	[[ -f dist/index.html ]] || npm run build
-	npm run e2e
+	npm run e2e -- "${@:2}"
 	;;
 *)
 	echo "usage: scripts/frontend.sh build|test|e2e" >&2
