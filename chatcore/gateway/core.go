@@ -176,12 +176,23 @@ func (c *Core) Redis() redis.UniversalClient { return c.cfg.Redis }
 // Ready reports whether the instance can serve: Postgres and, when
 // configured, Redis answer.
 func (c *Core) Ready(ctx context.Context) error {
-	if err := c.Store.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: %w", err)
+	up := func(dep string, err error) error {
+		v := 1.0
+		if err != nil {
+			v = 0
+		}
+		c.Metrics.DependencyUp.WithLabelValues(dep).Set(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", dep, err)
+		}
+		return nil
+	}
+	if err := up("postgres", c.Store.Ping(ctx)); err != nil {
+		return err
 	}
 	if c.cfg.Redis != nil {
-		if err := c.cfg.Redis.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("redis: %w", err)
+		if err := up("redis", c.cfg.Redis.Ping(ctx).Err()); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -209,6 +220,9 @@ func (o busObserver) Received(kind string, n int, lag time.Duration) {
 }
 func (o busObserver) RedisCall(cmd string, d time.Duration, err error) {
 	o.m.RedisDuration.WithLabelValues(cmd).Observe(d.Seconds())
+	if err != nil {
+		o.m.RedisErrors.WithLabelValues(cmd).Inc()
+	}
 }
 
 // committed runs on the batcher's flusher after each commit: local

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/chatgate/chatgate/chatcore"
 	"github.com/chatgate/chatgate/chatcore/store"
 )
 
@@ -40,6 +41,8 @@ type Set struct {
 	QueryDuration   *prometheus.HistogramVec
 	QueryErrors     *prometheus.CounterVec
 	RedisDuration   *prometheus.HistogramVec
+	RedisErrors     *prometheus.CounterVec
+	DependencyUp    *prometheus.GaugeVec
 	BusPublished    *prometheus.CounterVec
 	BusReceived     *prometheus.CounterVec
 	BusLag          prometheus.Histogram
@@ -95,6 +98,9 @@ func newSet() *Set {
 		QueryDuration: hv("db_query_duration_seconds", "Postgres query duration by query name.", "query"),
 		QueryErrors:   cv("db_query_errors_total", "Postgres query errors by query name.", "query"),
 		RedisDuration: hv("redis_duration_seconds", "Redis call duration by command.", "command"),
+		RedisErrors:   cv("redis_errors_total", "Redis calls that failed, by command.", "command"),
+		DependencyUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "dependency_up",
+			Help: "1 when the dependency answered the last readiness check, else 0.", ConstLabels: nil}, []string{"dependency"}),
 		BusPublished:  cv("bus_published_total", "Events published on the bus, by kind.", "kind"),
 		BusReceived:   cv("bus_received_total", "Events received from the bus, by kind.", "kind"),
 		BusLag:        h("bus_lag_seconds", "Time from a message's commit to its receipt from the bus."),
@@ -109,7 +115,7 @@ func newSet() *Set {
 func (s *Set) collectors() []prometheus.Collector {
 	return []prometheus.Collector{s.Connections, s.Connects, s.Disconnects, s.FramesIn, s.FramesOut, s.EventsOut,
 		s.Received, s.Stored, s.Delivered, s.DeliveryLatency, s.FanoutLag, s.Overflows, s.BatchSize, s.BatchCommit,
-		s.QueryDuration, s.QueryErrors, s.RedisDuration, s.BusPublished, s.BusReceived, s.BusLag, s.Cache,
+		s.QueryDuration, s.QueryErrors, s.RedisDuration, s.RedisErrors, s.DependencyUp, s.BusPublished, s.BusReceived, s.BusLag, s.Cache,
 		s.RateLimited, s.Replayed, s.GapFilled, s.Errors, &s.pool}
 }
 
@@ -133,7 +139,8 @@ func (s *Set) SetPoolSource(f func() store.PoolStats) { s.pool.src.Store(&f) }
 // ObserveQuery implements store.Observer.
 func (s *Set) ObserveQuery(name string, d time.Duration, err error) {
 	s.QueryDuration.WithLabelValues(name).Observe(d.Seconds())
-	if err != nil {
+	// "No such row" and "already exists" are answers, not failures.
+	if err != nil && !errors.Is(err, chatcore.ErrNotFound) && !errors.Is(err, chatcore.ErrConflict) {
 		s.QueryErrors.WithLabelValues(name).Inc()
 	}
 }

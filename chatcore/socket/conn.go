@@ -133,6 +133,7 @@ type Conn struct {
 	// its frames (the writer, the handler, an abort's close frame), so Wait
 	// can outlast them.
 	writers   sync.WaitGroup
+	closing   sync.WaitGroup // an abort's close frame being written
 	done      chan struct{}
 	closeOnce sync.Once
 	closeCode atomic.Int32
@@ -266,11 +267,13 @@ func (c *Conn) Abort(code int, reason string) {
 	c.queue = nil
 	c.queuedBytes = 0
 	c.writers.Add(1)
+	c.closing.Add(1)
 	c.mu.Unlock()
 	c.closeCode.CompareAndSwap(0, int32(code))
 	go func() {
 		defer c.writers.Done()
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		c.closing.Done()
 		c.shutdown()
 	}()
 }
@@ -287,8 +290,26 @@ func (c *Conn) shutdown() {
 		}
 		c.mu.Unlock()
 		close(c.done)
-		_ = c.ws.Close()
+		c.lingerClose()
 	})
+}
+
+// lingerClose closes the socket, first letting a close frame we sent reach
+// the client: closing a socket with unread input makes the kernel send a
+// reset, and a client that was still sending (a flood, a burst) would lose
+// the close frame, and with it the reason, to "connection reset". So after
+// our close frame: FIN, discard what the client still sends until it closes
+// or a second passes, then close.
+func (c *Conn) lingerClose() {
+	c.closing.Wait() // an abort's close frame goes out before the FIN
+	nc := c.ws.UnderlyingConn()
+	if hc, ok := nc.(interface{ CloseWrite() error }); ok && c.closeCode.Load() != 0 {
+		if hc.CloseWrite() == nil {
+			_ = nc.SetReadDeadline(time.Now().Add(time.Second))
+			_, _ = io.Copy(io.Discard, nc)
+		}
+	}
+	_ = c.ws.Close()
 }
 
 var batchPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
