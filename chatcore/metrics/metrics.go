@@ -101,14 +101,14 @@ func newSet() *Set {
 		RedisErrors:   cv("redis_errors_total", "Redis calls that failed, by command.", "command"),
 		DependencyUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "dependency_up",
 			Help: "1 when the dependency answered the last readiness check, else 0.", ConstLabels: nil}, []string{"dependency"}),
-		BusPublished:  cv("bus_published_total", "Events published on the bus, by kind.", "kind"),
-		BusReceived:   cv("bus_received_total", "Events received from the bus, by kind.", "kind"),
-		BusLag:        h("bus_lag_seconds", "Time from a message's commit to its receipt from the bus."),
-		Cache:         cv("cache_requests_total", "Cache lookups by cache and result (hit, miss, bypass).", "cache", "result"),
-		RateLimited:   cv("rate_limited_total", "Requests and frames refused by a rate limit, by scope.", "scope"),
-		Replayed:      cv("replayed_messages_total", "Messages replayed to resuming subscribers, by source (ring, store).", "source"),
-		GapFilled:     c("gap_filled_messages_total", "Messages fetched from the store to close a seq gap."),
-		Errors:        cv("errors_total", "Errors answered to clients, by code.", "code"),
+		BusPublished: cv("bus_published_total", "Events published on the bus, by kind.", "kind"),
+		BusReceived:  cv("bus_received_total", "Events received from the bus, by kind.", "kind"),
+		BusLag:       h("bus_lag_seconds", "Time from a message's commit to its receipt from the bus."),
+		Cache:        cv("cache_requests_total", "Cache lookups by cache and result (hit, miss, bypass).", "cache", "result"),
+		RateLimited:  cv("rate_limited_total", "Requests and frames refused by a rate limit, by scope.", "scope"),
+		Replayed:     cv("replayed_messages_total", "Messages replayed to resuming subscribers, by source (ring, store).", "source"),
+		GapFilled:    c("gap_filled_messages_total", "Messages fetched from the store to close a seq gap."),
+		Errors:       cv("errors_total", "Errors answered to clients, by code.", "code"),
 	}
 }
 
