@@ -69,8 +69,10 @@ func TestGracefulDrain(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		ws[0].send(t, map[string]any{"type": "send", "room": room, "body": "before drain", "cid": fmt.Sprint(i)})
 	}
-	for i := 0; i < 20; i++ {
-		ws[0].next(t, "ack")
+	for acks := 0; acks < 20; {
+		if ws[0].next(t, "ack", "message").Type == "ack" {
+			acks++
+		}
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -67,6 +67,17 @@ func Default() *Set {
 }
 
 func newSet() *Set {
+	s := buildSet()
+	// Error counters start at zero for the calls every instance makes, so
+	// the series exist (and rate() works) before the first failure.
+	for _, q := range []string{"ping", "batch_flush"} {
+		s.QueryErrors.WithLabelValues(q)
+	}
+	s.RedisErrors.WithLabelValues("publish")
+	return s
+}
+
+func buildSet() *Set {
 	h := func(name, help string) prometheus.Histogram {
 		return prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: name, Help: help, Buckets: LatencyBuckets})
 	}
