@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CHATGATE_DATA_DIR ?= $(CURDIR)/.data
 GO_SOURCES := $(shell find . -name '*.go' -not -path './frontend/*' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: run test test-go test-scripts test-web build lint bench bench-web frontend clean
+.PHONY: run test test-go test-scripts test-web build lint bench bench-load bench-web frontend clean
 
 ## run: start Postgres (and Redis if CHATGATE_REDIS is set) when none answers,
 ## build, and serve on $CHATGATE_ADDR (default :8080). Ctrl-C stops it all.
@@ -53,6 +53,12 @@ bench:
 	go test -run '^$$' -bench . -benchtime 1x ./caddymodule/ && \
 	go test -run '^$$' -bench . -benchtime 2000x ./chatcore/gateway/ && \
 	go test -run '^$$' -bench . -benchtime 40000x ./chatcore/store/
+
+## bench-load: the load generator's matrix against a private gateway;
+## rewrites the table in BENCHMARKS.md.
+bench-load: caddy frontend
+	@env=$$(scripts/services.sh up) && eval "$$env"; \
+	scripts/bench-load.sh
 
 bench-web: caddy frontend
 	@env=$$(scripts/services.sh up) && eval "$$env"; \
