@@ -113,7 +113,7 @@ func New(cfg Config) (*Core, error) {
 	c.Hub.OnRoomIdle = c.Bus.Unwatch
 	c.pub = newPublisher(c.Bus, cfg.Logger, 1<<16, func(n int) {
 		m.BusPublished.WithLabelValues("dropped").Add(float64(n))
-	})
+	}, c.CacheCommitted)
 	c.Batcher = st.NewBatcher(c.committed)
 	return c, nil
 }
@@ -138,6 +138,10 @@ func (c *Core) Start(ctx context.Context) error {
 	c.Metrics.SetPoolSource(c.Store.Stats)
 	c.Batcher.Start()
 	c.started = true
+	if err := c.StartCaches(ctx); err != nil {
+		// A cold cache is slower, not wrong: serve anyway.
+		c.log.Warn("gateway: cache warm-up", zap.Error(err))
+	}
 	return nil
 }
 
@@ -157,6 +161,7 @@ func (c *Core) Stop(ctx context.Context) error {
 		}
 	}
 	c.pub.stop()
+	c.StopCaches()
 	if err := c.Bus.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("gateway: close bus: %w", err))
 	}

@@ -212,13 +212,14 @@ func (a *API) logout(w http.ResponseWriter, _ *http.Request) error {
 }
 
 func (a *API) me(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
-	u, err := a.core.Store.UserByID(r.Context(), who.UserID)
+	u, err := a.core.cachedUser(r.Context(), who.UserID)
 	if errors.Is(err, chatcore.ErrNotFound) {
 		return errUnauthorized // a valid token for a deleted user
 	}
 	if err != nil {
 		return err
 	}
+	setTags(w.Header(), tagUser(who.UserID))
 	writeJSON(w, http.StatusOK, chatcore.User{ID: u.ID, Name: u.Name, Email: u.Email})
 	return nil
 }
@@ -228,13 +229,14 @@ func (a *API) user(w http.ResponseWriter, r *http.Request, _ auth.Claims) error 
 	if err != nil {
 		return err
 	}
-	u, err := a.core.Store.UserByID(r.Context(), id)
+	u, err := a.core.cachedUser(r.Context(), id)
 	if errors.Is(err, chatcore.ErrNotFound) {
 		return errf(http.StatusNotFound, wire.CodeNotFound, "no such user")
 	}
 	if err != nil {
 		return err
 	}
+	setTags(w.Header(), tagUser(id))
 	writeJSON(w, http.StatusOK, chatcore.UserRef{ID: u.ID, Name: u.Name})
 	return nil
 }
@@ -247,6 +249,7 @@ func (a *API) listRooms(w http.ResponseWriter, r *http.Request, who auth.Claims)
 	if rooms == nil {
 		rooms = []chatcore.Room{}
 	}
+	setTags(w.Header(), tagRoomList, tagUser(who.UserID))
 	writeJSON(w, http.StatusOK, map[string]any{"rooms": rooms})
 	return nil
 }
@@ -268,6 +271,7 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request, who auth.Claims
 		return err
 	}
 	a.core.members.add(room.ID, who.UserID)
+	a.core.roomCreated(r.Context(), room.ID, who.UserID)
 	room.Joined = true
 	writeJSON(w, http.StatusCreated, room)
 	return nil
@@ -276,14 +280,14 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request, who auth.Claims
 // roomFor loads a room and checks the caller may see it: public rooms are
 // visible to everyone, private ones to members only.
 func (a *API) roomFor(ctx context.Context, id int64, who auth.Claims) (chatcore.Room, bool, error) {
-	room, err := a.core.Store.RoomByID(ctx, id)
+	room, err := a.core.cachedRoom(ctx, id)
 	if errors.Is(err, chatcore.ErrNotFound) {
 		return room, false, errNoRoom
 	}
 	if err != nil {
 		return room, false, err
 	}
-	member, err := a.core.IsMember(ctx, id, who.UserID)
+	member, err := a.core.isMember(ctx, id, who.UserID)
 	if err != nil {
 		return room, false, err
 	}
@@ -296,7 +300,7 @@ func (a *API) roomFor(ctx context.Context, id int64, who auth.Claims) (chatcore.
 
 // requireMember checks membership for reading or writing messages.
 func (a *API) requireMember(ctx context.Context, id int64, who auth.Claims) error {
-	ok, err := a.core.IsMember(ctx, id, who.UserID)
+	ok, err := a.core.isMember(ctx, id, who.UserID)
 	if err != nil {
 		return err
 	}
@@ -304,7 +308,7 @@ func (a *API) requireMember(ctx context.Context, id int64, who auth.Claims) erro
 		return nil
 	}
 	// Tell "no such room" from "not yours".
-	if _, err := a.core.Store.RoomByID(ctx, id); errors.Is(err, chatcore.ErrNotFound) {
+	if _, err := a.core.cachedRoom(ctx, id); errors.Is(err, chatcore.ErrNotFound) {
 		return errNoRoom
 	} else if err != nil {
 		return err
@@ -321,6 +325,7 @@ func (a *API) room(w http.ResponseWriter, r *http.Request, who auth.Claims) erro
 	if err != nil {
 		return err
 	}
+	setTags(w.Header(), tagRoom(id))
 	writeJSON(w, http.StatusOK, room)
 	return nil
 }
@@ -342,6 +347,7 @@ func (a *API) join(w http.ResponseWriter, r *http.Request, who auth.Claims) erro
 			return err
 		}
 		a.core.members.add(room.ID, who.UserID)
+		a.core.membershipChanged(r.Context(), room.ID, who.UserID)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"room": room.ID, "joined": true})
 	return nil
@@ -356,6 +362,7 @@ func (a *API) leave(w http.ResponseWriter, r *http.Request, who auth.Claims) err
 		return err
 	}
 	a.core.members.remove(id, who.UserID)
+	a.core.membershipChanged(r.Context(), id, who.UserID)
 	a.core.Hub.UnsubscribeUser(id, who.UserID)
 	writeJSON(w, http.StatusOK, map[string]any{"room": id, "joined": false})
 	return nil
@@ -376,6 +383,7 @@ func (a *API) members(w http.ResponseWriter, r *http.Request, who auth.Claims) e
 	if ms == nil {
 		ms = []chatcore.Member{}
 	}
+	setTags(w.Header(), tagMembers(id))
 	writeJSON(w, http.StatusOK, map[string]any{"members": ms})
 	return nil
 }
@@ -397,7 +405,7 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request, who auth.Claims) er
 	if err := a.requireMember(r.Context(), id, who); err != nil {
 		return err
 	}
-	if _, err := a.core.Store.UserByID(r.Context(), req.UserID); errors.Is(err, chatcore.ErrNotFound) {
+	if _, err := a.core.cachedUser(r.Context(), req.UserID); errors.Is(err, chatcore.ErrNotFound) {
 		return errf(http.StatusNotFound, wire.CodeNotFound, "no such user")
 	} else if err != nil {
 		return err
@@ -406,6 +414,7 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request, who auth.Claims) er
 		return err
 	}
 	a.core.members.add(id, req.UserID)
+	a.core.membershipChanged(r.Context(), id, req.UserID)
 	writeJSON(w, http.StatusOK, map[string]any{"room": id, "user_id": req.UserID, "joined": true})
 	return nil
 }
@@ -452,6 +461,13 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	for i := range msgs {
 		out[i] = wire.FromMessage(&msgs[i])
 	}
+	if hasBefore {
+		// A page below a seq never changes (messages are immutable); only
+		// who may read it does.
+		setTags(w.Header(), tagMembers(id))
+	} else {
+		setTags(w.Header(), tagRoom(id))
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": out, "has_more": more})
 	return nil
 }
@@ -485,6 +501,7 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request, who auth.Claim
 	if err != nil {
 		return err
 	}
+	a.core.messagesPosted(r.Context(), id)
 	status := http.StatusCreated
 	if res.Duplicate {
 		status = http.StatusOK
@@ -513,6 +530,7 @@ func (a *API) markRead(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	if err := a.core.Store.MarkRead(r.Context(), id, who.UserID, req.Seq); err != nil {
 		return err
 	}
+	a.core.readMarked(r.Context(), who.UserID)
 	writeJSON(w, http.StatusOK, map[string]any{"room": id, "last_read_seq": req.Seq})
 	return nil
 }

@@ -1,0 +1,330 @@
+package cachemw
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Response headers the cache sets.
+const (
+	// XCacheHeader is HIT, MISS or BYPASS.
+	XCacheHeader = "X-Cache"
+	// StatusHeader is the RFC 9211 Cache-Status field.
+	StatusHeader = "Cache-Status"
+	// TagsHeader is how a handler names the tags its response depends on
+	// (space or comma separated). A response naming a tag its route did not
+	// declare is not stored: see Route.Tags for why tags must be known before
+	// the handler runs.
+	TagsHeader = "Cache-Tags"
+)
+
+// Results reported to the Observer.
+const (
+	ResultHit    = "hit"
+	ResultMiss   = "miss"
+	ResultBypass = "bypass"
+)
+
+// Observer receives the cache's measurements (Prometheus in Chatgate).
+type Observer interface {
+	// Request counts one request by route name and result.
+	Request(route, result string)
+	// Storage times one storage call: lookup, store or bump.
+	Storage(op string, d time.Duration, err error)
+	// Breaker reports a breaker state change (BreakerClosed, ...).
+	Breaker(state int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Request(string, string)               {}
+func (nopObserver) Storage(string, time.Duration, error) {}
+func (nopObserver) Breaker(int)                          {}
+
+// Config configures a Cache. Zero values pick the defaults.
+type Config struct {
+	// Storage is required.
+	Storage Storage
+	// Name is the cache's name in Cache-Status ("chatgate").
+	Name string
+	// Timeout bounds every storage call (25ms). A slower storage counts as
+	// down: the request is served from the origin with X-Cache: BYPASS.
+	Timeout time.Duration
+	// BreakerThreshold consecutive failures open the breaker (5) for
+	// BreakerCooldown (1s); then one probe decides.
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
+	// Identify returns the authenticated identity of a request, for private
+	// routes; ok=false means anonymous (the request bypasses the cache).
+	Identify func(r *http.Request) (id string, ok bool)
+	// Observer receives metrics; nil discards them.
+	Observer Observer
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// Route is the caching policy of one route.
+type Route struct {
+	// Name labels the route in metrics (keep it low-cardinality).
+	Name string
+	// TTL is how long a stored response is served (required, > 0).
+	TTL time.Duration
+	// VaryQuery names the query parameters that are part of the key. Nil
+	// means every parameter (the safe default); an empty non-nil slice
+	// means none.
+	VaryQuery []string
+	// VaryHeader names request headers that are part of the key. A
+	// response whose Vary names a header outside this list is not stored.
+	VaryHeader []string
+	// Private keys entries by Config.Identify's identity and bypasses
+	// anonymous requests, so one user's response never reaches another.
+	Private bool
+	// Tags returns the tags a request's response depends on. They must be
+	// known before the handler runs: the cache reads their versions first,
+	// so a write that bumps a tag while the handler is still reading the old
+	// data leaves an entry that no longer matches. Reading versions after
+	// the handler would store stale data under the new version.
+	Tags func(r *http.Request, id string) []string
+	// MaxSize is the largest body stored (1 MiB); bigger responses stream
+	// through uncached.
+	MaxSize int
+	// Identify, when set, replaces Config.Identify for this route.
+	Identify func(r *http.Request) (id string, ok bool)
+}
+
+// Next is the handler behind the cache, in the error-returning style Caddy
+// uses; Middleware adapts a plain http.Handler.
+type Next func(w http.ResponseWriter, r *http.Request) error
+
+// Cache is a response cache over one Storage, shared by many routes.
+type Cache struct {
+	cfg     Config
+	obs     Observer
+	now     func() time.Time
+	breaker *breaker
+	sf      singleflight.Group
+	// dirty is set when a bump could not be made: some entry may now be
+	// stale, so the whole cache is invalidated (EpochTag) before the
+	// storage is trusted again.
+	dirty atomic.Bool
+
+	recentMu sync.Mutex
+	recent   map[string]*filled
+}
+
+// New returns a cache. It does no I/O.
+func New(cfg Config) (*Cache, error) {
+	if cfg.Storage == nil {
+		return nil, errors.New("cachemw: no storage")
+	}
+	if cfg.Name == "" {
+		cfg.Name = "chatgate"
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 25 * time.Millisecond
+	}
+	if cfg.BreakerThreshold <= 0 {
+		cfg.BreakerThreshold = 5
+	}
+	if cfg.BreakerCooldown <= 0 {
+		cfg.BreakerCooldown = time.Second
+	}
+	c := &Cache{cfg: cfg, obs: cfg.Observer, now: cfg.Now}
+	if c.obs == nil {
+		c.obs = nopObserver{}
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.breaker = newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, c.obs.Breaker)
+	return c, nil
+}
+
+// BreakerState is the storage breaker's state (BreakerClosed, ...).
+func (c *Cache) BreakerState() int { return c.breaker.current() }
+
+// Middleware wraps next with the cache policy rt.
+func (c *Cache) Middleware(rt Route, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = c.Serve(w, r, &rt, func(w http.ResponseWriter, r *http.Request) error {
+			next.ServeHTTP(w, r)
+			return nil
+		})
+	})
+}
+
+// Invalidate bumps tags: every entry that depends on one of them is stale
+// from now on, on every instance sharing the storage. A failure is returned
+// for logging, and also remembered: the whole cache is invalidated as soon
+// as the storage answers again, so a lost bump cannot leave stale entries.
+func (c *Cache) Invalidate(ctx context.Context, tags ...string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	if !c.breaker.allow(c.now()) {
+		c.dirty.Store(true)
+		return errors.New("cachemw: storage unavailable (breaker open), invalidation deferred")
+	}
+	if err := c.bump(ctx, tags); err != nil {
+		c.dirty.Store(true)
+		return err
+	}
+	return nil
+}
+
+// bump calls Storage.Bump under the timeout and reports to the breaker; the
+// caller has been allowed by the breaker.
+func (c *Cache) bump(ctx context.Context, tags []string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
+	start := time.Now()
+	err := c.cfg.Storage.Bump(ctx, tags)
+	cancel()
+	c.obs.Storage("bump", time.Since(start), err)
+	if err != nil {
+		c.breaker.failure(c.now())
+		return err
+	}
+	c.breaker.success()
+	return nil
+}
+
+// Serve answers r from the cache or from next under policy rt.
+func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Next) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return next(w, r)
+	}
+	// WebSocket upgrades and event streams never go near the buffer
+	// (Souin #562/#600 panicked on them).
+	if r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		return c.bypass(w, r, rt, "streaming", next)
+	}
+	var id string
+	if rt.Private {
+		var ok bool
+		if identify := rt.Identify; identify != nil {
+			id, ok = identify(r)
+		} else if c.cfg.Identify != nil {
+			id, ok = c.cfg.Identify(r)
+		}
+		if !ok || id == "" {
+			return c.bypass(w, r, rt, "anonymous", next)
+		}
+	}
+	now := c.now()
+	if !c.breaker.allow(now) {
+		return c.bypass(w, r, rt, "storage-unavailable", next)
+	}
+	if c.dirty.Load() {
+		if err := c.bump(r.Context(), []string{EpochTag}); err != nil {
+			return c.bypass(w, r, rt, "storage-unavailable", next)
+		}
+		c.dirty.Store(false)
+		if !c.breaker.allow(now) {
+			return c.bypass(w, r, rt, "storage-unavailable", next)
+		}
+	}
+	key := rt.key(r, id)
+	var tags []string
+	if rt.Tags != nil {
+		tags = rt.Tags(r, id)
+	}
+	tags = append(tags[:len(tags):len(tags)], EpochTag)
+
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), c.cfg.Timeout)
+	start := time.Now()
+	raw, versions, err := c.cfg.Storage.Lookup(ctx, key, tags)
+	cancel()
+	c.obs.Storage("lookup", time.Since(start), err)
+	if err != nil {
+		c.breaker.failure(c.now())
+		return c.bypass(w, r, rt, "storage-unavailable", next)
+	}
+	c.breaker.success()
+
+	detail := "uri-miss"
+	if raw != nil {
+		if e, err := decodeEntry(raw); err == nil && e.fresh(now, tags, versions) {
+			c.obs.Request(rt.Name, ResultHit)
+			c.serveHit(w, r, e, now)
+			return nil
+		}
+		detail = "stale"
+	}
+	c.obs.Request(rt.Name, ResultMiss)
+	if r.Method == http.MethodHead {
+		// A handler may answer HEAD without a body; storing that under the
+		// GET key would serve empty GETs. HEAD misses pass through.
+		c.setMiss(w.Header(), detail, false, false)
+		return next(w, r)
+	}
+	return c.fill(w, r, rt, key, tags, versions, detail, next)
+}
+
+// fresh reports whether e may be served: unexpired and stored under the
+// current version of exactly the tags the route declares now.
+func (e *entry) fresh(now time.Time, tags, versions []string) bool {
+	if !now.Before(e.expires) || len(e.tags) != len(tags) {
+		return false
+	}
+	for i := range tags {
+		if e.tags[i] != tags[i] || e.versions[i] != versions[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Cache) bypass(w http.ResponseWriter, r *http.Request, rt *Route, reason string, next Next) error {
+	c.obs.Request(rt.Name, ResultBypass)
+	h := w.Header()
+	h.Set(XCacheHeader, "BYPASS")
+	h.Set(StatusHeader, c.cfg.Name+"; fwd=bypass; detail="+reason)
+	return next(w, r)
+}
+
+func (c *Cache) setMiss(h http.Header, detail string, stored, collapsed bool) {
+	h.Set(XCacheHeader, "MISS")
+	s := c.cfg.Name + "; fwd=" + detail
+	if stored {
+		s += "; stored"
+	}
+	if collapsed {
+		s += "; collapsed"
+	}
+	h.Set(StatusHeader, s)
+}
+
+func (c *Cache) serveHit(w http.ResponseWriter, r *http.Request, e *entry, now time.Time) {
+	h := w.Header()
+	copyHeader(h, e.header)
+	h.Set("Age", strconv.FormatInt(int64(now.Sub(e.stored)/time.Second), 10))
+	h.Set(XCacheHeader, "HIT")
+	h.Set(StatusHeader, c.cfg.Name+"; hit; ttl="+strconv.FormatInt(int64(e.expires.Sub(now)/time.Second), 10))
+	writeStored(w, r, e)
+}
+
+// writeStored writes a complete response, answering 304 when r's
+// preconditions say the client has it.
+func writeStored(w http.ResponseWriter, r *http.Request, e *entry) {
+	h := w.Header()
+	if e.status == http.StatusOK && notModified(r, e.header) {
+		h.Del("Content-Length")
+		h.Del("Content-Type")
+		h.Del("Content-Encoding")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(e.body)))
+	w.WriteHeader(e.status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(e.body)
+	}
+}

@@ -1,0 +1,349 @@
+package caddymodule_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/jackc/pgx/v5"
+)
+
+// cacheBlocks are the chat_cache blocks of the shipped Caddyfile, inside
+// `handle @chat`: one per API read, tagged as the API tags its responses.
+const cacheBlocks = `
+		@me {
+			method GET HEAD
+			path /api/me
+		}
+		@user {
+			method GET HEAD
+			path_regexp ^/api/users/[0-9]+$
+		}
+		@rooms {
+			method GET HEAD
+			path /api/rooms
+		}
+		@room {
+			method GET HEAD
+			path_regexp ^/api/rooms/[0-9]+$
+		}
+		@members {
+			method GET HEAD
+			path_regexp ^/api/rooms/[0-9]+/members$
+		}
+		@history {
+			method GET HEAD
+			path_regexp ^/api/rooms/[0-9]+/messages$
+			query before=*
+		}
+		@latest {
+			method GET HEAD
+			path_regexp ^/api/rooms/[0-9]+/messages$
+			not query before=*
+		}
+		chat_cache @me 10m {
+			name me
+			private
+			tags user:{chat_cache.user}
+		}
+		chat_cache @user 10m {
+			name user
+			private
+			tags user:{http.request.uri.path.2}
+		}
+		chat_cache @rooms 1m {
+			name rooms
+			private
+			tags rooms:list user:{chat_cache.user}
+		}
+		chat_cache @room 5m {
+			name room
+			private
+			tags room:{http.request.uri.path.2}
+		}
+		chat_cache @members 5m {
+			name members
+			private
+			tags members:{http.request.uri.path.2}
+		}
+		chat_cache @latest 30s {
+			name messages
+			private
+			vary_query after limit
+			tags room:{http.request.uri.path.2}
+		}
+		chat_cache @history 10m {
+			name history
+			private
+			vary_query before limit
+			tags members:{http.request.uri.path.2}
+		}
+`
+
+const cacheTestDSN = "postgres://postgres@127.0.0.1:5432/chatgate_test_cache?sslmode=disable"
+
+func ensureCacheDB(t testing.TB) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(context.Background(), "CREATE DATABASE chatgate_test_cache")
+	if err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
+}
+
+// e2eRedis is a redis-server of the test's own, to stop and restart.
+type e2eRedis struct {
+	t    testing.TB
+	port int
+	cmd  *exec.Cmd
+}
+
+func (r *e2eRedis) start() {
+	r.t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(r.port)); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.t.Fatal("redis-server did not start")
+}
+
+func (r *e2eRedis) stop() {
+	if r.cmd != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// startCacheServer runs the cached site, and the same API uncached on
+// another port (for benchmarks), on the test's own Redis.
+func startCacheServer(t testing.TB) (*server, *e2eRedis, string) {
+	t.Helper()
+	ensureCacheDB(t)
+	rs := &e2eRedis{t: t, port: freePort(t)}
+	rs.start()
+	t.Cleanup(rs.stop)
+	s := &server{port: freePort(t), admin: freePort(t)}
+	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
+	uncached := freePort(t)
+	cfg := fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	metrics
+	chat {
+		postgres %s
+		redis redis://127.0.0.1:%d/0
+		secret %s
+		password_memory_kib 1024
+		password_time 1
+	}
+}
+http://:%d {
+	encode zstd gzip
+	@chat path /api /api/* /ws /healthz /readyz
+	handle @chat {
+%s
+		chat
+	}
+	handle /metrics {
+		metrics
+	}
+}
+http://:%d {
+	encode zstd gzip
+	@chat path /api /api/* /ws /healthz /readyz
+	handle @chat {
+		chat
+	}
+}
+`, s.admin, cacheTestDSN, rs.port, testSecret, s.port, cacheBlocks, uncached)
+	js, warns, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cfg), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapt: %v (%v)", err, warns)
+	}
+	if err := caddy.Load(js, false); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+	for i := 0; ; i++ {
+		if resp, err := http.Get(s.base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if i > 300 {
+			t.Fatal("server not ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s, rs, fmt.Sprintf("http://127.0.0.1:%d", uncached)
+}
+
+func xcache(r reply) string { return r.header.Get("X-Cache") }
+
+func TestResponseCacheThroughCaddy(t *testing.T) {
+	s, rs, _ := startCacheServer(t)
+	ann, bob := s.register(t, "Ann"), s.register(t, "Bob")
+	room := ann.createRoom(t, "cached", false)
+	path := fmt.Sprintf("/api/rooms/%d", room)
+
+	// MISS then HIT, with Age and Cache-Status.
+	if r := ann.call(t, "GET", path, nil); r.status != 200 || xcache(r) != "MISS" {
+		t.Fatalf("first GET: %d %s %s", r.status, xcache(r), r.body)
+	}
+	r := ann.call(t, "GET", path, nil)
+	if xcache(r) != "HIT" || r.header.Get("Age") == "" || !strings.Contains(r.header.Get("Cache-Status"), "hit") {
+		t.Fatalf("second GET: %s %v", xcache(r), r.header)
+	}
+	if !strings.Contains(string(r.body), `"joined":true`) {
+		t.Fatalf("ann's room: %s", r.body)
+	}
+	// Bob's token never gets Ann's entry.
+	r = bob.call(t, "GET", path, nil)
+	if xcache(r) != "MISS" || !strings.Contains(string(r.body), `"joined":false`) {
+		t.Fatalf("bob's room: %s %s", xcache(r), r.body)
+	}
+	// No token: bypass, and the API's 401.
+	if r := s.call(t, "GET", path, "", nil); r.status != 401 || xcache(r) != "BYPASS" {
+		t.Fatalf("anonymous: %d %s", r.status, xcache(r))
+	}
+
+	// A post, then a read: the new count at once.
+	if r := ann.call(t, "POST", path+"/messages", map[string]string{"body": "hi", "cid": "c1"}); r.status != 201 {
+		t.Fatalf("post: %d %s", r.status, r.body)
+	}
+	r = ann.call(t, "GET", path, nil)
+	if xcache(r) != "MISS" || !strings.Contains(string(r.body), `"message_count":1`) {
+		t.Fatalf("after post: %s %s", xcache(r), r.body)
+	}
+	msgs := path + "/messages?limit=10"
+	ann.call(t, "GET", msgs, nil)
+	if r := ann.call(t, "GET", msgs, nil); xcache(r) != "HIT" || !strings.Contains(string(r.body), `"body":"hi"`) {
+		t.Fatalf("messages: %s %s", xcache(r), r.body)
+	}
+	// Bob joins: Ann's member list shows him at once.
+	members := path + "/members"
+	ann.call(t, "GET", members, nil)
+	bob.join(t, room)
+	if r := ann.call(t, "GET", members, nil); xcache(r) != "MISS" || !strings.Contains(string(r.body), `"Bob"`) {
+		t.Fatalf("members after join: %s %s", xcache(r), r.body)
+	}
+	// Bob reads a history page, leaves, and is refused at once.
+	hist := path + "/messages?before=100"
+	bob.call(t, "GET", hist, nil)
+	if r := bob.call(t, "GET", hist, nil); xcache(r) != "HIT" {
+		t.Fatalf("history: %s", xcache(r))
+	}
+	if r := bob.call(t, "POST", path+"/leave", nil); r.status != 200 {
+		t.Fatalf("leave: %d", r.status)
+	}
+	if r := bob.call(t, "GET", hist, nil); r.status != 403 {
+		t.Fatalf("history after leave: %d %s %s", r.status, xcache(r), r.body)
+	}
+
+	// Compression happens after the cache: a gzip client and an identity
+	// client share one (identity) entry. (encode skips bodies < 512 bytes.)
+	for i := 0; i < 3; i++ {
+		ann.call(t, "POST", path+"/messages", map[string]string{"body": strings.Repeat("long message ", 30), "cid": fmt.Sprint("long", i)})
+	}
+	req, _ := http.NewRequest("GET", s.base+msgs, nil)
+	req.Header.Set("Authorization", "Bearer "+ann.token)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("gzip client got Content-Encoding %q (%s)", resp.Header.Get("Content-Encoding"), resp.Header.Get("X-Cache"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(zr)
+	r = ann.call(t, "GET", msgs, nil)
+	if xcache(r) != "HIT" || r.header.Get("Content-Encoding") != "" || !bytes.Equal(r.body, plain) {
+		t.Fatalf("identity client after gzip client: %s %q", xcache(r), r.header.Get("Content-Encoding"))
+	}
+
+	// HEAD from the GET entry, and a conditional GET answered 304.
+	ann.call(t, "GET", path, nil)
+	r = ann.call(t, "HEAD", path, nil)
+	if xcache(r) != "HIT" || len(r.body) != 0 {
+		t.Fatalf("HEAD: %s %d bytes", xcache(r), len(r.body))
+	}
+	etag := r.header.Get("ETag")
+	req, _ = http.NewRequest("GET", s.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+ann.token)
+	req.Header.Set("If-None-Match", etag)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if etag == "" || resp.StatusCode != 304 {
+		t.Fatalf("conditional GET with %q: %d", etag, resp.StatusCode)
+	}
+
+	// Redis stops: still 200, BYPASS; Redis back: HITs resume.
+	rs.stop()
+	for i := 0; i < 20; i++ {
+		r := ann.call(t, "GET", path, nil)
+		if r.status != 200 || xcache(r) != "BYPASS" {
+			t.Fatalf("Redis down, GET %d: %d %s %s", i, r.status, xcache(r), r.body)
+		}
+	}
+	rs.start()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := ann.call(t, "GET", path, nil)
+		if r.status != 200 {
+			t.Fatalf("after Redis restart: %d %s", r.status, r.body)
+		}
+		if xcache(r) == "HIT" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no HIT 10s after Redis came back: %s", r.header.Get("Cache-Status"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Metrics: per-route results and the breaker state.
+	resp, err = http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`chatgate_http_cache_requests_total{cache="redis",result="hit",route="room"}`,
+		`chatgate_cache_breaker_state{cache="redis"} 0`, `chatgate_redis_duration_seconds_bucket{command="http_cache_lookup"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

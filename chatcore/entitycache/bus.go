@@ -1,0 +1,241 @@
+// Package entitycache holds Chatgate's typed entity caches: two levels, an
+// in-process LRU in front of Redis, with versioned keys (chat:v1:room:42).
+//
+// Correctness rests on two mechanisms:
+//
+//   - Redis level: every entity has a generation key beside its value
+//     (chat:v1:room:42:gen). A value is stored with the generation read
+//     before the database load, in the same round trip as the value lookup;
+//     a write sets a fresh random generation. So a loader racing a write
+//     stores a value that no longer matches, never a stale one that does.
+//     A global epoch (chat:v1:epoch) does the same for everything at once,
+//     after an invalidation that could not reach Redis.
+//
+//   - In-process level: a write publishes the ids on one Redis channel;
+//     every instance drops them from its LRU. The LRU is trusted only while
+//     the subscription is up (it is cleared on every (re)subscribe), and a
+//     load that overlapped an invalidation does not fill it.
+//
+// Redis being slow or down never fails a call: values come from the loader
+// (the database) and the LRU is bypassed until the subscription is back.
+package entitycache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/chatgate/chatgate/chatcore/metrics"
+)
+
+// KeyPrefix versions every key: a change of encoding bumps it.
+const KeyPrefix = "chat:v1:"
+
+// Channel carries invalidations between instances.
+const Channel = KeyPrefix + "invalidate"
+
+const epochKey = KeyPrefix + "epoch"
+
+// level1 is what the bus needs from each cache.
+type level1 interface {
+	dropLocal(ids []string)
+	clearLocal()
+}
+
+// Bus is the invalidation channel and health of one instance's caches.
+type Bus struct {
+	rdb     redis.UniversalClient
+	log     *zap.Logger
+	origin  string
+	timeout time.Duration
+	br      breaker
+
+	mu     sync.RWMutex
+	caches map[string]level1
+
+	healthy atomic.Bool // the LRU level may be used
+	dirty   atomic.Bool // an invalidation was lost: bump the epoch when Redis is back
+	cancel  context.CancelFunc
+	ps      atomic.Pointer[redis.PubSub] // the live subscription, closed by Close
+	done    chan struct{}
+	started atomic.Bool
+}
+
+// NewBus returns a bus on rdb (nil: one instance, no Redis, the LRU is
+// always trusted and invalidations stay local). It does no I/O.
+func NewBus(rdb redis.UniversalClient, log *zap.Logger) *Bus {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	b := &Bus{rdb: rdb, log: log, origin: hex.EncodeToString(id[:]), timeout: 25 * time.Millisecond,
+		caches: make(map[string]level1), done: make(chan struct{})}
+	b.healthy.Store(rdb == nil)
+	return b
+}
+
+// Start subscribes to the invalidation channel in the background; the LRU
+// level is bypassed until the subscription is confirmed.
+func (b *Bus) Start(ctx context.Context) {
+	if !b.started.CompareAndSwap(false, true) {
+		return
+	}
+	if b.rdb == nil {
+		close(b.done)
+		return
+	}
+	ctx, b.cancel = context.WithCancel(ctx)
+	go b.subscribe(ctx)
+}
+
+// Close stops the subscription and waits for it.
+func (b *Bus) Close() {
+	if !b.started.Load() {
+		return
+	}
+	if b.cancel != nil {
+		b.cancel()
+	}
+	// A blocked receive does not watch the context: closing unblocks it.
+	if ps := b.ps.Load(); ps != nil {
+		_ = ps.Close()
+	}
+	<-b.done
+}
+
+// Healthy reports whether the in-process level is in use.
+func (b *Bus) Healthy() bool { return b.healthy.Load() }
+
+func (b *Bus) register(name string, c level1) {
+	b.mu.Lock()
+	b.caches[name] = c
+	b.mu.Unlock()
+}
+
+func (b *Bus) clearAll() {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, c := range b.caches {
+		c.clearLocal()
+	}
+}
+
+func (b *Bus) subscribe(ctx context.Context) {
+	defer close(b.done)
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		ps := b.rdb.Subscribe(ctx, Channel)
+		b.ps.Store(ps)
+		if ctx.Err() != nil { // Close ran before the Store
+			_ = ps.Close()
+			return
+		}
+		err := b.receive(ctx, ps)
+		b.healthy.Store(false)
+		b.clearAll()
+		_ = ps.Close()
+		if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
+			return
+		}
+		b.log.Warn("entitycache: invalidation subscription lost, retrying", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// receive handles messages until the subscription fails. A quiet channel
+// is pinged, so a silently dead connection is noticed within a few seconds.
+func (b *Bus) receive(ctx context.Context, ps *redis.PubSub) error {
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, 2*time.Second)
+		if err != nil {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+				if err := ps.Ping(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+			return err
+		}
+		switch m := msg.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" {
+				// Anything published while we were away is lost: start empty.
+				b.clearAll()
+				b.healthy.Store(true)
+			}
+		case *redis.Message:
+			b.handle(m.Payload)
+		}
+	}
+}
+
+// Message format: "<origin> <unix nanos> <cache> <id> [<id>...]", or cache
+// "*" for everything.
+func (b *Bus) handle(payload string) {
+	f := strings.Fields(payload)
+	if len(f) < 3 {
+		return
+	}
+	if f[0] != b.origin {
+		if ns, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+			metrics.Caches().Invalidation.Observe(time.Since(time.Unix(0, ns)).Seconds())
+		}
+	}
+	if f[2] == "*" {
+		b.clearAll()
+		return
+	}
+	b.mu.RLock()
+	c := b.caches[f[2]]
+	b.mu.RUnlock()
+	if c != nil {
+		c.dropLocal(f[3:])
+	}
+}
+
+func (b *Bus) message(cache string, ids []string) string {
+	return b.origin + " " + strconv.FormatInt(time.Now().UnixNano(), 10) + " " + cache + " " + strings.Join(ids, " ")
+}
+
+// recover bumps the epoch after a lost invalidation, once Redis answers.
+// It reports whether Redis may be used.
+func (b *Bus) recover(ctx context.Context) bool {
+	if !b.dirty.Load() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.timeout)
+	defer cancel()
+	pipe := b.rdb.Pipeline()
+	pipe.Set(ctx, epochKey, newGen(), 0)
+	pipe.Publish(ctx, Channel, b.message("*", nil))
+	_, err := pipe.Exec(ctx)
+	b.br.done(err)
+	if err != nil {
+		return false
+	}
+	b.dirty.Store(false)
+	b.clearAll()
+	return true
+}
+
+func newGen() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,254 @@
+package entitycache
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Tests use the machine's Redis (DB 12) with a cache name unique to each
+// test; pub/sub is server-wide, and foreign names are ignored.
+
+func client(t testing.TB, addr string) redis.UniversalClient {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, DB: 12, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+func uniqueName(t testing.TB) string { return fmt.Sprintf("t%d", time.Now().UnixNano()) }
+
+// instance is one gateway's view: its own client, bus and cache.
+type instance struct {
+	bus   *Bus
+	cache *Cache[string]
+}
+
+func newInstance(t testing.TB, addr, name string) *instance {
+	t.Helper()
+	bus := NewBus(client(t, addr), nil)
+	bus.Start(context.Background())
+	t.Cleanup(bus.Close)
+	deadline := time.Now().Add(3 * time.Second)
+	for !bus.Healthy() {
+		if time.Now().After(deadline) {
+			t.Fatal("bus never subscribed")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return &instance{bus: bus, cache: New[string](bus, Options{Name: name, TTL: time.Minute})}
+}
+
+// db is the "database": a version per id and a load counter.
+type db struct {
+	version atomic.Int64
+	loads   atomic.Int64
+	calls   atomic.Int64
+}
+
+func (d *db) load(_ context.Context, ids []string) (map[string]string, error) {
+	d.calls.Add(1)
+	out := make(map[string]string, len(ids))
+	for _, id := range ids {
+		d.loads.Add(1)
+		out[id] = id + "@" + strconv.FormatInt(d.version.Load(), 10)
+	}
+	return out, nil
+}
+
+func (d *db) one(ctx context.Context, id string) (string, error) {
+	m, err := d.load(ctx, []string{id})
+	return m[id], err
+}
+
+func TestTwoLevelsAcrossInstances(t *testing.T) {
+	name := uniqueName(t)
+	a, b := newInstance(t, "127.0.0.1:6379", name), newInstance(t, "127.0.0.1:6379", name)
+	d := &db{}
+	ctx := context.Background()
+	if v, _ := a.cache.Get(ctx, "42", d.one); v != "42@0" || d.loads.Load() != 1 {
+		t.Fatalf("first get %q, loads %d", v, d.loads.Load())
+	}
+	if v, _ := b.cache.Get(ctx, "42", d.one); v != "42@0" || d.loads.Load() != 1 {
+		t.Fatalf("B should hit Redis: %q, loads %d", v, d.loads.Load())
+	}
+	if b.cache.Len() != 1 {
+		t.Fatalf("B's LRU holds %d", b.cache.Len())
+	}
+	var worst time.Duration
+	for i := 1; i <= 50; i++ {
+		d.version.Store(int64(i))
+		start := time.Now()
+		if err := a.cache.Invalidate(ctx, "42"); err != nil {
+			t.Fatal(err)
+		}
+		// The writer reads its own write at once.
+		if v, _ := a.cache.Get(ctx, "42", d.one); v != fmt.Sprintf("42@%d", i) {
+			t.Fatalf("writer read %q after write %d", v, i)
+		}
+		want := fmt.Sprintf("42@%d", i)
+		for {
+			v, _ := b.cache.Get(ctx, "42", d.one)
+			if v == want {
+				break
+			}
+			// The target is 10 ms (typically well under 1 ms, see
+			// BenchmarkCrossInstanceInvalidation); -race on a busy machine
+			// gets a looser bound.
+			if time.Since(start) > 100*time.Millisecond {
+				t.Fatalf("B still reads %q 100ms after the write", v)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	t.Logf("worst cross-instance invalidation: %v", worst)
+}
+
+func TestGetManyOneLoad(t *testing.T) {
+	a := newInstance(t, "127.0.0.1:6379", uniqueName(t))
+	d := &db{}
+	ids := []string{"1", "2", "3", "4", "5"}
+	m, err := a.cache.GetMany(context.Background(), ids, d.load)
+	if err != nil || len(m) != 5 || d.calls.Load() != 1 {
+		t.Fatalf("%v %v calls %d", m, err, d.calls.Load())
+	}
+	a.bus.clearAll() // forget the LRU: the next read is one Redis round trip
+	m, err = a.cache.GetMany(context.Background(), append(ids, "6"), d.load)
+	if err != nil || len(m) != 6 || d.calls.Load() != 2 || d.loads.Load() != 6 {
+		t.Fatalf("%v %v calls %d loads %d", m, err, d.calls.Load(), d.loads.Load())
+	}
+}
+
+// A write lands while a loader is reading the old value: that value must not
+// be served afterwards, from either level.
+func TestLoadRacingWrite(t *testing.T) {
+	a := newInstance(t, "127.0.0.1:6379", uniqueName(t))
+	d := &db{}
+	inLoad, release := make(chan struct{}), make(chan struct{})
+	slow := func(ctx context.Context, id string) (string, error) {
+		v := id + "@" + strconv.FormatInt(d.version.Load(), 10)
+		close(inLoad)
+		<-release
+		return v, nil
+	}
+	done := make(chan string)
+	go func() { v, _ := a.cache.Get(context.Background(), "7", slow); done <- v }()
+	<-inLoad
+	d.version.Store(1)
+	if err := a.cache.Invalidate(context.Background(), "7"); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if v := <-done; v != "7@0" {
+		t.Fatalf("racing read %q", v)
+	}
+	if v, _ := a.cache.Get(context.Background(), "7", d.one); v != "7@1" {
+		t.Fatalf("read after the write: %q", v)
+	}
+	a.bus.clearAll()
+	if v, _ := a.cache.Get(context.Background(), "7", d.one); v != "7@1" {
+		t.Fatalf("Redis level after the write: %q", v)
+	}
+}
+
+func TestNoRedis(t *testing.T) {
+	bus := NewBus(nil, nil)
+	bus.Start(context.Background())
+	defer bus.Close()
+	c := New[string](bus, Options{Name: "x", TTL: 50 * time.Millisecond})
+	d := &db{}
+	c.Get(context.Background(), "1", d.one)
+	c.Get(context.Background(), "1", d.one)
+	if d.loads.Load() != 1 {
+		t.Fatalf("loads %d", d.loads.Load())
+	}
+	time.Sleep(60 * time.Millisecond)
+	c.Get(context.Background(), "1", d.one)
+	if d.loads.Load() != 2 {
+		t.Fatalf("TTL not honoured: loads %d", d.loads.Load())
+	}
+	d.version.Store(1)
+	c.Invalidate(context.Background(), "1")
+	if v, _ := c.Get(context.Background(), "1", d.one); v != "1@1" {
+		t.Fatalf("after invalidate %q", v)
+	}
+}
+
+// TestRedisDown stops this test's own redis-server: reads keep working from
+// the loader without touching the LRU, and the caches come back with Redis.
+func TestRedisDown(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	start := func() *exec.Cmd {
+		cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 200; i++ {
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Close()
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return cmd
+	}
+	cmd := start()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	a := newInstance(t, addr, "room")
+	d := &db{}
+	ctx := context.Background()
+	a.cache.Get(ctx, "1", d.one)
+	a.cache.Get(ctx, "1", d.one)
+	if d.loads.Load() != 1 {
+		t.Fatalf("loads %d", d.loads.Load())
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	deadline := time.Now().Add(3 * time.Second)
+	for a.bus.Healthy() {
+		if time.Now().After(deadline) {
+			t.Fatal("bus still healthy with Redis dead")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := 0; i < 20; i++ {
+		s := time.Now()
+		v, err := a.cache.Get(ctx, "1", d.one)
+		if err != nil || v != "1@0" {
+			t.Fatalf("with Redis down: %q %v", v, err)
+		}
+		if time.Since(s) > 100*time.Millisecond {
+			t.Fatalf("a read with Redis down took %v", time.Since(s))
+		}
+	}
+	// A write with Redis down: deferred as an epoch bump.
+	d.version.Store(1)
+	if err := a.cache.Invalidate(ctx, "1"); err == nil {
+		t.Fatal("invalidate with Redis down succeeded")
+	}
+	cmd = start()
+	deadline = time.Now().Add(5 * time.Second)
+	for !a.bus.Healthy() {
+		if time.Now().After(deadline) {
+			t.Fatal("bus did not resubscribe")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(breakerCooldown)
+	loads := d.loads.Load()
+	a.cache.Get(ctx, "1", d.one)
+	if v, _ := a.cache.Get(ctx, "1", d.one); v != "1@1" || d.loads.Load() != loads+1 {
+		t.Fatalf("after recovery %q, loads %d (want %d)", v, d.loads.Load(), loads+1)
+	}
+}

@@ -1,0 +1,274 @@
+package gateway
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/chatcore/entitycache"
+)
+
+// Entity cache lifetimes (DESIGN.md, Caching). Every write invalidates
+// explicitly; the TTLs only bound what a lost invalidation could cost.
+const (
+	roomTTL       = 5 * time.Minute
+	userTTL       = 10 * time.Minute
+	membershipTTL = time.Minute
+	countTTL      = 30 * time.Second
+)
+
+// caching is the caching side of a Core: the entity caches and the response
+// caches registered to receive tag bumps. It is kept beside the Core, keyed
+// by pointer, so this file needs no change to core.go; a `caching` field
+// built in New would replace the map.
+type caching struct {
+	core    *Core
+	bus     *entitycache.Bus
+	rooms   *entitycache.Cache[chatcore.Room]
+	users   *entitycache.Cache[chatcore.User]
+	members *entitycache.Cache[bool]
+	counts  *entitycache.Cache[int64]
+
+	mu   sync.Mutex
+	tags map[string]*tagRef
+}
+
+type tagRef struct {
+	inv  TagInvalidator
+	refs int
+}
+
+var cachings sync.Map // *Core -> *caching
+
+// caches returns the core's caching state, creating it (and starting the
+// invalidation subscriber) on first use.
+func (c *Core) caches() *caching {
+	if v, ok := cachings.Load(c); ok {
+		return v.(*caching)
+	}
+	bus := entitycache.NewBus(c.Redis(), c.log)
+	k := &caching{core: c, bus: bus, tags: make(map[string]*tagRef),
+		rooms:   entitycache.New[chatcore.Room](bus, entitycache.Options{Name: "room", TTL: roomTTL}),
+		users:   entitycache.New[chatcore.User](bus, entitycache.Options{Name: "user", TTL: userTTL}),
+		members: entitycache.New[bool](bus, entitycache.Options{Name: "membership", TTL: membershipTTL, L1Size: 100000}),
+		counts:  entitycache.New[int64](bus, entitycache.Options{Name: "message_count", TTL: countTTL}),
+	}
+	// The WebSocket send path still checks membership through the older
+	// in-process memberCache: keep it in step with every instance's writes.
+	k.members.OnInvalidate = func(ids []string) {
+		for _, id := range ids {
+			if room, user, ok := splitMemberKey(id); ok {
+				c.members.remove(room, user)
+			}
+		}
+	}
+	if v, loaded := cachings.LoadOrStore(c, k); loaded {
+		return v.(*caching)
+	}
+	bus.Start(context.Background())
+	return k
+}
+
+// StartCaches starts the entity caches' invalidation subscriber and warms
+// them with the most active rooms, their members and their profiles,
+// bounded by 30 s. Call it after Start; it is safe to call again.
+func (c *Core) StartCaches(ctx context.Context) error {
+	k := c.caches()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	n, err := k.warmUp(ctx, 100)
+	c.log.Info("gateway: caches warmed", zap.Int("rooms", n), zap.Duration("took", time.Since(start)), zap.Error(err))
+	return err
+}
+
+// StopCaches stops the invalidation subscriber. Call it from Stop, before
+// the Redis client closes.
+func (c *Core) StopCaches() {
+	if v, ok := cachings.LoadAndDelete(c); ok {
+		v.(*caching).bus.Close()
+	}
+}
+
+// TagInvalidator is a response cache whose tags the API bumps on writes
+// (cachemw.Cache is one).
+type TagInvalidator interface {
+	Invalidate(ctx context.Context, tags ...string) error
+}
+
+// AddTagInvalidator makes every write bump its response-cache tags in inv.
+// Registrations are counted by name, so a reloaded config can register the
+// same storage before the old one releases it; call release once.
+func (c *Core) AddTagInvalidator(name string, inv TagInvalidator) (release func()) {
+	k := c.caches()
+	k.mu.Lock()
+	if r, ok := k.tags[name]; ok {
+		r.refs++
+	} else {
+		k.tags[name] = &tagRef{inv: inv, refs: 1}
+	}
+	k.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			if r, ok := k.tags[name]; ok {
+				if r.refs--; r.refs <= 0 {
+					delete(k.tags, name)
+				}
+			}
+		})
+	}
+}
+
+// Response cache tags. A GET names what it depends on (Cache-Tags) and a
+// write bumps what it changes:
+//
+//	room:R      room R's info and newest messages: posts, joins, leaves
+//	members:R   room R's member list and history pages: joins, leaves
+//	rooms:list  the room list: rooms created, joins, leaves, posts
+//	user:U      U's profile, /api/me and U's room list: U's read markers
+func tagRoom(id int64) string    { return "room:" + strconv.FormatInt(id, 10) }
+func tagMembers(id int64) string { return "members:" + strconv.FormatInt(id, 10) }
+func tagUser(id int64) string    { return "user:" + strconv.FormatInt(id, 10) }
+
+const tagRoomList = "rooms:list"
+
+// cacheTagsHeader must match cachemw.TagsHeader.
+const cacheTagsHeader = "Cache-Tags"
+
+func setTags(h interface{ Set(k, v string) }, tags ...string) {
+	h.Set(cacheTagsHeader, strings.Join(tags, " "))
+}
+
+// bumpTags invalidates response-cache tags in every registered cache.
+// Failures are logged, never returned: the write itself succeeded, and the
+// cache invalidates everything once its storage is back.
+func (k *caching) bumpTags(ctx context.Context, tags ...string) {
+	k.mu.Lock()
+	invs := make([]TagInvalidator, 0, len(k.tags))
+	for _, r := range k.tags {
+		invs = append(invs, r.inv)
+	}
+	k.mu.Unlock()
+	for _, inv := range invs {
+		if err := inv.Invalidate(ctx, tags...); err != nil {
+			k.core.log.Warn("gateway: response cache invalidation failed", zap.Strings("tags", tags), zap.Error(err))
+		}
+	}
+}
+
+func (k *caching) logErr(what string, err error) {
+	if err != nil {
+		k.core.log.Warn("gateway: cache invalidation failed", zap.String("what", what), zap.Error(err))
+	}
+}
+
+func memberKey(room, user int64) string {
+	return strconv.FormatInt(room, 10) + ":" + strconv.FormatInt(user, 10)
+}
+
+func splitMemberKey(s string) (room, user int64, ok bool) {
+	a, b, found := strings.Cut(s, ":")
+	if !found {
+		return 0, 0, false
+	}
+	r, err1 := strconv.ParseInt(a, 10, 64)
+	u, err2 := strconv.ParseInt(b, 10, 64)
+	return r, u, err1 == nil && err2 == nil
+}
+
+func idKey(id int64) string { return strconv.FormatInt(id, 10) }
+
+// cachedRoom is a room with its counters: the room entry (5 min, dropped on
+// joins and leaves) plus the message count (30 s, dropped on posts).
+func (c *Core) cachedRoom(ctx context.Context, id int64) (chatcore.Room, error) {
+	k := c.caches()
+	room, err := k.rooms.Get(ctx, idKey(id), func(ctx context.Context, _ string) (chatcore.Room, error) {
+		return c.Store.RoomByID(ctx, id)
+	})
+	if err != nil {
+		return room, err
+	}
+	n, err := k.counts.Get(ctx, idKey(id), func(ctx context.Context, _ string) (int64, error) {
+		return c.Store.LastSeq(ctx, id)
+	})
+	if err != nil {
+		return room, err
+	}
+	room.LastSeq, room.MessageCount = n, n
+	return room, nil
+}
+
+// cachedUser is a user without the password hash (it never enters a cache).
+func (c *Core) cachedUser(ctx context.Context, id int64) (chatcore.User, error) {
+	return c.caches().users.Get(ctx, idKey(id), func(ctx context.Context, _ string) (chatcore.User, error) {
+		u, err := c.Store.UserByID(ctx, id)
+		return chatcore.User{ID: u.ID, Name: u.Name, Email: u.Email, CreatedAt: u.CreatedAt}, err
+	})
+}
+
+// isMember caches both answers: every membership change invalidates.
+func (c *Core) isMember(ctx context.Context, room, user int64) (bool, error) {
+	return c.caches().members.Get(ctx, memberKey(room, user), func(ctx context.Context, _ string) (bool, error) {
+		return c.Store.IsMember(ctx, room, user)
+	})
+}
+
+// membershipChanged follows a join, leave or invite of user in room.
+func (c *Core) membershipChanged(ctx context.Context, room, user int64) {
+	k := c.caches()
+	k.logErr("membership", k.members.Invalidate(ctx, memberKey(room, user)))
+	k.logErr("room", k.rooms.Invalidate(ctx, idKey(room)))
+	k.bumpTags(ctx, tagRoom(room), tagMembers(room), tagRoomList, tagUser(user))
+}
+
+// roomCreated follows a room's creation: a "not a member" answer may have
+// been cached for the id before the room existed.
+func (c *Core) roomCreated(ctx context.Context, room, creator int64) {
+	k := c.caches()
+	k.logErr("membership", k.members.Invalidate(ctx, memberKey(room, creator)))
+	k.logErr("room", k.rooms.Invalidate(ctx, idKey(room)))
+	k.bumpTags(ctx, tagRoomList)
+}
+
+// messagesPosted follows stored messages in rooms.
+func (c *Core) messagesPosted(ctx context.Context, rooms ...int64) {
+	k := c.caches()
+	ids := make([]string, len(rooms))
+	tags := make([]string, 0, len(rooms)+1)
+	for i, r := range rooms {
+		ids[i] = idKey(r)
+		tags = append(tags, tagRoom(r))
+	}
+	k.logErr("message_count", k.counts.Invalidate(ctx, ids...))
+	k.bumpTags(ctx, append(tags, tagRoomList)...)
+}
+
+// readMarked follows a read-marker move (the room list shows it).
+func (c *Core) readMarked(ctx context.Context, user int64) {
+	c.caches().bumpTags(ctx, tagUser(user))
+}
+
+// CacheCommitted invalidates what messages committed by this instance's
+// batcher change; WebSocket sends reach the caches only through it. Call
+// it from the batcher's commit callback (Core.committed).
+func (c *Core) CacheCommitted(msgs []chatcore.Message) {
+	seen := make(map[int64]bool, 4)
+	var rooms []int64
+	for i := range msgs {
+		if !seen[msgs[i].Room] {
+			seen[msgs[i].Room] = true
+			rooms = append(rooms, msgs[i].Room)
+		}
+	}
+	if len(rooms) > 0 {
+		c.messagesPosted(context.Background(), rooms...)
+	}
+}
