@@ -161,7 +161,7 @@ func (h *Hub) drainPending(r *room) {
 		h.fanOut(r, p)
 	}
 	if len(r.pending) > 0 && r.gapTimer == nil && !r.gapFilling {
-		r.gapTimer = time.AfterFunc(h.cfg.GapGrace, func() { h.fillGap(r) })
+		r.gapTimer = time.AfterFunc(h.cfg.GapGrace, func() { h.catchUp(r) })
 	}
 }
 
@@ -225,61 +225,6 @@ func (r *room) recentFrom(from int64) []*wire.Frame {
 	return out
 }
 
-// fillGap reads the messages missing before the first pending one from the
-// store, retrying with backoff while the store is unreachable: the store is
-// the record, so a gap is always closed, never skipped.
-func (h *Hub) fillGap(r *room) {
-	s := h.shard(r.id)
-	backoff := 50 * time.Millisecond
-	for {
-		s.mu.Lock()
-		r.gapTimer = nil
-		if s.rooms[r.id] != r || len(r.pending) == 0 {
-			s.mu.Unlock()
-			return
-		}
-		r.gapFilling = true
-		from := r.delivered
-		s.mu.Unlock()
-
-		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.QueryTimeout)
-		msgs, _, err := h.store.After(ctx, r.id, from, h.cfg.ReplayPage)
-		cancel()
-
-		s.mu.Lock()
-		r.gapFilling = false
-		if err != nil {
-			s.mu.Unlock()
-			if h.ctx.Err() != nil {
-				return
-			}
-			h.log.Warn("hub: gap fill failed, retrying", zap.Int64("room", r.id), zap.Error(err))
-			select {
-			case <-time.After(backoff):
-			case <-h.ctx.Done():
-				return
-			}
-			backoff = min(backoff*2, 2*time.Second)
-			continue
-		}
-		filled := 0
-		for i := range msgs {
-			m := &msgs[i]
-			if m.Seq <= r.delivered {
-				continue
-			}
-			if _, ok := r.pending[m.Seq]; !ok {
-				r.pending[m.Seq] = &pendingMsg{frame: wire.NewFrame(m.Seq, wire.EncodeMessage(m))}
-				filled++
-			}
-		}
-		h.obs.GapFilled(filled)
-		h.drainPending(r)
-		s.mu.Unlock()
-		return
-	}
-}
-
 // Resync backfills the rooms from the store: the bus may have dropped
 // messages for them (a Redis disconnect), and with no later message no gap
 // would ever show. Rooms without local subscribers are skipped.
@@ -296,7 +241,9 @@ func (h *Hub) Resync(rooms []int64) {
 }
 
 // catchUp delivers whatever the store has after the room's delivered seq,
-// page by page, retrying while the store is unreachable.
+// page by page, retrying while the store is unreachable: the store is the
+// record, so a gap is always closed, never skipped. It serves both a gap
+// behind out-of-order messages (after GapGrace) and a resync.
 func (h *Hub) catchUp(r *room) {
 	select {
 	case <-r.ready:
@@ -307,16 +254,21 @@ func (h *Hub) catchUp(r *room) {
 	backoff := 50 * time.Millisecond
 	for {
 		s.mu.Lock()
+		r.gapTimer = nil
 		if s.rooms[r.id] != r {
 			s.mu.Unlock()
 			return
 		}
+		r.gapFilling = true
 		from := r.delivered
 		s.mu.Unlock()
 
 		ctx, cancel := context.WithTimeout(h.ctx, h.cfg.QueryTimeout)
 		msgs, more, err := h.store.After(ctx, r.id, from, h.cfg.ReplayPage)
 		cancel()
+		s.mu.Lock()
+		r.gapFilling = false
+		s.mu.Unlock()
 		if err != nil {
 			if h.ctx.Err() != nil {
 				return
