@@ -349,7 +349,7 @@ func (w *wsClient) next(t testing.TB, types ...string) event {
 					return e
 				}
 			}
-			if e.Type == "typing" || e.Type == "pong" || e.Type == "ack" {
+			if e.Type == "typing" || e.Type == "pong" || e.Type == "ack" || e.Type == "presence" {
 				continue
 			}
 			t.Fatalf("want %v, got %+v", types, e)

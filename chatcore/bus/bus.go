@@ -18,6 +18,8 @@ type Handler interface {
 	OnMessages(msgs []chatcore.Message, committed time.Time)
 	// OnTyping receives a typing event.
 	OnTyping(room, user int64)
+	// OnPresence receives a user coming online or going offline in a room.
+	OnPresence(room, user int64, online bool)
 }
 
 // Bus carries events to the OTHER instances: the publishing instance has
@@ -25,6 +27,7 @@ type Handler interface {
 type Bus interface {
 	PublishMessages(ctx context.Context, msgs []chatcore.Message, committed time.Time) error
 	PublishTyping(ctx context.Context, room, user int64) error
+	PublishPresence(ctx context.Context, room, user int64, online bool) error
 	// Watch and Unwatch tell the bus which rooms this instance serves.
 	Watch(room int64)
 	Unwatch(room int64)
@@ -45,6 +48,9 @@ func (m *Memory) PublishMessages(context.Context, []chatcore.Message, time.Time)
 
 // PublishTyping does nothing: no other instance listens.
 func (m *Memory) PublishTyping(context.Context, int64, int64) error { return nil }
+
+// PublishPresence does nothing: no other instance listens.
+func (m *Memory) PublishPresence(context.Context, int64, int64, bool) error { return nil }
 
 // Watch is a no-op: everything published is local.
 func (m *Memory) Watch(int64) {}

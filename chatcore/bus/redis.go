@@ -54,12 +54,13 @@ type Resyncer interface {
 
 // envelope is what travels on a room channel.
 type envelope struct {
-	Kind      string             `json:"k"` // "m" messages, "t" typing
+	Kind      string             `json:"k"` // "m" messages, "t" typing, "p" presence
 	Instance  string             `json:"i"`
 	Committed int64              `json:"c,omitempty"` // unix nanoseconds
 	Messages  []chatcore.Message `json:"m,omitempty"`
 	Room      int64              `json:"r,omitempty"`
 	User      int64              `json:"u,omitempty"`
+	Online    bool               `json:"o,omitempty"`
 }
 
 // Redis is the bus for many instances. Each instance subscribes only to
@@ -121,6 +122,9 @@ func NewRedis(cfg RedisConfig) *Redis {
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r
 }
+
+// InstanceID is the id this instance publishes under.
+func (r *Redis) InstanceID() string { return r.cfg.Instance }
 
 // SetResyncer sets who backfills rooms after a disconnect.
 func (r *Redis) SetResyncer(rs Resyncer) {
@@ -286,6 +290,15 @@ func (r *Redis) PublishTyping(ctx context.Context, room, user int64) error {
 	return err
 }
 
+// PublishPresence sends a presence change to the other instances.
+func (r *Redis) PublishPresence(ctx context.Context, room, user int64, online bool) error {
+	err := r.publish(ctx, []int64{room}, []envelope{{Kind: "p", Instance: r.cfg.Instance, Room: room, User: user, Online: online}})
+	if err == nil {
+		r.obs.Published("presence", 1)
+	}
+	return err
+}
+
 func (r *Redis) publish(ctx context.Context, rooms []int64, envs []envelope) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 	defer cancel()
@@ -390,6 +403,9 @@ func (r *Redis) dispatch(m *redis.Message) {
 		}
 		r.obs.Received("typing", 1, 0)
 		h.OnTyping(room, env.User)
+	case "p":
+		r.obs.Received("presence", 1, 0)
+		h.OnPresence(env.Room, env.User, env.Online)
 	}
 }
 

@@ -120,10 +120,11 @@ func startInstance(t testing.TB, name string, rdb redis.UniversalClient) *instan
 }
 
 type wsEvent struct {
-	Type string
-	Room int64
-	Seq  int64
-	User json.RawMessage
+	Type   string
+	Room   int64
+	Seq    int64
+	User   json.RawMessage
+	Online bool
 }
 
 type peer struct {
@@ -184,7 +185,7 @@ func (p *peer) want(t testing.TB, typ string, within time.Duration) wsEvent {
 			if e.Type == typ {
 				return e
 			}
-			if e.Type != "ack" && e.Type != "pong" && e.Type != "subscribed" {
+			if e.Type != "ack" && e.Type != "pong" && e.Type != "subscribed" && e.Type != "presence" && e.Type != "typing" {
 				t.Fatalf("want %s, got %+v", typ, e)
 			}
 		case <-deadline:
@@ -341,5 +342,84 @@ func TestRedisClusterShardedPubSub(t *testing.T) {
 		if got[r] != 3 {
 			t.Fatalf("room %d got %d messages", r, got[r])
 		}
+	}
+}
+
+// TestPresenceAcrossInstances: a user subscribing on one instance is
+// pushed as online to a subscriber on another, listed by either instance,
+// and pushed as offline when their last connection goes, not before.
+func TestPresenceAcrossInstances(t *testing.T) {
+	rs := startRedis(t, freePort(t))
+	newClient := func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: rs.addr()}) }
+	a, b := startInstance(t, "a", newClient()), startInstance(t, "b", newClient())
+	ctx := context.Background()
+	ann, rooms := seedUsersAndRoom(t, a.core.Store, 1)
+	room := rooms[0]
+	bob, err := a.core.Store.CreateUser(ctx, "bob", fmt.Sprintf("bob.%d@example.test", time.Now().UnixNano()), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.core.Store.Join(ctx, room, bob.ID, chatcore.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	watcher := b.dial(t, bob)
+	watcher.subscribe(t, room)
+
+	type pres struct {
+		Type   string
+		Room   int64
+		User   int64
+		Online bool
+	}
+	next := func() pres {
+		t.Helper()
+		deadline := time.After(5 * time.Second)
+		for {
+			select {
+			case e, ok := <-watcher.events:
+				if !ok {
+					t.Fatal("watcher closed")
+				}
+				if e.Type == "presence" {
+					var p pres
+					p.Type, p.Room = e.Type, e.Room
+					_ = json.Unmarshal(e.User, &p.User)
+					p.Online = e.Online
+					return p
+				}
+			case <-deadline:
+				t.Fatal("no presence event")
+			}
+		}
+	}
+	first, second := a.dial(t, ann), a.dial(t, ann)
+	first.subscribe(t, room)
+	if p := next(); p.User != ann.ID || !p.Online || p.Room != room {
+		t.Fatalf("got %+v", p)
+	}
+	for _, in := range []*instance{a, b} {
+		users, err := in.core.Online(ctx, room)
+		if err != nil || len(users) != 2 {
+			t.Fatalf("online %v %v", users, err)
+		}
+	}
+	second.subscribe(t, room) // a second connection: no new event
+	first.conn.Close()
+	second.send(t, map[string]any{"type": "ping"})
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case e := <-watcher.events:
+		if e.Type == "presence" {
+			t.Fatalf("offline pushed while a connection remains: %+v", e)
+		}
+	default:
+	}
+	second.conn.Close()
+	if p := next(); p.User != ann.ID || p.Online {
+		t.Fatalf("got %+v", p)
+	}
+	users, _ := b.core.Online(ctx, room)
+	if len(users) != 1 || users[0] != bob.ID {
+		t.Fatalf("online after leaving: %v", users)
 	}
 }

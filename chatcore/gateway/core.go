@@ -43,16 +43,17 @@ type Config struct {
 
 // Core is the chat service of one instance.
 type Core struct {
-	cfg     Config
-	log     *zap.Logger
-	Store   *store.Store
-	Batcher *store.Batcher
-	Hub     *hub.Hub
-	Bus     bus.Bus
-	Signer  *auth.Signer
-	Metrics *metrics.Set
-	members *memberCache
-	pub     *publisher
+	cfg      Config
+	log      *zap.Logger
+	Store    *store.Store
+	Batcher  *store.Batcher
+	Hub      *hub.Hub
+	Bus      bus.Bus
+	Signer   *auth.Signer
+	Metrics  *metrics.Set
+	members  *memberCache
+	pub      *publisher
+	presence *presence
 
 	startMu sync.Mutex
 	started bool
@@ -106,9 +107,13 @@ func New(cfg Config) (*Core, error) {
 		c.Bus = bus.NewMemory()
 	}
 	c.Hub = hub.New(st, cfg.Hub)
+	busID := cfg.Instance
 	if rb, ok := c.Bus.(*bus.Redis); ok {
 		rb.SetResyncer(c.Hub)
+		busID = rb.InstanceID()
 	}
+	c.presence = newPresence(c, cfg.Redis, busID)
+	c.Hub.OnUserPresence = c.presence.changed
 	c.Hub.OnRoomActive = c.Bus.Watch
 	c.Hub.OnRoomIdle = c.Bus.Unwatch
 	c.pub = newPublisher(c.Bus, cfg.Logger, 1<<16, func(n int) {
@@ -161,6 +166,7 @@ func (c *Core) Stop(ctx context.Context) error {
 		}
 	}
 	c.pub.stop()
+	c.presence.close()
 	c.StopCaches()
 	if err := c.Bus.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("gateway: close bus: %w", err))
@@ -257,6 +263,15 @@ func (b busHandler) OnMessages(msgs []chatcore.Message, committed time.Time) {
 
 func (b busHandler) OnTyping(room, user int64) {
 	b.c.Hub.Typing(room, user)
+}
+
+func (b busHandler) OnPresence(room, user int64, online bool) {
+	b.c.Hub.Presence(room, user, online)
+}
+
+// Online lists the users online in the room across instances.
+func (c *Core) Online(ctx context.Context, room int64) ([]int64, error) {
+	return c.presence.online(ctx, room)
 }
 
 // IsMember answers from the cache, else the store. Only positive answers are

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/mail"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,7 @@ func (a *API) routes() {
 	m.Handle("GET /api/rooms/{id}/messages", a.authed(a.messages))
 	m.Handle("POST /api/rooms/{id}/messages", a.authed(a.postMessage))
 	m.Handle("POST /api/rooms/{id}/read", a.authed(a.markRead))
+	m.Handle("GET /api/rooms/{id}/presence", a.authed(a.presence))
 	// Anything else under /api is a JSON 404, and a known path with the wrong
 	// method a JSON 405, never the mux's plain-text answers.
 	m.Handle("/api/", a.public(func(http.ResponseWriter, *http.Request) error {
@@ -54,7 +56,7 @@ func (a *API) routes() {
 	}))
 	for _, p := range []string{"/api/auth/register", "/api/auth/login", "/api/auth/logout", "/api/me",
 		"/api/users/{id}", "/api/rooms", "/api/rooms/{id}", "/api/rooms/{id}/join", "/api/rooms/{id}/leave",
-		"/api/rooms/{id}/members", "/api/rooms/{id}/messages", "/api/rooms/{id}/read", "/ws", "/healthz", "/readyz"} {
+		"/api/rooms/{id}/members", "/api/rooms/{id}/messages", "/api/rooms/{id}/read", "/api/rooms/{id}/presence", "/ws", "/healthz", "/readyz"} {
 		m.Handle(p, a.public(func(http.ResponseWriter, *http.Request) error {
 			return errf(http.StatusMethodNotAllowed, wire.CodeBadRequest, "method not allowed")
 		}))
@@ -450,9 +452,9 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	var msgs []chatcore.Message
 	var more bool
 	if hasAfter {
-		msgs, more, err = a.core.Store.After(r.Context(), id, after, limit)
+		msgs, more, err = a.core.Store.AfterRead(r.Context(), id, after, limit)
 	} else {
-		msgs, more, err = a.core.Store.History(r.Context(), id, before, limit)
+		msgs, more, err = a.core.Store.HistoryRead(r.Context(), id, before, limit)
 	}
 	if err != nil {
 		return err
@@ -575,4 +577,24 @@ func (a *API) send(ctx context.Context, room int64, who auth.Claims, body, cid s
 	a.core.Metrics.Received.Inc()
 	res := a.core.Batcher.Send(ctx, store.SendRequest{Room: room, UserID: who.UserID, UserName: who.Name, Body: body, CID: cid})
 	return sendResult(res, room, body)
+}
+
+// presence lists who is online in the room (has a live subscription to it
+// on any instance). Changes are pushed on the socket as presence events.
+func (a *API) presence(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := a.requireMember(r.Context(), id, who); err != nil {
+		return err
+	}
+	users, err := a.core.Online(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	sort.Slice(users, func(i, j int) bool { return users[i] < users[j] })
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{"room": id, "online": users})
+	return nil
 }

@@ -93,6 +93,9 @@ type Hub struct {
 	// rooms it serves. Set before use; called outside hub locks.
 	OnRoomActive func(room int64)
 	OnRoomIdle   func(room int64)
+	// OnUserPresence is called when a user gets their first, or loses
+	// their last, subscription to a room on this instance.
+	OnUserPresence func(room, user int64, online bool)
 
 	ctx    context.Context
 	cancel context.CancelFunc

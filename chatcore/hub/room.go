@@ -26,6 +26,8 @@ type room struct {
 	gapTimer   *time.Timer
 	gapFilling bool
 	subs       map[Subscriber]*subscription
+	// users counts local subscriptions per user, for presence.
+	users map[int64]int
 	// recent is a ring of the last delivered frames, oldest first from
 	// recentHead; recent[i].Seq are contiguous.
 	recent     []*wire.Frame

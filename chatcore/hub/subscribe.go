@@ -25,8 +25,18 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, roomID int64, since
 		s.mu.Unlock()
 		return h.Subscribe(ctx, sub, roomID, since)
 	}
+	resub := false
 	if old, ok := r.subs[sub]; ok {
 		old.removed = true
+		resub = true
+	}
+	joined := false
+	if !resub {
+		if r.users == nil {
+			r.users = make(map[int64]int)
+		}
+		r.users[sub.UserID()]++
+		joined = r.users[sub.UserID()] == 1
 	}
 	last := r.delivered
 	from := last
@@ -53,6 +63,9 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, roomID int64, since
 	s.mu.Unlock()
 	if st.replaying {
 		h.spawn(func() { h.replay(sub, r, st) })
+	}
+	if joined && h.OnUserPresence != nil {
+		h.OnUserPresence(roomID, sub.UserID(), true)
 	}
 	return last, nil
 }
@@ -160,9 +173,14 @@ func (h *Hub) Unsubscribe(sub Subscriber, roomID int64) {
 		s.mu.Unlock()
 		return
 	}
+	left := false
 	if st, ok := r.subs[sub]; ok {
 		st.removed = true
 		delete(r.subs, sub)
+		if r.users[sub.UserID()]--; r.users[sub.UserID()] <= 0 {
+			delete(r.users, sub.UserID())
+			left = true
+		}
 	}
 	idle := len(r.subs) == 0 && r.delivered >= 0
 	if idle {
@@ -172,8 +190,69 @@ func (h *Hub) Unsubscribe(sub Subscriber, roomID int64) {
 		}
 	}
 	s.mu.Unlock()
+	if left && h.OnUserPresence != nil {
+		h.OnUserPresence(roomID, sub.UserID(), false)
+	}
 	if idle && h.OnRoomIdle != nil {
 		h.OnRoomIdle(roomID)
+	}
+}
+
+// Presence tells the room's live subscribers, except the user's own
+// connections, that the user came online or went offline in it.
+func (h *Hub) Presence(roomID, userID int64, online bool) {
+	s := h.shard(roomID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[roomID]
+	if !ok {
+		return
+	}
+	var f *wire.Frame
+	for sub, st := range r.subs {
+		if st.replaying || sub.UserID() == userID {
+			continue
+		}
+		if f == nil {
+			f = wire.NewFrame(0, wire.Encode(wire.PresenceEvent{Type: wire.TypePresence, Room: roomID, User: userID, Online: online}))
+		}
+		sub.Enqueue(f)
+	}
+}
+
+// LocalUsers lists the users with a live subscription to the room on this
+// instance.
+func (h *Hub) LocalUsers(roomID int64) []int64 {
+	s := h.shard(roomID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[roomID]
+	if !ok {
+		return nil
+	}
+	out := make([]int64, 0, len(r.users))
+	for u := range r.users {
+		out = append(out, u)
+	}
+	return out
+}
+
+// LocalPresence calls f for every (room, user) with a live subscription
+// here, for refreshing presence entries that expire.
+func (h *Hub) LocalPresence(f func(room, user int64)) {
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.Lock()
+		var pairs [][2]int64
+		for id, r := range s.rooms {
+			for u := range r.users {
+				pairs = append(pairs, [2]int64{id, u})
+			}
+		}
+		s.mu.Unlock()
+		for _, p := range pairs {
+			f(p[0], p[1])
+		}
 	}
 }
 

@@ -25,6 +25,7 @@ const (
 	TypePong       = "pong"
 	TypeSubscribed = "subscribed"
 	TypeUnsubbed   = "unsubscribed"
+	TypePresence   = "presence"
 )
 
 // Error codes shared by REST bodies and WebSocket error events.
@@ -102,6 +103,15 @@ type TypingEvent struct {
 	Type string `json:"type"`
 	Room int64  `json:"room"`
 	User int64  `json:"user"`
+}
+
+// PresenceEvent tells a room that a user came online (has a live
+// subscription to it on some instance) or went offline.
+type PresenceEvent struct {
+	Type   string `json:"type"`
+	Room   int64  `json:"room"`
+	User   int64  `json:"user"`
+	Online bool   `json:"online"`
 }
 
 // ErrorBody is the REST error envelope.

@@ -1,0 +1,158 @@
+package gateway
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// Presence: a user is online in a room while they have a live subscription
+// to it on any instance. Each instance keeps its own users in a per-room
+// Redis sorted set, member "user:instance", scored by an expiry it refreshes
+// every presenceRefresh; an instance that dies simply stops refreshing, and
+// its entries fall out within presenceTTL. Changes are pushed, never
+// polled: the hub reports a user's first and last local subscription, and
+// an "offline" goes out only when no other instance still holds the user.
+// Best-effort, like typing: it is never stored in Postgres.
+const (
+	presenceTTL     = 60 * time.Second
+	presenceRefresh = 20 * time.Second
+)
+
+type presence struct {
+	c        *Core
+	rdb      redis.UniversalClient
+	instance string
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+func newPresence(c *Core, rdb redis.UniversalClient, instance string) *presence {
+	p := &presence{c: c, rdb: rdb, instance: instance, stop: make(chan struct{})}
+	if rdb != nil {
+		p.wg.Add(1)
+		go p.refreshLoop()
+	}
+	return p
+}
+
+func presenceKey(room int64) string {
+	return "chatgate:presence:{" + strconv.FormatInt(room, 10) + "}"
+}
+
+func (p *presence) member(user int64) string {
+	return strconv.FormatInt(user, 10) + ":" + p.instance
+}
+
+func (p *presence) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), time.Second)
+}
+
+// changed runs when the hub sees a user's first or last local
+// subscription to a room.
+func (p *presence) changed(room, user int64, online bool) {
+	if p.rdb == nil {
+		p.c.Hub.Presence(room, user, online)
+		return
+	}
+	ctx, cancel := p.ctx()
+	defer cancel()
+	key := presenceKey(room)
+	if online {
+		exp := float64(time.Now().Add(presenceTTL).UnixMilli())
+		if err := p.rdb.ZAdd(ctx, key, redis.Z{Score: exp, Member: p.member(user)}).Err(); err != nil {
+			p.c.log.Debug("gateway: presence add", zap.Error(err))
+		}
+		_ = p.rdb.Expire(ctx, key, presenceTTL).Err()
+	} else {
+		_ = p.rdb.ZRem(ctx, key, p.member(user)).Err()
+		if p.onlineElsewhere(ctx, room, user) {
+			return
+		}
+	}
+	p.c.Hub.Presence(room, user, online)
+	if err := p.c.Bus.PublishPresence(ctx, room, user, online); err != nil {
+		p.c.log.Debug("gateway: publish presence", zap.Error(err))
+	}
+}
+
+func (p *presence) onlineElsewhere(ctx context.Context, room, user int64) bool {
+	prefix := strconv.FormatInt(user, 10) + ":"
+	members, err := p.rdb.ZRangeByScore(ctx, presenceKey(room), &redis.ZRangeBy{
+		Min: strconv.FormatInt(time.Now().UnixMilli(), 10), Max: "+inf"}).Result()
+	if err != nil {
+		return false
+	}
+	for _, m := range members {
+		if strings.HasPrefix(m, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// online lists the users online in the room, across instances.
+func (p *presence) online(ctx context.Context, room int64) ([]int64, error) {
+	if p.rdb == nil {
+		return p.c.Hub.LocalUsers(room), nil
+	}
+	members, err := p.rdb.ZRangeByScore(ctx, presenceKey(room), &redis.ZRangeBy{
+		Min: strconv.FormatInt(time.Now().UnixMilli(), 10), Max: "+inf"}).Result()
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[int64]bool, len(members))
+	out := make([]int64, 0, len(members))
+	for _, m := range members {
+		id, _, _ := strings.Cut(m, ":")
+		if u, err := strconv.ParseInt(id, 10, 64); err == nil && !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// refreshLoop keeps this instance's entries alive and prunes dead ones.
+func (p *presence) refreshLoop() {
+	defer p.wg.Done()
+	t := time.NewTicker(presenceRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		now := time.Now()
+		exp := float64(now.Add(presenceTTL).UnixMilli())
+		pipe := p.rdb.Pipeline()
+		p.c.Hub.LocalPresence(func(room, user int64) {
+			key := presenceKey(room)
+			pipe.ZAdd(ctx, key, redis.Z{Score: exp, Member: p.member(user)})
+			pipe.ZRemRangeByScore(ctx, key, "-inf", strconv.FormatInt(now.UnixMilli(), 10))
+			pipe.Expire(ctx, key, presenceTTL)
+		})
+		if pipe.Len() > 0 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				p.c.log.Debug("gateway: presence refresh", zap.Error(err))
+			}
+		}
+		cancel()
+	}
+}
+
+func (p *presence) close() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	p.wg.Wait()
+}
