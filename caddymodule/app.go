@@ -116,6 +116,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	cfg := gateway.Config{
 		Store: store.Config{
 			DSN:              a.Postgres,
+			ReplicaDSN:       a.PostgresReplica,
 			MaxConns:         int32(a.PoolSize),
 			StatementTimeout: time.Duration(a.StatementTimeout),
 			SlowQuery:        time.Duration(a.SlowQuery),

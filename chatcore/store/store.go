@@ -27,6 +27,13 @@ type Config struct {
 	// postgres://postgres@127.0.0.1:5432/chatgate?sslmode=disable.
 	DSN string
 
+	// ReplicaDSN, when set, names a streaming read replica (hot standby) of
+	// the DSN database. HistoryRead and AfterRead serve history pages from it
+	// when it has replayed far enough for the page to be complete, and from
+	// the primary otherwise (see replica.go). It gets its own pool with the
+	// same size, timeouts and session settings. Empty means no replica.
+	ReplicaDSN string
+
 	// MaxConns caps the pool. Default 16: 2-4x cores for request traffic plus
 	// the batch flushers (see notes/performance.md §8).
 	MaxConns int32
@@ -104,6 +111,8 @@ type Store struct {
 	log    *zap.Logger
 	obs    Observer
 	closed atomic.Bool
+
+	replica *replica // nil without Config.ReplicaDSN
 }
 
 // New parses cfg and builds the connection pool without any network I/O:
@@ -148,7 +157,12 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: create pool: %w", err)
 	}
-	return &Store{cfg: cfg, pool: pool, log: cfg.Logger, obs: cfg.Observer}, nil
+	rep, err := newReplica(cfg, pcfg)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Store{cfg: cfg, pool: pool, log: cfg.Logger, obs: cfg.Observer, replica: rep}, nil
 }
 
 // Ping checks that a connection can be acquired and answers.
@@ -163,6 +177,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() {
 	if s.closed.CompareAndSwap(false, true) {
 		s.pool.Close()
+		if s.replica != nil {
+			s.replica.pool.Close()
+		}
 	}
 }
 
