@@ -162,6 +162,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    compress_min       <size>
 //	    send_rate          <per second>
 //	    send_burst         <n>
+//	    user_send_rate     <per second, -1: off>
 //	    origins            <origin...>
 //	    stream_close_delay <duration>
 //	    drain_batch        <n>
@@ -227,6 +228,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.SendRate, err = strconv.ParseFloat(val, 64)
 		case "send_burst":
 			h.SendBurst, err = optInt(val)
+		case "user_send_rate":
+			h.UserSendRate, err = strconv.Atoi(val)
 		case "stream_close_delay":
 			h.StreamCloseDelay, err = optDuration(val)
 		case "drain_batch":

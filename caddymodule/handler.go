@@ -45,6 +45,9 @@ type Handler struct {
 	// SendRate and SendBurst limit messages per connection (20/s, 40).
 	SendRate  float64 `json:"send_rate,omitempty"`
 	SendBurst int     `json:"send_burst,omitempty"`
+	// UserSendRate limits one user's messages per second across their
+	// connections and, with Redis, all instances (50; -1 turns it off).
+	UserSendRate int `json:"user_send_rate,omitempty"`
 	// Origins allows cross-origin WebSocket upgrades from these origins
 	// ("*" for any); by default only same-origin ones.
 	Origins []string `json:"origins,omitempty"`
@@ -83,14 +86,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			PingInterval: time.Duration(h.PingInterval),
 			PongTimeout:  time.Duration(h.PongTimeout),
 		},
-		MaxBody:     h.MaxBody,
-		MaxRequest:  h.MaxRequest,
-		SendRate:    h.SendRate,
-		SendBurst:   h.SendBurst,
-		Compression: h.Compression,
-		DrainBatch:  h.DrainBatch,
-		DrainPause:  time.Duration(h.DrainPause),
-		CheckOrigin: h.checkOrigin(),
+		MaxBody:      h.MaxBody,
+		MaxRequest:   h.MaxRequest,
+		SendRate:     h.SendRate,
+		SendBurst:    h.SendBurst,
+		UserSendRate: h.UserSendRate,
+		Compression:  h.Compression,
+		DrainBatch:   h.DrainBatch,
+		DrainPause:   time.Duration(h.DrainPause),
+		CheckOrigin:  h.checkOrigin(),
 	}
 	h.api = gateway.NewAPI(app.Core(), cfg)
 	return nil

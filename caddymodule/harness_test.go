@@ -54,6 +54,11 @@ func freePort(t testing.TB) int {
 // caddyfile renders a site like the shipped Caddyfile: encode and a deferred
 // header wrap the response writer, so upgrades must get through both.
 func (s *server) caddyfile(chatOpts string) string {
+	// Tests post hundreds of messages as one user; the per-user cap has
+	// its own test (TestUserRateLimit).
+	if !strings.Contains(chatOpts, "user_send_rate") {
+		chatOpts += "\nuser_send_rate -1"
+	}
 	return fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	metrics

@@ -518,3 +518,47 @@ func TestMetricsAndHealth(t *testing.T) {
 		}
 	}
 }
+
+// TestUserRateLimit: one user's messages are capped across all their
+// connections (and REST), not per socket.
+func TestUserRateLimit(t *testing.T) {
+	s := startServer(t, "send_rate 1000\nsend_burst 1000\nuser_send_rate 10")
+	ann := s.register(t, "Ann")
+	room := ann.createRoom(t, "capped", false)
+	var ws []*wsClient
+	for i := 0; i < 3; i++ {
+		w := ann.dial(t)
+		defer w.close()
+		ws = append(ws, w)
+	}
+	for i := 0; i < 15; i++ {
+		for j, w := range ws {
+			w.send(t, map[string]any{"type": "send", "room": room, "body": "x", "cid": fmt.Sprint(j, "-", i)})
+		}
+	}
+	acks, limited := 0, 0
+	for _, w := range ws {
+		for n := 0; n < 15; n++ {
+			e := w.next(t, "ack", "error")
+			switch {
+			case e.Type == "ack":
+				acks++
+			case e.Code == "rate_limited":
+				limited++
+			default:
+				t.Fatalf("unexpected %+v", e)
+			}
+		}
+	}
+	if limited == 0 || acks < 10 || acks > 30 {
+		t.Fatalf("acks %d, limited %d: the cap is not per user", acks, limited)
+	}
+	got429 := false
+	for i := 0; i < 15 && !got429; i++ {
+		r := ann.call(t, "POST", fmt.Sprintf("/api/rooms/%d/messages", room), map[string]string{"body": "rest", "cid": fmt.Sprint("r", i)})
+		got429 = r.status == 429 && r.errCode(t) == "rate_limited"
+	}
+	if !got429 {
+		t.Fatal("REST sends were never limited")
+	}
+}

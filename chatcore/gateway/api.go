@@ -24,6 +24,9 @@ type APIConfig struct {
 	// SendRate and SendBurst limit messages per connection (20/s, 40).
 	SendRate  float64
 	SendBurst int
+	// UserSendRate limits one user's messages per second across all their
+	// connections and, with Redis, all instances (50; negative: off).
+	UserSendRate int
 	// Compression enables permessage-deflate for clients that offer it.
 	Compression bool
 	// CheckOrigin, when set, replaces the same-origin check on upgrades.
@@ -49,6 +52,9 @@ func (c *APIConfig) setDefaults() {
 	if c.SendBurst <= 0 {
 		c.SendBurst = 40
 	}
+	if c.UserSendRate == 0 {
+		c.UserSendRate = 50
+	}
 	if c.DrainBatch <= 0 {
 		c.DrainBatch = 128
 	}
@@ -66,6 +72,7 @@ type API struct {
 	mux      *http.ServeMux
 	upgrader websocket.Upgrader
 	conns    *socket.Registry
+	users    *userLimiter
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -80,6 +87,7 @@ func NewAPI(core *Core, cfg APIConfig) *API {
 	a := &API{core: core, cfg: cfg, log: core.log, mux: http.NewServeMux(), conns: socket.NewRegistry(),
 		draining: make(chan struct{})}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
+	a.users = newUserLimiter(cfg.UserSendRate, core.Redis())
 	a.upgrader = websocket.Upgrader{
 		// Client frames are small (a send is ~150 bytes); bigger ones are
 		// read through in pieces. Each byte here is paid per connection.

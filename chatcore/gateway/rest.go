@@ -571,6 +571,10 @@ func (a *API) send(ctx context.Context, room int64, who auth.Claims, body, cid s
 	if ae := a.validateSend(body, cid); ae != nil {
 		return store.SendResult{}, ae
 	}
+	if !a.users.allow(ctx, who.UserID) {
+		a.core.Metrics.RateLimited.WithLabelValues("user_send").Inc()
+		return store.SendResult{}, errf(http.StatusTooManyRequests, wire.CodeRateLimited, "too many messages from this user, slow down")
+	}
 	if err := a.requireMember(ctx, room, who); err != nil {
 		return store.SendResult{}, err
 	}

@@ -206,6 +206,11 @@ func (s *session) send(f *wire.ClientFrame) {
 		s.fail(wire.CodeRateLimited, "too many messages, slow down", f.CID, f.Room)
 		return
 	}
+	if !s.a.users.allow(s.a.ctx, s.who.UserID) {
+		s.a.core.Metrics.RateLimited.WithLabelValues("user_send").Inc()
+		s.fail(wire.CodeRateLimited, "too many messages from this user, slow down", f.CID, f.Room)
+		return
+	}
 	s.strikes = 0
 	if ae := s.a.validateSend(f.Body, f.CID); ae != nil {
 		s.fail(ae.code, ae.msg, f.CID, f.Room)
