@@ -186,18 +186,7 @@ http://:%d {
 		t.Fatalf("load: %v", err)
 	}
 	t.Cleanup(func() { _ = caddy.Stop() })
-	for i := 0; ; i++ {
-		if resp, err := http.Get(s.base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if i > 300 {
-			t.Fatal("server not ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitReady(t, s.base)
 	return s, rs, fmt.Sprintf("http://127.0.0.1:%d", uncached)
 }
 

@@ -20,10 +20,7 @@ import (
 // (shutdown_delay), then every WebSocket gets 1001, in paced batches, and
 // every acked message is in the store.
 func TestGracefulDrain(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "caddy")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/caddy").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildGateway(t)
 	s := &server{port: freePort(t), admin: freePort(t)}
 	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
 	s.ws = fmt.Sprintf("ws://127.0.0.1:%d/ws", s.port)
@@ -43,18 +40,7 @@ func TestGracefulDrain(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	for i := 0; ; i++ {
-		if resp, err := http.Get(s.base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if i > 300 {
-			t.Fatal("gateway not ready")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitReady(t, s.base)
 
 	ann := s.register(t, "Ann")
 	room := ann.createRoom(t, "drain", false)

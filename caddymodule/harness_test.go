@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,13 +115,20 @@ func startServer(t testing.TB, chatOpts string) *server {
 			t.Errorf("stop caddy: %v", err)
 		}
 	})
+	waitReady(t, s.base)
+	return s
+}
+
+// waitReady polls base/readyz until it answers 200 (30 s at most).
+func waitReady(t testing.TB, base string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(s.base + "/readyz")
+		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return s
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -127,6 +136,17 @@ func startServer(t testing.TB, chatOpts string) *server {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// buildGateway builds the real binary (./cmd/caddy) for tests that need a
+// process of its own: signals, memory readings.
+func buildGateway(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "caddy")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/caddy").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 var userSeq atomic.Int64

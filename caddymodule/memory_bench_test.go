@@ -24,10 +24,7 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 	if v := os.Getenv("CHATGATE_BENCH_CONNS"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
-	bin := filepath.Join(b.TempDir(), "caddy")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/caddy").CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildGateway(b)
 	s := &server{port: freePort(b), admin: freePort(b)}
 	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
 	s.ws = fmt.Sprintf("ws://127.0.0.1:%d/ws", s.port)
@@ -41,18 +38,7 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	for i := 0; ; i++ {
-		if resp, err := http.Get(s.base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if i > 300 {
-			b.Fatal("server not ready")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitReady(b, s.base)
 	owner := s.register(b, "Owner")
 	room := owner.createRoom(b, "idle", false)
 

@@ -201,6 +201,15 @@ func (h *Hub) Unsubscribe(sub Subscriber, roomID int64) {
 // Presence tells the room's live subscribers, except the user's own
 // connections, that the user came online or went offline in it.
 func (h *Hub) Presence(roomID, userID int64, online bool) {
+	h.ephemeral(roomID, userID, func() any {
+		return wire.PresenceEvent{Type: wire.TypePresence, Room: roomID, User: userID, Online: online}
+	})
+}
+
+// ephemeral sends a best-effort event (typing, presence) to the room's live
+// subscribers except the connections of the user it is about; it is
+// encoded once, and only if someone is there to get it.
+func (h *Hub) ephemeral(roomID, userID int64, event func() any) {
 	s := h.shard(roomID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -214,7 +223,7 @@ func (h *Hub) Presence(roomID, userID int64, online bool) {
 			continue
 		}
 		if f == nil {
-			f = wire.NewFrame(0, wire.Encode(wire.PresenceEvent{Type: wire.TypePresence, Room: roomID, User: userID, Online: online}))
+			f = wire.NewFrame(0, wire.Encode(event()))
 		}
 		sub.Enqueue(f)
 	}
@@ -259,23 +268,9 @@ func (h *Hub) LocalPresence(f func(room, user int64)) {
 // Typing sends an ephemeral frame to the room's live subscribers except the
 // author's own connections.
 func (h *Hub) Typing(roomID, userID int64) {
-	s := h.shard(roomID)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.rooms[roomID]
-	if !ok {
-		return
-	}
-	var f *wire.Frame
-	for sub, st := range r.subs {
-		if st.replaying || sub.UserID() == userID {
-			continue
-		}
-		if f == nil {
-			f = wire.NewFrame(0, wire.Encode(wire.TypingEvent{Type: wire.TypeTyping, Room: roomID, User: userID}))
-		}
-		sub.Enqueue(f)
-	}
+	h.ephemeral(roomID, userID, func() any {
+		return wire.TypingEvent{Type: wire.TypeTyping, Room: roomID, User: userID}
+	})
 }
 
 // UnsubscribeUser removes every local subscription of the user from the
