@@ -29,7 +29,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -146,14 +145,14 @@ func TestObservability(t *testing.T) {
 	dash := loadDashboard(t, filepath.Join(root, "deploy/grafana/dashboards/chatgate.json"))
 	checkGrafanaProvisioning(t, root)
 	rules := loadAlerts(t, filepath.Join(root, "deploy/prometheus/alerts.yml"))
-	run(t, root, promtool, "check", "rules", "deploy/prometheus/alerts.yml")
-	run(t, root, promtool, "check", "config", "deploy/prometheus/prometheus.yml")
+	lbRun(t, root, promtool, "check", "rules", "deploy/prometheus/alerts.yml")
+	lbRun(t, root, promtool, "check", "config", "deploy/prometheus/prometheus.yml")
 	// Each alert fires on a synthetic outage, and only there.
-	run(t, root, promtool, "test", "rules", "deploy/testdata/alerts_test.yml")
+	lbRun(t, root, promtool, "test", "rules", "deploy/testdata/alerts_test.yml")
 
 	// The gateway and a load balancer in front of it.
 	bin := filepath.Join(tmp, "caddy")
-	run(t, root, "go", "build", "-o", bin, "./cmd/caddy")
+	lbRun(t, root, "go", "build", "-o", bin, "./cmd/caddy")
 	t.Logf("built the gateway in %v", time.Since(start).Round(time.Millisecond))
 
 	dsn := obsDSN
@@ -162,7 +161,7 @@ func TestObservability(t *testing.T) {
 	}
 	// A private Redis: the bus between the two instances.
 	redisPort := freePort(t)
-	startProc(t, tmp, "redis", nil, redisServer, "--port", fmt.Sprint(redisPort), "--bind", "127.0.0.1",
+	lbStart(t, tmp, "redis", nil, redisServer, "--port", fmt.Sprint(redisPort), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", tmp)
 	redisURL := fmt.Sprintf("redis://127.0.0.1:%d/0", redisPort)
 
@@ -171,7 +170,7 @@ func TestObservability(t *testing.T) {
 		gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		file := writeFile(t, tmp, fmt.Sprintf("Caddyfile.gw%d", i), gatewayCaddyfile(gw, admin, filepath.Join(root, "deploy/live")))
-		startProc(t, tmp, fmt.Sprintf("gw%d", i), []string{"CHATGATE_POSTGRES=" + dsn, "CHATGATE_REDIS=" + redisURL,
+		lbStart(t, tmp, fmt.Sprintf("gw%d", i), []string{"CHATGATE_POSTGRES=" + dsn, "CHATGATE_REDIS=" + redisURL,
 			fmt.Sprintf("CHATGATE_INSTANCE=obs-gw%d", i)}, bin, "run", "--config", file, "--adapter", "caddyfile")
 		gws, admins = append(gws, gw), append(admins, admin)
 	}
@@ -180,7 +179,7 @@ func TestObservability(t *testing.T) {
 	}
 	lb := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	lbFile := writeFile(t, tmp, "Caddyfile.lb", lbCaddyfile(lb, gws))
-	startProc(t, tmp, "lb", nil, bin, "run", "--config", lbFile, "--adapter", "caddyfile")
+	lbStart(t, tmp, "lb", nil, bin, "run", "--config", lbFile, "--adapter", "caddyfile")
 	waitHTTP(t, "http://"+lb+"/readyz", 200, 30*time.Second)
 	t.Logf("gateways on %v (admin %v), load balancer on %s, redis on %d", gws, admins, lb, redisPort)
 
@@ -206,8 +205,8 @@ func TestObservability(t *testing.T) {
 	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	promDir := filepath.Join(tmp, "prometheus")
 	cfg := promConfig(t, root, promDir, promAddr, gws, lb)
-	run(t, root, promtool, "check", "config", cfg)
-	startProc(t, tmp, "prometheus", nil, prom,
+	lbRun(t, root, promtool, "check", "config", cfg)
+	lbStart(t, tmp, "prometheus", nil, prom,
 		"--config.file="+cfg,
 		"--storage.tsdb.path="+filepath.Join(promDir, "data"),
 		"--web.listen-address="+promAddr,
@@ -1035,53 +1034,6 @@ func ensureBinary(t *testing.T, name, pkg string) string {
 		t.Fatalf("%s is required (apt-get install -y %s, as root)", name, pkg)
 	}
 	return p
-}
-
-func run(t *testing.T, dir, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
-
-// startProc runs a long-lived process in its own process group, logging to
-// tmp/<name>.log, and stops it (then its group) at cleanup.
-func startProc(t *testing.T, tmp, name string, env []string, bin string, args ...string) {
-	t.Helper()
-	logPath := filepath.Join(tmp, name+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := filepath.Join(tmp, name+"-home")
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = tmp
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home+"/config", "XDG_DATA_HOME="+home+"/data")
-	cmd.Env = append(cmd.Env, env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("%s log (tail):\n%s", name, tail(b, 4000))
-		}
-	})
 }
 
 func waitHTTP(t *testing.T, u string, want int, within time.Duration) {
