@@ -73,9 +73,10 @@ func (s *Signer) Verify(token string) (Claims, error) {
 	if !ok || body == "" || sig == "" {
 		return Claims{}, ErrInvalidToken
 	}
+	// Compare the encoded form: decoding first would accept other spellings
+	// of the same signature (base64's spare bits, skipped newlines).
 	enc := base64.RawURLEncoding
-	got, err := enc.DecodeString(sig)
-	if err != nil || !hmac.Equal(got, s.mac(body)) {
+	if !hmac.Equal([]byte(sig), []byte(enc.EncodeToString(s.mac(body)))) {
 		return Claims{}, ErrInvalidToken
 	}
 	payload, err := enc.DecodeString(body)
