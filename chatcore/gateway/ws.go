@@ -146,9 +146,9 @@ func (s *session) handle(data []byte, err error) {
 		s.fail(wire.CodeBadRequest, err.Error(), "", 0)
 		return
 	}
-	var f wire.ClientFrame
-	if err := json.Unmarshal(data, &f); err != nil {
-		s.fail(wire.CodeBadRequest, "malformed JSON frame: "+err.Error(), "", 0)
+	f, err := wire.DecodeClientFrame(data)
+	if err != nil {
+		s.fail(wire.CodeBadRequest, err.Error(), f.CID, f.Room)
 		return
 	}
 	switch f.Type {
@@ -166,9 +166,7 @@ func (s *session) handle(data []byte, err error) {
 		s.typingFrame(&f)
 	case wire.TypePing:
 		s.c.Send(wire.RoomEvent{Type: wire.TypePong})
-	case "":
-		s.fail(wire.CodeBadRequest, "frame has no type", f.CID, f.Room)
-	default:
+	default: // a type DecodeClientFrame knows but this switch does not serve
 		s.fail(wire.CodeBadRequest, "unknown frame type "+quoteShort(f.Type), f.CID, f.Room)
 	}
 }
