@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,21 +103,27 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxRequest)
 	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(err, &mbe):
-			return errf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge, "request body too large")
-		case errors.Is(err, io.EOF):
-			return badRequest("empty request body")
-		default:
-			return badRequest("malformed JSON: " + err.Error())
+	err := dec.Decode(v)
+	trailing := false
+	if err == nil {
+		// Only white space may follow, within the limit too (dec.More
+		// would let a stray '}' or ']' through, and stop at the limit).
+		if _, err = dec.Token(); errors.Is(err, io.EOF) {
+			return nil
 		}
+		trailing = true
 	}
-	if dec.More() {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return errf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge, "request body too large")
+	case trailing:
 		return badRequest("malformed JSON: trailing data after the object")
+	case errors.Is(err, io.EOF):
+		return badRequest("empty request body")
+	default:
+		return badRequest("malformed JSON: " + err.Error())
 	}
-	return nil
 }
 
 func pathID(r *http.Request) (int64, error) {
@@ -426,35 +433,19 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	if err != nil {
 		return err
 	}
-	q := r.URL.Query()
-	limit := 50
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 200 {
-			return badRequest("limit must be an integer from 1 to 200")
-		}
-		limit = n
-	}
-	before, hasBefore, err := seqParam(q.Get("before"), "before")
-	if err != nil {
-		return err
-	}
-	after, hasAfter, err := seqParam(q.Get("after"), "after")
-	if err != nil {
-		return err
-	}
-	if hasBefore && hasAfter {
-		return badRequest("give before or after, not both")
+	p, ae := parsePage(r.URL.Query())
+	if ae != nil {
+		return ae
 	}
 	if err := a.requireMember(r.Context(), id, who); err != nil {
 		return err
 	}
 	var msgs []chatcore.Message
 	var more bool
-	if hasAfter {
-		msgs, more, err = a.core.Store.AfterRead(r.Context(), id, after, limit)
+	if p.hasAfter {
+		msgs, more, err = a.core.Store.AfterRead(r.Context(), id, p.after, p.limit)
 	} else {
-		msgs, more, err = a.core.Store.HistoryRead(r.Context(), id, before, limit)
+		msgs, more, err = a.core.Store.HistoryRead(r.Context(), id, p.before, p.limit)
 	}
 	if err != nil {
 		return err
@@ -463,7 +454,7 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	for i := range msgs {
 		out[i] = wire.FromMessage(&msgs[i])
 	}
-	if hasBefore {
+	if p.hasBefore {
 		// A page below a seq never changes (messages are immutable); only
 		// who may read it does.
 		setTags(w.Header(), tagMembers(id))
@@ -474,7 +465,40 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	return nil
 }
 
-func seqParam(s, name string) (int64, bool, error) {
+// page is the window GET /api/rooms/{id}/messages asks for: up to limit
+// messages below before (newest first; none: from the newest) or above
+// after (oldest first), never both.
+type page struct {
+	limit               int
+	before, after       int64
+	hasBefore, hasAfter bool
+}
+
+// parsePage reads limit (1 to 200, default 50), before and after from the
+// query.
+func parsePage(q url.Values) (page, *apiError) {
+	p := page{limit: 50}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 200 {
+			return page{}, badRequest("limit must be an integer from 1 to 200")
+		}
+		p.limit = n
+	}
+	var ae *apiError
+	if p.before, p.hasBefore, ae = seqParam(q.Get("before"), "before"); ae != nil {
+		return page{}, ae
+	}
+	if p.after, p.hasAfter, ae = seqParam(q.Get("after"), "after"); ae != nil {
+		return page{}, ae
+	}
+	if p.hasBefore && p.hasAfter {
+		return page{}, badRequest("give before or after, not both")
+	}
+	return p, nil
+}
+
+func seqParam(s, name string) (int64, bool, *apiError) {
 	if s == "" {
 		return 0, false, nil
 	}
