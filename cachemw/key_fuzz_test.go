@@ -10,7 +10,7 @@ import (
 
 // FuzzKey builds response-cache keys from arbitrary requests: a key must be
 // deterministic, of fixed length and plain hex, shared by GET and HEAD and
-// by host spellings that differ only in case, never shared by two users or
+// by host spellings that differ only in ASCII case, never shared by two users or
 // by two different queries on a route that varies on the whole query, and
 // not changed by a parameter the route does not vary on.
 func FuzzKey(f *testing.F) {
@@ -45,7 +45,15 @@ func FuzzKey(f *testing.F) {
 		if rt.key(r, id) != k || rt.key(req(http.MethodGet, host, rawQuery), id) != k {
 			t.Fatal("key is not deterministic")
 		}
-		if rt.key(req(http.MethodHead, strings.ToUpper(host), rawQuery), id) != k {
+		// Host names are ASCII (IDNs travel as punycode): upper-case only
+		// that, since Unicode case mapping does not round-trip (ϐ, Β, β).
+		upper := strings.Map(func(r rune) rune {
+			if 'a' <= r && r <= 'z' {
+				return r - 'a' + 'A'
+			}
+			return r
+		}, host)
+		if rt.key(req(http.MethodHead, upper, rawQuery), id) != k {
 			t.Fatal("HEAD or an upper-case host changes the key")
 		}
 		if id != id2 && rt.key(r, id2) == k {
