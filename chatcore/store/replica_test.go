@@ -3,10 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -15,11 +11,8 @@ import (
 	"time"
 
 	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/internal/pgtest"
 )
-
-// pgBinDir holds the Postgres 15 server binaries used to build the private
-// primary and its streaming replica.
-const pgBinDir = "/usr/lib/postgresql/15/bin"
 
 // nameRecorder is an Observer that counts queries by name, and failed ones
 // under name+"!", so the test can tell which server answered.
@@ -58,96 +51,24 @@ func (r *nameRecorder) take() map[string]int {
 	return out
 }
 
-func freePort(t *testing.T) int {
+// startPrimaryAndReplica starts a private primary (pgtest: trust auth,
+// replication allowed from 127.0.0.1 by initdb's default pg_hba) and
+// returns its DSN plus a function that base-backs it up into a hot standby
+// on another free port and returns the standby's DSN and server. Both stop
+// in t.Cleanup. The machine's own Postgres config is never touched.
+func startPrimaryAndReplica(t *testing.T) (primaryDSN string, mkReplica func() (dsn string, replica *pgtest.Server)) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// pgCmd runs a Postgres binary as the postgres OS user when the test runs as
-// root (the server refuses to run as root), else as the current user.
-func pgCmd(t *testing.T, bin string, args ...string) {
-	t.Helper()
-	path := filepath.Join(pgBinDir, bin)
-	var cmd *exec.Cmd
-	if os.Geteuid() == 0 {
-		cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", path}, args...)...)
-	} else {
-		cmd = exec.Command(path, args...)
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", bin, args, err, out)
-	}
-}
-
-func appendConf(t *testing.T, dataDir, conf string) {
-	t.Helper()
-	f, err := os.OpenFile(filepath.Join(dataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString("\n" + conf + "\n"); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// startPrimaryAndReplica initdb's a private primary (trust auth, replication
-// allowed from 127.0.0.1 by initdb's default pg_hba) on a free port, and
-// returns its DSN plus a function that base-backs it up into a hot standby on
-// another free port and returns the standby's DSN and data dir. Both servers
-// stop in t.Cleanup. The machine's own Postgres config is never touched.
-func startPrimaryAndReplica(t *testing.T) (primaryDSN string, mkReplica func() (dsn, dataDir string)) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "chatgate-replica-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if os.Geteuid() == 0 {
-		pg, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatal(err)
-		}
-		uid, _ := strconv.Atoi(pg.Uid)
-		gid, _ := strconv.Atoi(pg.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	primary := filepath.Join(dir, "primary")
-	pgCmd(t, "initdb", "-D", primary, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
-	pport := freePort(t)
-	appendConf(t, primary, fmt.Sprintf(`listen_addresses = '127.0.0.1'
-port = %d
-unix_socket_directories = '%s'
-wal_level = replica
+	primary := pgtest.Start(t, `wal_level = replica
 max_wal_senders = 4
-hot_standby = on
-fsync = off`, pport, dir))
-	pgCmd(t, "pg_ctl", "-D", primary, "-l", filepath.Join(dir, "primary.log"), "-w", "-t", "30", "start")
-	t.Cleanup(func() { pgCmd(t, "pg_ctl", "-D", primary, "-m", "immediate", "-w", "stop") })
-
-	mkReplica = func() (string, string) {
-		replica := filepath.Join(dir, "replica")
-		pgCmd(t, "pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(pport), "-U", "postgres",
-			"-D", replica, "-R", "-X", "stream", "-c", "fast", "--no-sync")
-		rport := freePort(t)
-		appendConf(t, replica, fmt.Sprintf("port = %d", rport))
-		pgCmd(t, "pg_ctl", "-D", replica, "-l", filepath.Join(dir, "replica.log"), "-w", "-t", "30", "start")
-		t.Cleanup(func() {
-			// Already stopped by the test's last step, normally.
-			if _, err := os.Stat(filepath.Join(replica, "postmaster.pid")); err == nil {
-				pgCmd(t, "pg_ctl", "-D", replica, "-m", "immediate", "-w", "stop")
-			}
-		})
-		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/chatgate?sslmode=disable", rport), replica
+hot_standby = on`)
+	mkReplica = func() (string, *pgtest.Server) {
+		dir := filepath.Join(filepath.Dir(primary.DataDir), "replica")
+		pgtest.Cmd(t, "pg_basebackup", "-h", "127.0.0.1", "-p", strconv.Itoa(primary.Port), "-U", "postgres",
+			"-D", dir, "-R", "-X", "stream", "-c", "fast", "--no-sync")
+		replica := pgtest.Run(t, dir)
+		return replica.DSN("chatgate"), replica
 	}
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/chatgate?sslmode=disable", pport), mkReplica
+	return primary.DSN("chatgate"), mkReplica
 }
 
 func TestReplicaReads(t *testing.T) {
@@ -163,7 +84,7 @@ func TestReplicaReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	boot.Close()
-	replicaDSN, replicaDir := mkReplica()
+	replicaDSN, replicaSrv := mkReplica()
 
 	rec := &nameRecorder{}
 	s, err := New(Config{DSN: primaryDSN, ReplicaDSN: replicaDSN, MaxConns: 4, Observer: rec})
@@ -321,7 +242,7 @@ func TestReplicaReads(t *testing.T) {
 
 	// Replica down: the failure is counted under the replica name, the read
 	// is answered by the primary, and the next reads skip the replica.
-	pgCmd(t, "pg_ctl", "-D", replicaDir, "-m", "fast", "-w", "stop")
+	replicaSrv.Stop("fast")
 	check("down newest", room.ID, 0, -1, 10, span(40, 31), true, map[string]int{last: 1, hbr + "!": 1, hb: 1})
 	check("down below 21", room.ID, 21, -1, 10, span(20, 11), true, map[string]int{hb: 1})
 	check("down after 0", room.ID, 0, 0, 10, span(1, 10), true, map[string]int{ha: 1})
