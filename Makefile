@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CHATGATE_DATA_DIR ?= $(CURDIR)/.data
 GO_SOURCES := $(shell find . -name '*.go' -not -path './frontend/*' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: run test test-go test-scripts test-web build lint bench bench-load bench-web frontend clean
+.PHONY: run test test-go test-fuzz test-scripts test-web build lint fuzz bench bench-load bench-web frontend clean
 
 ## run: start Postgres (and Redis if CHATGATE_REDIS is set) when none answers,
 ## build, and serve on $CHATGATE_ADDR (default :8080). Ctrl-C stops it all.
@@ -16,7 +16,7 @@ run: caddy frontend
 	./caddy run --config Caddyfile
 
 ## test: the same services, then every check.
-test: lint test-go test-scripts test-web
+test: lint test-go test-fuzz test-scripts test-web
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -25,6 +25,15 @@ lint:
 test-go:
 	@env=$$(scripts/services.sh up) && eval "$$env"; \
 	go test -race -count=1 -timeout 15m ./...
+
+# Every fuzz target for a few seconds (their seed corpora also run in
+# test-go); `make fuzz` runs them longer (FUZZTIME=2m).
+test-fuzz:
+	scripts/fuzz.sh 5s
+
+FUZZTIME ?= 2m
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
 
 test-scripts:
 	scripts/services_test.sh
@@ -35,7 +44,7 @@ test-scripts:
 test-web: caddy frontend
 	scripts/frontend.sh test
 	@env=$$(scripts/services.sh up) && eval "$$env"; \
-	scripts/frontend.sh e2e chat restart bigroom lighthouse
+	scripts/frontend.sh e2e chat restart bigroom lighthouse security
 
 ## build: the custom Caddy binary.
 build: caddy

@@ -52,6 +52,10 @@ type App struct {
 	// SecretFile holds the secret when Secret is empty; it is created with a
 	// random secret if missing.
 	SecretFile string `json:"secret_file,omitempty"`
+	// PreviousSecrets, a comma list, are keys tokens were signed with
+	// before the current one: still accepted, never used to sign. Keep one
+	// for a token TTL after a rotation, then drop it.
+	PreviousSecrets string `json:"previous_secrets,omitempty"`
 	// Instance names this instance in logs and metrics (default: hostname).
 	Instance string `json:"instance,omitempty"`
 	// PoolSize is the Postgres pool size (default 16).
@@ -97,7 +101,7 @@ func (c coreRef) Destruct() error {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
-	for _, s := range []*string{&a.Postgres, &a.PostgresReplica, &a.Redis, &a.Secret, &a.SecretFile, &a.Instance} {
+	for _, s := range []*string{&a.Postgres, &a.PostgresReplica, &a.Redis, &a.Secret, &a.SecretFile, &a.PreviousSecrets, &a.Instance} {
 		*s = strings.TrimSpace(repl.ReplaceAll(*s, ""))
 	}
 	if a.Postgres == "" {
@@ -123,12 +127,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 			BatchMax:         a.BatchMax,
 			BatchWorkers:     a.BatchWorkers,
 		},
-		Hub:      hub.Config{RecentSize: a.RecentBuffer},
-		Secret:   secret,
-		TokenTTL: time.Duration(a.TokenTTL),
-		Password: auth.PasswordParams{MemoryKiB: a.PasswordMemoryKiB, Time: a.PasswordTime, Threads: 1},
-		Instance: a.Instance,
-		Logger:   a.logger,
+		Hub:             hub.Config{RecentSize: a.RecentBuffer},
+		Secret:          secret,
+		PreviousSecrets: a.previousSecrets(),
+		TokenTTL:        time.Duration(a.TokenTTL),
+		Password:        auth.PasswordParams{MemoryKiB: a.PasswordMemoryKiB, Time: a.PasswordTime, Threads: 1},
+		Instance:        a.Instance,
+		Logger:          a.logger,
 	}
 	if cfg.Password.MemoryKiB == 0 {
 		cfg.Password = auth.DefaultPasswordParams
@@ -202,7 +207,7 @@ func redisClient(spec string) (redis.UniversalClient, error) {
 // goes in hashed so it never appears in logs.
 func (a *App) key(secret []byte) (string, error) {
 	cfg := *a
-	cfg.Secret, cfg.SecretFile = "", ""
+	cfg.Secret, cfg.SecretFile, cfg.PreviousSecrets = "", "", ""
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return "", fmt.Errorf("chat: config key: %w", err)
@@ -210,7 +215,21 @@ func (a *App) key(secret []byte) (string, error) {
 	h := sha256.New()
 	h.Write(b)
 	h.Write(secret)
+	for _, p := range a.previousSecrets() {
+		h.Write([]byte{0})
+		h.Write(p)
+	}
 	return "chat:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func (a *App) previousSecrets() [][]byte {
+	var out [][]byte
+	for _, p := range strings.Split(a.PreviousSecrets, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, []byte(p))
+		}
+	}
+	return out
 }
 
 func (a *App) loadSecret() ([]byte, error) {
@@ -250,6 +269,11 @@ func (a *App) Validate() error {
 	}
 	if a.Secret != "" && len(a.Secret) < 16 {
 		return errors.New("chat: secret must be at least 16 bytes")
+	}
+	for _, p := range a.previousSecrets() {
+		if len(p) < 16 {
+			return errors.New("chat: each of previous_secrets must be at least 16 bytes")
+		}
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+
+	"github.com/chatgate/chatgate/chatcore/limits"
 )
 
 func init() {
@@ -27,6 +29,7 @@ func init() {
 //	    redis               <url>[,<url>...]
 //	    secret              <string>
 //	    secret_file         <path>
+//	    previous_secrets    <secret>[,<secret>...]
 //	    instance            <name>
 //	    pool_size           <n>
 //	    statement_timeout   <duration>
@@ -78,6 +81,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.Secret = val
 		case "secret_file":
 			a.SecretFile = val
+		case "previous_secrets":
+			a.PreviousSecrets = val
 		case "instance":
 			a.Instance = val
 		case "pool_size":
@@ -155,6 +160,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    max_request        <size>
 //	    queue_frames       <n>
 //	    queue_bytes        <size>
+//	    send_buffer        <size, -1: kernel autotuning>
 //	    ping_interval      <duration>
 //	    pong_timeout       <duration>
 //	    write_timeout      <duration>
@@ -168,7 +174,19 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    drain_batch        <n>
 //	    drain_pause        <duration>
 //	    drain_timeout      <duration>
+//	    ip_conns           <n, -1: off>
+//	    ip_connect_rate    <rate> [<burst>]
+//	    ip_request_rate    <rate> [<burst>]
+//	    user_request_rate  <rate> [<burst>]
+//	    auth_ip_rate       <rate> [<burst>]
+//	    login_account_rate <rate> [<burst>]
+//	    max_rooms          <n, -1: off>
+//	    command_rate       <rate> [<burst>]
+//	    handshake_timeout  <duration>
+//	    secure_cookie
 //	}
+//
+// A <rate> is <n>/s, <n>/m, <n>/h, a bare number per second, or off.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
@@ -195,6 +213,30 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			continue
 		}
+		if name == "secure_cookie" {
+			if len(args) != 0 {
+				return d.ArgErr()
+			}
+			h.SecureCookie = true
+			continue
+		}
+		if r := h.rateOption(name); r != nil {
+			if len(args) < 1 || len(args) > 2 {
+				return d.ArgErr()
+			}
+			rate, err := limits.ParseRate(args[0])
+			if err == nil && len(args) == 2 {
+				rate.Burst, err = strconv.Atoi(args[1])
+				if err == nil && rate.Burst < 1 {
+					err = strconv.ErrRange
+				}
+			}
+			if err != nil {
+				return d.Errf("chat %s: %v", name, err)
+			}
+			*r = rate
+			continue
+		}
 		if len(args) != 1 {
 			return d.ArgErr()
 		}
@@ -215,6 +257,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "queue_bytes":
 			sz, err = optSize(val)
 			h.QueueBytes = int(sz)
+		case "send_buffer":
+			if val == "-1" {
+				h.SendBuffer = -1
+				break
+			}
+			sz, err = optSize(val)
+			h.SendBuffer = int(sz)
 		case "ping_interval":
 			h.PingInterval, err = optDuration(val)
 		case "pong_timeout":
@@ -239,12 +288,37 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.DrainPause, err = optDuration(val)
 		case "drain_timeout":
 			h.DrainTimeout, err = optDuration(val)
+		case "ip_conns":
+			h.IPConns, err = strconv.Atoi(val)
+		case "max_rooms":
+			h.MaxRooms, err = strconv.Atoi(val)
+		case "handshake_timeout":
+			h.HandshakeTimeout, err = optDuration(val)
 		default:
 			return d.Errf("unrecognized chat subdirective %q", name)
 		}
 		if err != nil {
 			return d.Errf("chat %s: %v", name, err)
 		}
+	}
+	return nil
+}
+
+// rateOption is the field a rate subdirective sets, nil for other names.
+func (h *Handler) rateOption(name string) *limits.Rate {
+	switch name {
+	case "ip_connect_rate":
+		return &h.IPConnectRate
+	case "ip_request_rate":
+		return &h.IPRequestRate
+	case "user_request_rate":
+		return &h.UserRequestRate
+	case "auth_ip_rate":
+		return &h.AuthIPRate
+	case "login_account_rate":
+		return &h.LoginAccountRate
+	case "command_rate":
+		return &h.CommandRate
 	}
 	return nil
 }

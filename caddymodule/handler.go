@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/chatgate/chatgate/chatcore/gateway"
+	"github.com/chatgate/chatgate/chatcore/limits"
 	"github.com/chatgate/chatgate/chatcore/socket"
 )
 
@@ -33,6 +34,9 @@ type Handler struct {
 	// (1024, 1MiB); overflow closes it with 4408.
 	QueueFrames int `json:"queue_frames,omitempty"`
 	QueueBytes  int `json:"queue_bytes,omitempty"`
+	// SendBuffer is each connection's kernel send buffer (256KiB; -1:
+	// the kernel's autotuning).
+	SendBuffer int `json:"send_buffer,omitempty"`
 	// PingInterval and PongTimeout are the heartbeat (25s, 10s).
 	PingInterval caddy.Duration `json:"ping_interval,omitempty"`
 	PongTimeout  caddy.Duration `json:"pong_timeout,omitempty"`
@@ -61,6 +65,33 @@ type Handler struct {
 	// DrainTimeout bounds the drain (10s).
 	DrainTimeout caddy.Duration `json:"drain_timeout,omitempty"`
 
+	// Abuse limits, counted across instances through Redis when the chat
+	// app has one. Client addresses are Caddy's client_ip: set the
+	// server's trusted_proxies behind a load balancer. A rate's per_second
+	// of -1 turns it off.
+	//
+	// IPConns caps concurrent WebSockets per address, IPv6 per /64 (1000).
+	IPConns int `json:"ip_conns,omitempty"`
+	// IPConnectRate limits handshakes per address (50/s, burst 500).
+	IPConnectRate limits.Rate `json:"ip_connect_rate,omitempty"`
+	// IPRequestRate and UserRequestRate limit REST requests per address
+	// (200/s, burst 1000) and per user (50/s, burst 200).
+	IPRequestRate   limits.Rate `json:"ip_request_rate,omitempty"`
+	UserRequestRate limits.Rate `json:"user_request_rate,omitempty"`
+	// AuthIPRate limits register and login per address (2/s, burst 20);
+	// LoginAccountRate login per account (6/m, burst 10).
+	AuthIPRate       limits.Rate `json:"auth_ip_rate,omitempty"`
+	LoginAccountRate limits.Rate `json:"login_account_rate,omitempty"`
+	// MaxRooms caps the rooms one connection subscribes to (128).
+	MaxRooms int `json:"max_rooms,omitempty"`
+	// CommandRate limits a connection's non-send frames (100/s, burst 200).
+	CommandRate limits.Rate `json:"command_rate,omitempty"`
+	// HandshakeTimeout bounds the WebSocket upgrade (10s).
+	HandshakeTimeout caddy.Duration `json:"handshake_timeout,omitempty"`
+	// SecureCookie always marks the login cookie Secure; by default it is
+	// Secure when the request came over TLS or X-Forwarded-Proto https.
+	SecureCookie bool `json:"secure_cookie,omitempty"`
+
 	api *gateway.API
 }
 
@@ -81,6 +112,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			MaxFrame:     h.MaxFrame,
 			QueueFrames:  h.QueueFrames,
 			QueueBytes:   h.QueueBytes,
+			SendBuffer:   h.SendBuffer,
 			CompressMin:  h.CompressMin,
 			WriteTimeout: time.Duration(h.WriteTimeout),
 			PingInterval: time.Duration(h.PingInterval),
@@ -95,6 +127,22 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		DrainBatch:   h.DrainBatch,
 		DrainPause:   time.Duration(h.DrainPause),
 		CheckOrigin:  h.checkOrigin(),
+		SecureCookie: h.SecureCookie,
+		Limits: gateway.Limits{
+			IPConns:          h.IPConns,
+			IPConnectRate:    h.IPConnectRate,
+			IPRequestRate:    h.IPRequestRate,
+			UserRequestRate:  h.UserRequestRate,
+			AuthIPRate:       h.AuthIPRate,
+			LoginAccountRate: h.LoginAccountRate,
+			MaxRooms:         h.MaxRooms,
+			CommandRate:      h.CommandRate,
+			HandshakeTimeout: time.Duration(h.HandshakeTimeout),
+		},
+		ClientIP: func(r *http.Request) string {
+			ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+			return ip
+		},
 	}
 	h.api = gateway.NewAPI(app.Core(), cfg)
 	return nil

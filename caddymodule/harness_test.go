@@ -45,7 +45,10 @@ type server struct {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// The wildcard address, as the servers listen: a port free on
+	// 127.0.0.1 may still be bound by a client socket on another loopback
+	// address (the per-address tests dial from 127.0.0.x).
+	l, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,14 +59,25 @@ func freePort(t testing.TB) int {
 // caddyfile renders a site like the shipped Caddyfile: encode and a deferred
 // header wrap the response writer, so upgrades must get through both.
 func (s *server) caddyfile(chatOpts string) string {
-	// Tests post hundreds of messages as one user; the per-user cap has
-	// its own test (TestUserRateLimit).
-	if !strings.Contains(chatOpts, "user_send_rate") {
-		chatOpts += "\nuser_send_rate -1"
+	// Tests post hundreds of messages as one user and register hundreds
+	// from one address: the limits are off unless a test sets them, and
+	// each has its own test (limits_test.go, TestUserRateLimit).
+	for _, opt := range []string{"user_send_rate -1", "ip_conns -1", "ip_connect_rate off", "ip_request_rate off",
+		"user_request_rate off", "auth_ip_rate off", "login_account_rate off"} {
+		if name, _, _ := strings.Cut(opt, " "); !strings.Contains(chatOpts, name) {
+			chatOpts += "\n" + opt
+		}
 	}
 	return fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	metrics
+	servers {
+		# Like the shipped Caddyfile's 10s, shorter: slowloris handshakes
+		# are cut off here (misbehave_test.go).
+		timeouts {
+			read_header 3s
+		}
+	}
 	chat {
 		postgres %s
 		secret %s

@@ -45,7 +45,7 @@ func TestClusterFailover(t *testing.T) {
 			"CHATGATE_ADDR=" + g.addr, "CHATGATE_ADMIN=" + g.admin, "CHATGATE_INSTANCE=" + name,
 			"CHATGATE_POSTGRES=" + lbDSN, "CHATGATE_SECRET=" + lbSecret, "CHATGATE_WEB_ROOT=" + web,
 			"CHATGATE_DATA_DIR=" + filepath.Join(dir, ".data"), "CHATGATE_REDIS=" + redisURL,
-			"CHATGATE_SHUTDOWN_DELAY=1500ms",
+			"CHATGATE_SHUTDOWN_DELAY=1500ms", "CHATGATE_AUTH_IP_RATE=off",
 		}, bin, "run", "--config", filepath.Join(root, "Caddyfile"), "--adapter", "caddyfile")
 		gws = append(gws, g)
 	}

@@ -534,6 +534,7 @@ func lbStartGateway(t *testing.T, bin, root, tmp, name, web, redisURL string) *l
 		"CHATGATE_WEB_ROOT=" + web,
 		"CHATGATE_DATA_DIR=" + filepath.Join(dir, ".data"),
 		"CHATGATE_REDIS=" + redisURL,
+		"CHATGATE_AUTH_IP_RATE=off",
 	}
 	g.proc = lbStart(t, dir, name, env, bin, "run", "--config", filepath.Join(root, "Caddyfile"), "--adapter", "caddyfile")
 	return g

@@ -306,6 +306,11 @@ http://%s {
 			queue_bytes 1MiB
 			send_rate 20
 			send_burst 40
+			# Every test client comes through the LB from one address.
+			auth_ip_rate off
+			ip_request_rate off
+			ip_connect_rate off
+			ip_conns -1
 		}
 	}
 

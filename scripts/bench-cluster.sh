@@ -23,7 +23,7 @@ pids+=($!)
 ups=""
 for i in 1 2 3; do
 	CHATGATE_ADDR=":1808$i" CHATGATE_ADMIN="127.0.0.1:1202$i" CHATGATE_INSTANCE="gw$i" \
-		CHATGATE_REDIS="redis://127.0.0.1:$redis_port/0" CHATGATE_SHUTDOWN_DELAY=1500ms \
+		CHATGATE_REDIS="redis://127.0.0.1:$redis_port/0" CHATGATE_SHUTDOWN_DELAY=1500ms CHATGATE_AUTH_IP_RATE=off CHATGATE_IP_CONNECT_RATE=off \
 		./caddy run --config Caddyfile >"$out/gw$i.log" 2>&1 &
 	pids+=($!)
 	eval "gw$i=$!"

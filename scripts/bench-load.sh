@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${BENCH_PORT:-18080}"
 admin="${BENCH_ADMIN_PORT:-12019}"
-CHATGATE_ADDR=":$port" CHATGATE_ADMIN="127.0.0.1:$admin" ./caddy run --config Caddyfile >.bench-gateway.log 2>&1 &
+CHATGATE_AUTH_IP_RATE=off CHATGATE_IP_CONNECT_RATE=off CHATGATE_ADDR=":$port" CHATGATE_ADMIN="127.0.0.1:$admin" ./caddy run --config Caddyfile >.bench-gateway.log 2>&1 &
 gw=$!
 trap 'kill "$gw" 2>/dev/null; wait "$gw" 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do

@@ -86,3 +86,47 @@ func TestFromRequest(t *testing.T) {
 		t.Errorf("bearer wins: %q", got)
 	}
 }
+
+func TestKeyRotation(t *testing.T) {
+	oldKey, newKey := []byte("old-key-0123456789abcdef"), []byte("new-key-0123456789abcdef")
+	before, _ := NewSigner(oldKey, time.Hour)
+	during, _ := NewSigner(newKey, time.Hour, oldKey)
+	after, _ := NewSigner(newKey, time.Hour)
+
+	oldTok, _ := before.Issue(7, "Ann")
+	newTok, _ := during.Issue(8, "Bob")
+	if !strings.HasPrefix(oldTok, KeyID(oldKey)+".") || !strings.HasPrefix(newTok, KeyID(newKey)+".") {
+		t.Fatalf("tokens do not start with their key id: %q %q", oldTok, newTok)
+	}
+	// During the rotation both verify; the old key no longer signs.
+	for tok, want := range map[string]int64{oldTok: 7, newTok: 8} {
+		if c, err := during.Verify(tok); err != nil || c.UserID != want {
+			t.Errorf("during rotation: %v %v, want user %d", c, err, want)
+		}
+	}
+	// After it, the old key's tokens are refused, and an instance that has
+	// not heard of the new key refuses its tokens.
+	if _, err := after.Verify(oldTok); err != ErrInvalidToken {
+		t.Errorf("old token after rotation: %v", err)
+	}
+	if _, err := before.Verify(newTok); err != ErrInvalidToken {
+		t.Errorf("new token on an old instance: %v", err)
+	}
+	// A token from before key ids is checked against the current key.
+	body := oldTok[strings.IndexByte(oldTok, '.')+1 : strings.LastIndexByte(oldTok, '.')]
+	legacy := body + "." + macString(oldKey, body)
+	if c, err := before.Verify(legacy); err != nil || c.UserID != 7 {
+		t.Errorf("legacy token: %v %v", c, err)
+	}
+	if _, err := during.Verify(legacy); err != ErrInvalidToken {
+		t.Errorf("legacy token under a new current key: %v", err)
+	}
+	// Relabelling a token with another known key id breaks it.
+	swapped := KeyID(newKey) + oldTok[strings.IndexByte(oldTok, '.'):]
+	if _, err := during.Verify(swapped); err != ErrInvalidToken {
+		t.Errorf("token with a swapped key id: %v", err)
+	}
+	if _, err := NewSigner(newKey, time.Hour, []byte("short")); err == nil {
+		t.Error("a short previous key was accepted")
+	}
+}

@@ -32,22 +32,45 @@ type Claims struct {
 }
 
 // Signer issues and verifies HMAC-SHA256 tokens of the form
-// base64url(claims JSON) "." base64url(mac). It is safe for concurrent use.
+// kid "." base64url(claims JSON) "." base64url(mac), where kid names the
+// key that signed it. Tokens are issued with the current key and verified
+// with any configured one, so a key rotates without logging anyone out:
+// add the new key as current, keep the old as previous for one token TTL,
+// then drop it. It is safe for concurrent use.
 type Signer struct {
-	key []byte
-	ttl time.Duration
-	now func() time.Time
+	kid  string            // the current key's id
+	keys map[string][]byte // by id: the current key and the previous ones
+	ttl  time.Duration
+	now  func() time.Time
 }
 
-// NewSigner returns a Signer; key must be at least 16 bytes.
-func NewSigner(key []byte, ttl time.Duration) (*Signer, error) {
-	if len(key) < 16 {
-		return nil, fmt.Errorf("auth: signing key must be at least 16 bytes, got %d", len(key))
-	}
+// NewSigner returns a Signer issuing with key and also accepting tokens
+// signed with the previous keys; every key must be at least 16 bytes.
+func NewSigner(key []byte, ttl time.Duration, previous ...[]byte) (*Signer, error) {
 	if ttl <= 0 {
 		ttl = 24 * time.Hour
 	}
-	return &Signer{key: append([]byte(nil), key...), ttl: ttl, now: time.Now}, nil
+	s := &Signer{keys: make(map[string][]byte, 1+len(previous)), ttl: ttl, now: time.Now}
+	for i, k := range append([][]byte{key}, previous...) {
+		if len(k) < 16 {
+			return nil, fmt.Errorf("auth: signing key must be at least 16 bytes, got %d", len(k))
+		}
+		id := KeyID(k)
+		if i == 0 {
+			s.kid = id
+		}
+		if _, dup := s.keys[id]; !dup {
+			s.keys[id] = append([]byte(nil), k...)
+		}
+	}
+	return s, nil
+}
+
+// KeyID names a key in the tokens it signs without revealing it: the first
+// 48 bits of its SHA-256, base64url.
+func KeyID(key []byte) string {
+	sum := sha256.Sum256(key)
+	return base64.RawURLEncoding.EncodeToString(sum[:6])
 }
 
 // TTL is how long issued tokens live.
@@ -62,24 +85,35 @@ func (s *Signer) Issue(userID int64, name string) (string, time.Time) {
 // IssueUntil signs a token that expires at exp.
 func (s *Signer) IssueUntil(userID int64, name string, exp time.Time) string {
 	payload, _ := json.Marshal(Claims{UserID: userID, Name: name, Expires: exp.Unix()})
-	enc := base64.RawURLEncoding
-	body := enc.EncodeToString(payload)
-	return body + "." + enc.EncodeToString(s.mac(body))
+	signed := s.kid + "." + base64.RawURLEncoding.EncodeToString(payload)
+	return signed + "." + macString(s.keys[s.kid], signed)
 }
 
-// Verify checks the signature and expiry and returns the claims.
+// Verify checks the signature and expiry and returns the claims. A token
+// without a key id (issued before key ids existed) is checked against the
+// current key.
 func (s *Signer) Verify(token string) (Claims, error) {
-	body, sig, ok := strings.Cut(token, ".")
-	if !ok || body == "" || sig == "" {
+	if len(token) > maxTokenLen {
+		return Claims{}, ErrInvalidToken
+	}
+	signed, sig, ok := cutLast(token)
+	if !ok || signed == "" || sig == "" {
+		return Claims{}, ErrInvalidToken
+	}
+	kid, body, hasKid := strings.Cut(signed, ".")
+	if !hasKid {
+		kid, body = s.kid, signed
+	}
+	key, ok := s.keys[kid]
+	if !ok || body == "" {
 		return Claims{}, ErrInvalidToken
 	}
 	// Compare the encoded form: decoding first would accept other spellings
 	// of the same signature (base64's spare bits, skipped newlines).
-	enc := base64.RawURLEncoding
-	if !hmac.Equal([]byte(sig), []byte(enc.EncodeToString(s.mac(body)))) {
+	if !hmac.Equal([]byte(sig), []byte(macString(key, signed))) {
 		return Claims{}, ErrInvalidToken
 	}
-	payload, err := enc.DecodeString(body)
+	payload, err := base64.RawURLEncoding.DecodeString(body)
 	if err != nil {
 		return Claims{}, ErrInvalidToken
 	}
@@ -93,10 +127,21 @@ func (s *Signer) Verify(token string) (Claims, error) {
 	return c, nil
 }
 
-func (s *Signer) mac(body string) []byte {
-	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(body))
-	return m.Sum(nil)
+// maxTokenLen bounds what Verify hashes: a real token is ~150 bytes.
+const maxTokenLen = 4096
+
+func cutLast(s string) (before, after string, ok bool) {
+	i := strings.LastIndexByte(s, '.')
+	if i < 0 {
+		return "", "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
+func macString(key []byte, signed string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(signed))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // FromRequest extracts a token from the Authorization bearer header, the

@@ -35,8 +35,15 @@ type APIConfig struct {
 	// 50ms), so their reconnects do not arrive all at once.
 	DrainBatch int
 	DrainPause time.Duration
-	// SecureCookie marks the login cookie Secure (behind TLS).
+	// SecureCookie marks the login cookie Secure always; by default it is
+	// Secure when the request came over TLS (directly or, per
+	// X-Forwarded-Proto, through a proxy).
 	SecureCookie bool
+	// Limits are the abuse limits (per address, user, account, connection).
+	Limits Limits
+	// ClientIP resolves the client's address for limits (Caddy's
+	// client_ip, which honours trusted_proxies); nil: the peer address.
+	ClientIP func(*http.Request) string
 }
 
 func (c *APIConfig) setDefaults() {
@@ -61,6 +68,7 @@ func (c *APIConfig) setDefaults() {
 	if c.DrainPause <= 0 {
 		c.DrainPause = 50 * time.Millisecond
 	}
+	c.Limits.setDefaults()
 	c.Socket.SetDefaults()
 }
 
@@ -72,7 +80,6 @@ type API struct {
 	mux      *http.ServeMux
 	upgrader websocket.Upgrader
 	conns    *socket.Registry
-	users    *userLimiter
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -87,7 +94,6 @@ func NewAPI(core *Core, cfg APIConfig) *API {
 	a := &API{core: core, cfg: cfg, log: core.log, mux: http.NewServeMux(), conns: socket.NewRegistry(),
 		draining: make(chan struct{})}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
-	a.users = newUserLimiter(cfg.UserSendRate, core.Redis())
 	a.upgrader = websocket.Upgrader{
 		// Client frames are small (a send is ~150 bytes); bigger ones are
 		// read through in pieces. Each byte here is paid per connection.
@@ -96,7 +102,7 @@ func NewAPI(core *Core, cfg APIConfig) *API {
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: cfg.Compression,
 		CheckOrigin:       cfg.CheckOrigin,
-		HandshakeTimeout:  10 * time.Second,
+		HandshakeTimeout:  cfg.Limits.HandshakeTimeout,
 	}
 	a.routes()
 	go a.conns.Heartbeat(a.ctx, cfg.Socket.PingInterval)

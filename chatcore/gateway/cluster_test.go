@@ -98,6 +98,11 @@ type instance struct {
 
 func startInstance(t testing.TB, name string, rdb redis.UniversalClient) *instance {
 	t.Helper()
+	return startInstanceWith(t, name, rdb, APIConfig{})
+}
+
+func startInstanceWith(t testing.TB, name string, rdb redis.UniversalClient, cfg APIConfig) *instance {
+	t.Helper()
 	core, err := New(Config{Store: store.Config{DSN: testDSN(), MaxConns: 4}, Secret: []byte("cluster-test-secret-0123456789"),
 		Instance: name, Redis: rdb})
 	if err != nil {
@@ -107,7 +112,7 @@ func startInstance(t testing.TB, name string, rdb redis.UniversalClient) *instan
 	if err := core.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	api := NewAPI(core, APIConfig{})
+	api := NewAPI(core, cfg)
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

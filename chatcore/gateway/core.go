@@ -18,6 +18,7 @@ import (
 	"github.com/chatgate/chatgate/chatcore/auth"
 	"github.com/chatgate/chatgate/chatcore/bus"
 	"github.com/chatgate/chatgate/chatcore/hub"
+	"github.com/chatgate/chatgate/chatcore/limits"
 	"github.com/chatgate/chatgate/chatcore/metrics"
 	"github.com/chatgate/chatgate/chatcore/store"
 )
@@ -25,11 +26,13 @@ import (
 // Config is the shared, per-process part of the service: what owns pools
 // and must survive config reloads.
 type Config struct {
-	Store    store.Config
-	Hub      hub.Config
-	Secret   []byte
-	TokenTTL time.Duration
-	Password auth.PasswordParams
+	Store  store.Config
+	Hub    hub.Config
+	Secret []byte
+	// PreviousSecrets still verify tokens, never sign them (key rotation).
+	PreviousSecrets [][]byte
+	TokenTTL        time.Duration
+	Password        auth.PasswordParams
 	// MemberTTL is how long a positive membership check is cached (1 min).
 	MemberTTL time.Duration
 	Instance  string
@@ -54,6 +57,13 @@ type Core struct {
 	members  *memberCache
 	pub      *publisher
 	presence *presence
+	// Limits holds the token buckets (per user, address, account) and
+	// Conns the open connections per address, both shared through Redis.
+	Limits *limits.Limiter
+	Conns  *limits.ConnCounter
+
+	dummyOnce sync.Once
+	dummy     string
 
 	startMu sync.Mutex
 	started bool
@@ -86,7 +96,7 @@ func New(cfg Config) (*Core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	signer, err := auth.NewSigner(cfg.Secret, cfg.TokenTTL)
+	signer, err := auth.NewSigner(cfg.Secret, cfg.TokenTTL, cfg.PreviousSecrets...)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -120,6 +130,9 @@ func New(cfg Config) (*Core, error) {
 		m.BusPublished.WithLabelValues("dropped").Add(float64(n))
 	}, c.CacheCommitted)
 	c.Batcher = st.NewBatcher(c.committed)
+	limitErr := func(err error) { m.RedisErrors.WithLabelValues("limit").Inc() }
+	c.Limits = limits.NewLimiter(cfg.Redis, "chatgate:rl:", limitErr)
+	c.Conns = limits.NewConnCounter(cfg.Redis, "chatgate:conns:", cfg.Instance, limitErr)
 	return c, nil
 }
 
@@ -142,6 +155,9 @@ func (c *Core) Start(ctx context.Context) error {
 	}
 	c.Metrics.SetPoolSource(c.Store.Stats)
 	c.Batcher.Start()
+	var runCtx context.Context
+	runCtx, c.cancel = context.WithCancel(context.Background())
+	go c.Conns.Run(runCtx)
 	c.started = true
 	if err := c.StartCaches(ctx); err != nil {
 		// A cold cache is slower, not wrong: serve anyway.
@@ -165,6 +181,9 @@ func (c *Core) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("gateway: stop batcher: %w", err))
 		}
 	}
+	if c.cancel != nil {
+		c.cancel()
+	}
 	c.pub.stop()
 	c.presence.close()
 	c.StopCaches()
@@ -179,6 +198,15 @@ func (c *Core) Stop(ctx context.Context) error {
 	}
 	c.Store.Close()
 	return errors.Join(errs...)
+}
+
+// dummyHash is a password hash with this instance's costs, checked
+// against when a login names no account.
+func (c *Core) dummyHash() string {
+	c.dummyOnce.Do(func() {
+		c.dummy, _ = auth.HashPassword("not a password: no account has it", c.cfg.Password)
+	})
+	return c.dummy
 }
 
 // Redis is the shared Redis client, nil when the instance runs without one.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/chatgate/chatgate/chatcore"
 	"github.com/chatgate/chatgate/chatcore/wire"
@@ -15,6 +17,8 @@ type apiError struct {
 	status int
 	code   string
 	msg    string
+	// retry, when set, is sent as Retry-After.
+	retry time.Duration
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.msg }
@@ -66,7 +70,10 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	a.core.Metrics.Errors.WithLabelValues(ae.code).Inc()
 	var body wire.ErrorBody
 	body.Error.Code, body.Error.Message = ae.code, ae.msg
-	if ae.status == http.StatusServiceUnavailable {
+	switch {
+	case ae.retry > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(int((ae.retry+time.Second-1)/time.Second)))
+	case ae.status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, ae.status, body)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/mail"
@@ -64,9 +65,14 @@ func (a *API) routes() {
 	}
 }
 
+// public serves a route under the per-address request limit.
 func (a *API) public(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
+		err := a.allowIPRequest(r)
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
 			a.writeError(w, r, err)
 		}
 	})
@@ -80,6 +86,9 @@ func (a *API) authed(h authedFunc) http.Handler {
 				return errf(http.StatusUnauthorized, wire.CodeUnauthorized, "token expired")
 			}
 			return errUnauthorized
+		}
+		if err := a.allowUserRequest(r.Context(), claims.UserID); err != nil {
+			return err
 		}
 		return h(w, r, claims)
 	})
@@ -150,6 +159,9 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(w, r, &req); err != nil {
 		return err
 	}
+	if err := a.allowAuth(r, ""); err != nil {
+		return err
+	}
 	req.Name = strings.TrimSpace(req.Name)
 	req.Email = strings.TrimSpace(req.Email)
 	switch {
@@ -157,8 +169,8 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("name must be 1 to 64 characters")
 	case len(req.Email) > 254 || !validEmail(req.Email):
 		return badRequest("email is not a valid address")
-	case len(req.Password) < 8 || len(req.Password) > 1024:
-		return badRequest("password must be 8 to 1024 bytes")
+	case len(req.Password) < minPassword || len(req.Password) > maxPassword:
+		return badRequest(fmt.Sprintf("password must be %d to %d bytes", minPassword, maxPassword))
 	}
 	hash, err := auth.HashPassword(req.Password, a.core.cfg.Password)
 	if err != nil {
@@ -171,9 +183,16 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.issue(w, http.StatusCreated, u)
+	a.issue(w, r, http.StatusCreated, u)
 	return nil
 }
+
+// Password length rules: long enough to resist guessing under the login
+// throttle, short enough that hashing one is not a denial of service.
+const (
+	minPassword = 8
+	maxPassword = 1024
+)
 
 func validEmail(s string) bool {
 	addr, err := mail.ParseAddress(s)
@@ -186,11 +205,17 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	bad := errf(http.StatusUnauthorized, wire.CodeUnauthorized, "wrong email or password")
-	if req.Email == "" || req.Password == "" {
+	if req.Email == "" || req.Password == "" || len(req.Password) > maxPassword {
 		return bad
+	}
+	if err := a.allowAuth(r, req.Email); err != nil {
+		return err
 	}
 	u, err := a.core.Store.UserByEmail(r.Context(), req.Email)
 	if errors.Is(err, chatcore.ErrNotFound) {
+		// Hash anyway, so an unknown address takes as long as a wrong
+		// password and the timing does not tell which accounts exist.
+		_, _ = auth.CheckPassword(a.core.dummyHash(), req.Password)
 		return bad
 	}
 	if err != nil {
@@ -200,24 +225,31 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || !ok {
 		return bad
 	}
-	a.issue(w, http.StatusOK, u)
+	a.issue(w, r, http.StatusOK, u)
 	return nil
 }
 
 // issue answers with a fresh token and sets it as the browser cookie.
-func (a *API) issue(w http.ResponseWriter, status int, u chatcore.User) {
+func (a *API) issue(w http.ResponseWriter, r *http.Request, status int, u chatcore.User) {
 	tok, exp := a.core.Signer.Issue(u.ID, u.Name)
 	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: tok, Path: "/", Expires: exp,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.cfg.SecureCookie})
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secureCookie(r)})
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, authResponse{User: chatcore.User{ID: u.ID, Name: u.Name, Email: u.Email}, Token: tok})
 }
 
-func (a *API) logout(w http.ResponseWriter, _ *http.Request) error {
+func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.cfg.SecureCookie})
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secureCookie(r)})
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	return nil
+}
+
+// secureCookie: a cookie set over TLS must never travel over plain HTTP.
+// X-Forwarded-Proto can only make the flag stricter, so trusting it from
+// anyone is harmless.
+func (a *API) secureCookie(r *http.Request) bool {
+	return a.cfg.SecureCookie || r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
 }
 
 func (a *API) me(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
@@ -595,8 +627,7 @@ func (a *API) send(ctx context.Context, room int64, who auth.Claims, body, cid s
 	if ae := a.validateSend(body, cid); ae != nil {
 		return store.SendResult{}, ae
 	}
-	if !a.users.allow(ctx, who.UserID) {
-		a.core.Metrics.RateLimited.WithLabelValues("user_send").Inc()
+	if !a.allowUserSend(ctx, who.UserID) {
 		return store.SendResult{}, errf(http.StatusTooManyRequests, wire.CodeRateLimited, "too many messages from this user, slow down")
 	}
 	if err := a.requireMember(ctx, room, who); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -53,13 +54,16 @@ const maxStrikes = 50
 // session is one WebSocket connection's protocol state. Only the read loop
 // touches it, so it needs no lock.
 type session struct {
-	a       *API
-	c       *socket.Conn
-	who     auth.Claims
-	sends   *rate.Limiter
-	typing  *rate.Limiter
-	strikes int
-	rooms   map[int64]struct{}
+	a      *API
+	c      *socket.Conn
+	who    auth.Claims
+	sends  *rate.Limiter
+	typing *rate.Limiter
+	// commands limits the frames other than sends; made on first use.
+	commands *rate.Limiter
+	strikes  int
+	rooms    map[int64]struct{}
+	release  func() // frees the address's connection slot
 }
 
 func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -71,9 +75,17 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, errf(http.StatusServiceUnavailable, wire.CodeUnavailable, "instance draining, reconnect"))
 		return
 	}
+	// Per-address limits answer 429 before the upgrade: it costs the
+	// server least, and clients back off on a failed handshake.
+	release, err := a.admitConn(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	claims, authErr := a.core.Signer.Verify(auth.FromRequest(r, true))
 	ws, err := a.upgrader.Upgrade(rawHijacker{w}, r, nil)
 	if err != nil {
+		release()
 		return // the upgrader has answered the request
 	}
 	if authErr != nil {
@@ -85,12 +97,13 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(wire.CloseUnauthorized, reason), time.Now().Add(time.Second))
 		_ = ws.Close()
+		release()
 		a.core.Metrics.Disconnects.WithLabelValues("4401").Inc()
 		return
 	}
 	compress := a.cfg.Compression && strings.Contains(strings.ToLower(r.Header.Get("Sec-WebSocket-Extensions")), "permessage-deflate")
 	conn := socket.New(ws, &a.cfg.Socket, socketObserver{a.core.Metrics}, claims.UserID, compress)
-	s := &session{a: a, c: conn, who: claims,
+	s := &session{a: a, c: conn, who: claims, release: release,
 		sends: rate.NewLimiter(rate.Limit(a.cfg.SendRate), a.cfg.SendBurst)}
 	// The connection lives on in its own goroutine and ServeHTTP returns:
 	// an idle connection then holds no request state, no net/http buffers
@@ -114,6 +127,7 @@ func (s *session) run() {
 		a.core.Hub.Unsubscribe(conn, room)
 	}
 	remove()
+	s.release()
 	code := conn.CloseCode()
 	var ce *websocket.CloseError
 	if code == 0 && errors.As(readErr, &ce) {
@@ -139,6 +153,9 @@ func (s *session) failErr(err error, cid string, room int64) {
 // the read loop, which also answers pings.
 func (s *session) handle(data []byte, err error) {
 	if err != nil {
+		if !s.allowCommand() {
+			return
+		}
 		if errors.Is(err, socket.ErrFrameTooLarge) {
 			s.fail(wire.CodeTooLarge, "frame too large", "", 0)
 			return
@@ -149,6 +166,9 @@ func (s *session) handle(data []byte, err error) {
 	f, err := wire.DecodeClientFrame(data)
 	if err != nil {
 		s.fail(wire.CodeBadRequest, err.Error(), f.CID, f.Room)
+		return
+	}
+	if f.Type != wire.TypeSend && !s.allowCommand() {
 		return
 	}
 	switch f.Type {
@@ -204,8 +224,7 @@ func (s *session) send(f *wire.ClientFrame) {
 		s.fail(wire.CodeRateLimited, "too many messages, slow down", f.CID, f.Room)
 		return
 	}
-	if !s.a.users.allow(s.a.ctx, s.who.UserID) {
-		s.a.core.Metrics.RateLimited.WithLabelValues("user_send").Inc()
+	if !s.a.allowUserSend(s.a.ctx, s.who.UserID) {
 		s.fail(wire.CodeRateLimited, "too many messages from this user, slow down", f.CID, f.Room)
 		return
 	}
@@ -234,7 +253,35 @@ func (s *session) send(f *wire.ClientFrame) {
 	}
 }
 
+// allowCommand takes a token from the connection's bucket for frames
+// other than sends (subscribes, typing, pings): each may cost a membership
+// lookup, and a client ignoring rate_limited is closed like a send flood.
+func (s *session) allowCommand() bool {
+	lim := s.a.cfg.Limits.CommandRate
+	if lim.Off() {
+		return true
+	}
+	if s.commands == nil {
+		s.commands = rate.NewLimiter(rate.Limit(lim.PerSecond), max(lim.Burst, 1))
+	}
+	if s.commands.Allow() {
+		return true
+	}
+	s.a.core.Metrics.RateLimited.WithLabelValues("ws_command").Inc()
+	s.strikes++
+	if s.strikes > maxStrikes {
+		s.c.Abort(wire.CloseRateLimited, "rate limited: too many frames")
+		return false
+	}
+	s.fail(wire.CodeRateLimited, "too many frames, slow down", "", 0)
+	return false
+}
+
 func (s *session) subscribe(f *wire.ClientFrame) {
+	if _, ok := s.rooms[f.Room]; !ok && s.a.cfg.Limits.MaxRooms > 0 && len(s.rooms) >= s.a.cfg.Limits.MaxRooms {
+		s.fail(wire.CodeTooManyRooms, fmt.Sprintf("subscribed to %d rooms, the most one connection may hold; unsubscribe first", len(s.rooms)), "", f.Room)
+		return
+	}
 	if err := s.checkRoom(f.Room); err != nil {
 		s.failErr(err, "", f.Room)
 		return

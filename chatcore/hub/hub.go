@@ -34,6 +34,10 @@ type Subscriber interface {
 	// WaitRoom blocks until the subscriber's queue has room for a replay
 	// page, so a long replay is paced by the socket, not by memory.
 	WaitRoom(ctx context.Context) error
+	// Fits reports whether frames more frames of n bytes in all can be
+	// queued at once and leave room for live traffic: a backlog that does
+	// not fit is replayed paced by WaitRoom instead.
+	Fits(frames, n int) bool
 	// UserID is the authenticated user (typing is not echoed to its author).
 	UserID() int64
 }

@@ -90,7 +90,9 @@ func (s *sink) Enqueue(f *wire.Frame) bool {
 	return true
 }
 func (s *sink) WaitRoom(context.Context) error { return nil }
-func (s *sink) UserID() int64                  { return s.user }
+
+func (s *sink) Fits(int, int) bool { return true }
+func (s *sink) UserID() int64      { return s.user }
 
 func (s *sink) waitSeqs(t *testing.T, n int) []int64 {
 	t.Helper()

@@ -49,7 +49,7 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, roomID int64, since
 	if st.replaying {
 		// Serve what the ring holds right away, under the lock, so a typical
 		// reconnect costs no store read at all.
-		if frames := r.recentFrom(st.next); frames != nil {
+		if frames := r.recentFrom(st.next); frames != nil && sub.Fits(len(frames), framesBytes(frames)) {
 			for _, f := range frames {
 				// A copy without Committed: a replay is not a live delivery
 				// and must not count in the delivery latency.
@@ -68,6 +68,14 @@ func (h *Hub) Subscribe(ctx context.Context, sub Subscriber, roomID int64, since
 		h.OnUserPresence(roomID, sub.UserID(), true)
 	}
 	return last, nil
+}
+
+func framesBytes(frames []*wire.Frame) int {
+	n := 0
+	for _, f := range frames {
+		n += len(f.Data)
+	}
+	return n
 }
 
 // replay brings a subscription from st.next up to the live stream.

@@ -43,6 +43,11 @@ type Config struct {
 	// how long past that a silent client is dropped (default 10s).
 	PingInterval time.Duration
 	PongTimeout  time.Duration
+	// SendBuffer is the kernel send buffer of each connection (SO_SNDBUF,
+	// default 256 KiB; negative: the kernel's autotuning, up to several
+	// MiB). Bounded, a client that stops reading holds little kernel
+	// memory and reaches the 4408 of QueueBytes sooner.
+	SendBuffer int
 }
 
 // SetDefaults fills in zero values.
@@ -67,6 +72,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.SendBuffer == 0 {
+		c.SendBuffer = 256 << 10
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 25 * time.Second
@@ -149,6 +157,9 @@ func New(ws *websocket.Conn, cfg *Config, obs Observer, userID int64, compress b
 	// Control frames and small batches go uncompressed; big events use a
 	// shared PreparedMessage that carries its own compression.
 	ws.EnableWriteCompression(false)
+	if tc, ok := ws.NetConn().(*net.TCPConn); ok && cfg.SendBuffer > 0 {
+		_ = tc.SetWriteBuffer(cfg.SendBuffer)
+	}
 	return c
 }
 
@@ -212,6 +223,14 @@ func (c *Conn) startWriter() {
 func (c *Conn) Wait() {
 	<-c.done
 	c.writers.Wait()
+}
+
+// Fits reports whether frames more frames of n bytes would leave the
+// queue at most half full.
+func (c *Conn) Fits(frames, n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)+frames <= c.cfg.QueueFrames/2 && c.queuedBytes+n <= c.cfg.QueueBytes/2
 }
 
 // WaitRoom blocks until the queue is at most half full.

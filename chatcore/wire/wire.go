@@ -37,6 +37,8 @@ const (
 	CodeConflict     = "conflict"
 	CodeTooLarge     = "too_large"
 	CodeRateLimited  = "rate_limited"
+	// CodeTooManyRooms refuses a subscribe past the per-connection cap.
+	CodeTooManyRooms = "too_many_rooms"
 	CodeUnavailable  = "unavailable"
 	CodeInternal     = "internal"
 )

@@ -1,0 +1,255 @@
+package caddymodule_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/gorilla/websocket"
+)
+
+// httpFrom is an HTTP client whose connections come from a loopback
+// address of its own, so per-address limits count it apart.
+func httpFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 10 * time.Second}
+}
+
+func doFrom(t *testing.T, c *http.Client, method, url, token string, body any) reply {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// want429 checks a refusal: 429, the protocol's rate_limited error and a
+// Retry-After of at least a second.
+func want429(t *testing.T, what string, r reply) {
+	t.Helper()
+	if r.status != http.StatusTooManyRequests || r.errCode(t) != "rate_limited" {
+		t.Fatalf("%s: %d %s, want 429 rate_limited", what, r.status, r.body)
+	}
+	if n, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || n < 1 {
+		t.Fatalf("%s: Retry-After %q", what, r.header.Get("Retry-After"))
+	}
+}
+
+func TestConnectRatePerAddress(t *testing.T) {
+	s := startServer(t, "ip_connect_rate 1/m 5")
+	ann := s.register(t, "Ann")
+	hdr := http.Header{"Authorization": {"Bearer " + ann.token}}
+	d := dialerFrom("127.0.0.40")
+	for i := range 5 {
+		c, _, err := d.Dial(s.ws, hdr)
+		if err != nil {
+			t.Fatalf("handshake %d within the burst: %v", i, err)
+		}
+		c.Close()
+	}
+	_, resp, err := d.Dial(s.ws, hdr)
+	if err == nil || resp == nil {
+		t.Fatalf("6th handshake in a second: err %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	want429(t, "6th handshake", reply{status: resp.StatusCode, header: resp.Header, body: b})
+	// The limit is per address: another one connects.
+	c, _, err := dialerFrom("127.0.0.41").Dial(s.ws, hdr)
+	if err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	c.Close()
+}
+
+func TestLoginThrottle(t *testing.T) {
+	s := startServer(t, "login_account_rate 1/m 3\nauth_ip_rate 1/m 6")
+	// Accounts are registered from the test's own address, which the
+	// attackers below do not share.
+	ann, bob := s.register(t, "Ann"), s.register(t, "Bob")
+	email := func(c *client) string {
+		var me struct{ Email string }
+		c.call(t, "GET", "/api/me", nil).decode(t, &me)
+		return me.Email
+	}
+	annEmail, bobEmail := email(ann), email(bob)
+
+	// Guessing Ann's password from several addresses: three wrong tries,
+	// then even the right password is refused until the bucket refills.
+	for i, ip := range []string{"127.0.0.50", "127.0.0.51", "127.0.0.52"} {
+		r := doFrom(t, httpFrom(ip), "POST", s.base+"/api/auth/login", "", map[string]string{"email": annEmail, "password": fmt.Sprint("guess-", i)})
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d %s", i, r.status, r.body)
+		}
+	}
+	r := doFrom(t, httpFrom("127.0.0.53"), "POST", s.base+"/api/auth/login", "", map[string]string{"email": strings.ToUpper(annEmail), "password": "password-" + ann.name})
+	want429(t, "4th login for one account (upper-cased)", r)
+	// Bob's account is not affected.
+	if r := doFrom(t, httpFrom("127.0.0.53"), "POST", s.base+"/api/auth/login", "", map[string]string{"email": bobEmail, "password": "wrong password"}); r.status != http.StatusUnauthorized {
+		t.Fatalf("another account: %d %s", r.status, r.body)
+	}
+
+	// One address trying many accounts (or registering many) is throttled
+	// by auth_ip_rate: two attempts from .53 above, four more pass.
+	spray := httpFrom("127.0.0.53")
+	for i := range 4 {
+		r := doFrom(t, spray, "POST", s.base+"/api/auth/login", "", map[string]string{"email": fmt.Sprintf("nobody%d@example.com", i), "password": "password1"})
+		if r.status != http.StatusUnauthorized {
+			t.Fatalf("spray %d: %d %s", i, r.status, r.body)
+		}
+	}
+	want429(t, "7th auth attempt from one address", doFrom(t, spray, "POST", s.base+"/api/auth/register", "",
+		map[string]string{"name": "Spam", "email": "spam@example.com", "password": "password1"}))
+}
+
+func TestRESTRateLimits(t *testing.T) {
+	s := startServer(t, "user_request_rate 1/m 5\nip_request_rate 1/m 20")
+	ann, bob := s.register(t, "Ann"), s.register(t, "Bob")
+	// Per user, whatever the address.
+	for i := range 5 {
+		if r := doFrom(t, httpFrom(fmt.Sprintf("127.0.0.%d", 60+i)), "GET", s.base+"/api/me", ann.token, nil); r.status != 200 {
+			t.Fatalf("request %d: %d %s", i, r.status, r.body)
+		}
+	}
+	want429(t, "6th request of a user", doFrom(t, httpFrom("127.0.0.66"), "GET", s.base+"/api/rooms", ann.token, nil))
+	if r := bob.call(t, "GET", "/api/me", nil); r.status != 200 {
+		t.Fatalf("another user: %d", r.status)
+	}
+	// Per address, whoever asks, signed in or not.
+	c := httpFrom("127.0.0.70")
+	for i := range 20 {
+		if r := doFrom(t, c, "GET", s.base+"/api/nothing-here", "", nil); r.status != http.StatusNotFound {
+			t.Fatalf("request %d: %d", i, r.status)
+		}
+	}
+	want429(t, "21st request from an address", doFrom(t, c, "GET", s.base+"/api/me", bob.token, nil))
+}
+
+func TestTokenKeyRotation(t *testing.T) {
+	s := startServer(t, "")
+	ann := s.register(t, "Ann")
+	oldToken := ann.token
+
+	// Rotate: a new current key, the old one kept as previous. Old tokens
+	// still work on REST and WebSocket; new ones are signed with the new key.
+	s2 := startServerWithKeys(t, "rotated-secret-0123456789abcdef", testSecret)
+	ann.s = s2
+	if r := ann.call(t, "GET", "/api/me", nil); r.status != 200 {
+		t.Fatalf("old token during rotation: %d %s", r.status, r.body)
+	}
+	w := ann.dial(t)
+	w.send(t, map[string]any{"type": "ping"})
+	w.next(t, "pong")
+	w.close()
+	var login struct{ Token string }
+	var me struct{ Email string }
+	ann.call(t, "GET", "/api/me", nil).decode(t, &me)
+	s2.call(t, "POST", "/api/auth/login", "", map[string]string{"email": me.Email, "password": "password-" + ann.name}).decode(t, &login)
+	if login.Token == "" || strings.SplitN(login.Token, ".", 2)[0] == strings.SplitN(oldToken, ".", 2)[0] {
+		t.Fatalf("new token %q carries the old key id of %q", login.Token, oldToken)
+	}
+
+	// Rotation done: the previous key is dropped, its tokens expire.
+	s3 := startServerWithKeys(t, "rotated-secret-0123456789abcdef", "")
+	if r := s3.call(t, "GET", "/api/me", oldToken, nil); r.status != http.StatusUnauthorized {
+		t.Fatalf("old token after rotation: %d %s", r.status, r.body)
+	}
+	if r := s3.call(t, "GET", "/api/me", login.Token, nil); r.status != 200 {
+		t.Fatalf("new token after rotation: %d %s", r.status, r.body)
+	}
+	hdr := http.Header{"Authorization": {"Bearer " + oldToken}}
+	c, _, err := websocket.DefaultDialer.Dial(s3.ws, hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, _, err := c.ReadMessage(); closeCode(err) != 4401 {
+		t.Fatalf("old token on WebSocket after rotation: %v", err)
+	}
+}
+
+// startServerWithKeys is startServer signing with secret and also
+// accepting previous (when not empty).
+func startServerWithKeys(t *testing.T, secret, previous string) *server {
+	t.Helper()
+	s := &server{port: freePort(t), admin: freePort(t)}
+	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
+	s.ws = fmt.Sprintf("ws://127.0.0.1:%d/ws", s.port)
+	cfg := s.caddyfile("")
+	line := "\tsecret " + testSecret + "\n"
+	if !strings.Contains(cfg, line) {
+		t.Fatalf("no %q in the harness's Caddyfile", line)
+	}
+	keys := "\tsecret " + secret + "\n"
+	if previous != "" {
+		keys += "\t\tprevious_secrets " + previous + "\n"
+	}
+	js, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(strings.Replace(cfg, line, keys, 1)), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Load(js, false); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+	waitReady(t, s.base)
+	return s
+}
+
+func TestCookieFlags(t *testing.T) {
+	s := startServer(t, "")
+	ann := s.register(t, "Ann")
+	var me struct{ Email string }
+	ann.call(t, "GET", "/api/me", nil).decode(t, &me)
+	login := func(proto string) *http.Cookie {
+		b, _ := json.Marshal(map[string]string{"email": me.Email, "password": "password-" + ann.name})
+		req, _ := http.NewRequest("POST", s.base+"/api/auth/login", bytes.NewReader(b))
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		for _, c := range resp.Cookies() {
+			if c.Name == "chatgate_token" {
+				return c
+			}
+		}
+		t.Fatalf("no cookie in %v", resp.Header)
+		return nil
+	}
+	plain, tls := login(""), login("https")
+	for name, c := range map[string]*http.Cookie{"plain": plain, "behind TLS": tls} {
+		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" {
+			t.Errorf("%s: cookie %+v, want HttpOnly, SameSite=Lax, Path=/", name, c)
+		}
+	}
+	if plain.Secure || !tls.Secure {
+		t.Errorf("Secure: plain %v (want false), behind TLS %v (want true)", plain.Secure, tls.Secure)
+	}
+}
