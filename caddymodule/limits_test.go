@@ -253,3 +253,34 @@ func TestCookieFlags(t *testing.T) {
 		t.Errorf("Secure: plain %v (want false), behind TLS %v (want true)", plain.Secure, tls.Secure)
 	}
 }
+
+// TestPrivateRoomEphemeral: typing and presence, the paths without
+// messages, are closed to non-members too; replay is covered by subscribe
+// (TestWebSocketBadInput) and history by TestRooms and the cache tests.
+func TestPrivateRoomEphemeral(t *testing.T) {
+	s := startServer(t, "")
+	ann, eve := s.register(t, "Ann"), s.register(t, "Eve")
+	priv := ann.createRoom(t, "private", true)
+	wa := ann.dial(t)
+	defer wa.close()
+	wa.subscribe(t, priv, nil)
+
+	we := eve.dial(t)
+	defer we.close()
+	we.send(t, map[string]any{"type": "typing", "room": priv})
+	if e := we.next(t, "error"); e.Code != "forbidden" || e.Room != priv {
+		t.Fatalf("outsider typing: %+v", e)
+	}
+	we.send(t, map[string]any{"type": "subscribe", "room": priv, "since": 0})
+	if e := we.next(t, "error"); e.Code != "forbidden" {
+		t.Fatalf("outsider replay: %+v", e)
+	}
+	if r := eve.call(t, "GET", fmt.Sprintf("/api/rooms/%d/presence", priv), nil); r.status != 403 || r.errCode(t) != "forbidden" {
+		t.Fatalf("outsider presence: %d %s", r.status, r.body)
+	}
+	// Ann saw no typing from Eve: her next event is her own pong.
+	wa.send(t, map[string]any{"type": "ping"})
+	if e := wa.next(t, "pong", "typing"); e.Type != "pong" {
+		t.Fatalf("member got %+v from an outsider", e)
+	}
+}
