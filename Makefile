@@ -61,7 +61,8 @@ bench:
 	@env=$$(scripts/services.sh up) && eval "$$env"; \
 	go test -run '^$$' -bench . -benchtime 1x ./caddymodule/ && \
 	go test -run '^$$' -bench . -benchtime 2000x ./chatcore/gateway/ && \
-	go test -run '^$$' -bench . -benchtime 40000x ./chatcore/store/
+	go test -run '^$$' -bench . -benchtime 40000x ./chatcore/store/ && \
+	go test -run '^$$' -bench . -benchtime 20000x ./chatcore/limits/
 
 ## bench-load: the load generator's matrix against a private gateway;
 ## rewrites the table in BENCHMARKS.md.

@@ -185,6 +185,10 @@ func redisClient(spec string) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("chat: redis %q: %w", spec, err)
 		}
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 2*time.Second, time.Second, time.Second
+		// One dial per attempt: go-redis's default five, 100 ms apart, go
+		// on after the caller gave up and make an outage slower to see
+		// (readiness) and to skip (the limits' breaker).
+		opt.DialerRetries = 1
 		return redis.NewClient(opt), nil
 	}
 	var addrs []string
@@ -199,7 +203,7 @@ func redisClient(spec string) (redis.UniversalClient, error) {
 		}
 		addrs = append(addrs, p)
 	}
-	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs,
+	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialerRetries: 1,
 		DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}), nil
 }
 

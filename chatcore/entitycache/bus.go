@@ -34,6 +34,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/chatgate/chatgate/chatcore/breaker"
 	"github.com/chatgate/chatgate/chatcore/metrics"
 )
 
@@ -57,7 +58,7 @@ type Bus struct {
 	log     *zap.Logger
 	origin  string
 	timeout time.Duration
-	br      breaker
+	br      breaker.Breaker
 
 	mu     sync.RWMutex
 	caches map[string]level1
@@ -225,7 +226,7 @@ func (b *Bus) recover(ctx context.Context) bool {
 	pipe.Set(ctx, epochKey, newGen(), 0)
 	pipe.Publish(ctx, Channel, b.message("*", nil))
 	_, err := pipe.Exec(ctx)
-	b.br.done(err)
+	b.br.Done(err)
 	if err != nil {
 		return false
 	}

@@ -148,7 +148,7 @@ type stamp struct{ epoch, gen string }
 // stamps to store loaded values under; ok=false means Redis is not usable.
 func (c *Cache[V]) fromRedis(ctx context.Context, ids []string, out map[string]V, useL1 bool, seq uint64) (map[string]stamp, bool) {
 	b := c.bus
-	if b.rdb == nil || !b.br.allow() || !b.recover(ctx) {
+	if b.rdb == nil || !b.br.Allow() || !b.recover(ctx) {
 		for range ids {
 			c.count("bypass")
 		}
@@ -169,7 +169,7 @@ func (c *Cache[V]) fromRedis(ctx context.Context, ids []string, out map[string]V
 		err = nil
 	}
 	c.m.ObserveRedis("entity_get", time.Since(start))
-	b.br.done(err)
+	b.br.Done(err)
 	if err != nil {
 		b.log.Debug("entitycache: redis get failed", zap.String("cache", c.opts.Name), zap.Error(err))
 		for range ids {
@@ -230,7 +230,7 @@ func (c *Cache[V]) toRedis(ctx context.Context, loaded map[string]V, stamps map[
 	}
 	_, err := pipe.Exec(rctx)
 	c.m.ObserveRedis("entity_set", time.Since(start))
-	b.br.done(err)
+	b.br.Done(err)
 }
 
 // Invalidate drops ids from both levels on every instance: the local LRU at
@@ -246,7 +246,7 @@ func (c *Cache[V]) Invalidate(ctx context.Context, ids ...string) error {
 	if b.rdb == nil {
 		return nil
 	}
-	if !b.br.allow() {
+	if !b.br.Allow() {
 		b.dirty.Store(true)
 		metrics.Caches().InvalidationErrors.WithLabelValues(c.opts.Name).Inc()
 		return fmt.Errorf("entitycache %s: redis unavailable, invalidation deferred", c.opts.Name)
@@ -263,7 +263,7 @@ func (c *Cache[V]) Invalidate(ctx context.Context, ids ...string) error {
 	pipe.Publish(rctx, Channel, b.message(c.opts.Name, ids))
 	_, err := pipe.Exec(rctx)
 	c.m.ObserveRedis("entity_invalidate", time.Since(start))
-	b.br.done(err)
+	b.br.Done(err)
 	if err != nil {
 		b.dirty.Store(true)
 		metrics.Caches().InvalidationErrors.WithLabelValues(c.opts.Name).Inc()

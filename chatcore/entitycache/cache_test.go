@@ -245,7 +245,7 @@ func TestRedisDown(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(breakerCooldown)
+	time.Sleep(time.Second) // the breaker's default cooldown
 	loads := d.loads.Load()
 	a.cache.Get(ctx, "1", d.one)
 	if v, _ := a.cache.Get(ctx, "1", d.one); v != "1@1" || d.loads.Load() != loads+1 {

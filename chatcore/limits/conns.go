@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/chatgate/chatgate/chatcore/breaker"
 )
 
 // connTTL is how long an instance's counts outlive it: a crashed
@@ -46,6 +48,7 @@ type ConnCounter struct {
 	prefix  string
 	id      string
 	onError func(error)
+	br      *breaker.Breaker
 
 	mu    sync.Mutex
 	local map[string]int
@@ -58,7 +61,7 @@ func NewConnCounter(rdb redis.UniversalClient, prefix, instance string, onError 
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return &ConnCounter{rdb: rdb, prefix: prefix, id: instance + "/" + hex.EncodeToString(b[:]),
-		onError: onError, local: make(map[string]int)}
+		onError: onError, br: newBreaker(), local: make(map[string]int)}
 }
 
 // Acquire counts one more connection for key if fewer than limit are open
@@ -75,10 +78,11 @@ func (c *ConnCounter) Acquire(ctx context.Context, key string, limit int) (relea
 	}
 	c.local[key]++
 	c.mu.Unlock()
-	if c.rdb != nil {
+	if c.rdb != nil && c.br.Allow() {
 		ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 		n, err := acquireScript.Run(ctx, c.rdb, []string{c.base(key)}, c.id, limit, int(connTTL/time.Second)).Int()
 		cancel()
+		c.br.Done(err)
 		switch {
 		case err != nil:
 			c.fail(err) // the local count has decided
@@ -107,8 +111,8 @@ func (c *ConnCounter) drop(key string) int {
 
 func (c *ConnCounter) release(key string) {
 	n := c.drop(key)
-	if c.rdb == nil {
-		return
+	if c.rdb == nil || !c.br.Allow() {
+		return // the heartbeat rewrites the count once Redis is back
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
 	defer cancel()
@@ -121,6 +125,7 @@ func (c *ConnCounter) release(key string) {
 	} else {
 		err = c.rdb.Set(ctx, mine, n, connTTL).Err()
 	}
+	c.br.Done(err)
 	if err != nil {
 		c.fail(err)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
+
+	"github.com/chatgate/chatgate/chatcore/breaker"
 )
 
 // Rate is a token bucket: PerSecond tokens refill each second, up to Burst.
@@ -46,6 +48,11 @@ func (r Rate) burst() int {
 // decides, so a slow Redis adds at most this much to a request.
 const redisTimeout = 50 * time.Millisecond
 
+// newBreaker skips Redis for a second after two failures in a row: a limit
+// sits on every request and frame, which must not each wait out the
+// timeout while Redis is down.
+func newBreaker() *breaker.Breaker { return &breaker.Breaker{Threshold: 2, Cooldown: time.Second} }
+
 // localCap bounds the local buckets kept; past it they are dropped, which
 // forgives at most one burst per key.
 const localCap = 1 << 16
@@ -57,6 +64,7 @@ type Limiter struct {
 	rdb     *redis_rate.Limiter
 	prefix  string
 	onError func(error)
+	br      *breaker.Breaker
 
 	mu    sync.Mutex
 	local map[string]*rate.Limiter
@@ -65,7 +73,7 @@ type Limiter struct {
 // NewLimiter returns a Limiter; rdb may be nil. prefix namespaces its keys
 // in Redis; onError (may be nil) hears about failed Redis calls.
 func NewLimiter(rdb redis.UniversalClient, prefix string, onError func(error)) *Limiter {
-	l := &Limiter{prefix: prefix, onError: onError, local: make(map[string]*rate.Limiter)}
+	l := &Limiter{prefix: prefix, onError: onError, br: newBreaker(), local: make(map[string]*rate.Limiter)}
 	if rdb != nil {
 		l.rdb = redis_rate.NewLimiter(rdb)
 	}
@@ -78,13 +86,14 @@ func (l *Limiter) Allow(ctx context.Context, key string, r Rate) (ok bool, retry
 	if l == nil || r.Off() {
 		return true, 0
 	}
-	if l.rdb != nil {
+	if l.rdb != nil && l.br.Allow() {
 		ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 		defer cancel()
 		// Rate 1 per period 1/PerSecond is the same emission interval as
 		// PerSecond per second, and allows fractional rates.
 		res, err := l.rdb.Allow(ctx, l.prefix+key, redis_rate.Limit{
 			Rate: 1, Period: time.Duration(float64(time.Second) / r.PerSecond), Burst: r.burst()})
+		l.br.Done(err)
 		if err == nil {
 			return res.Allowed > 0, max(res.RetryAfter, 0)
 		}
