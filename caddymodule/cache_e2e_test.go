@@ -240,7 +240,7 @@ func TestResponseCacheThroughCaddy(t *testing.T) {
 		t.Fatalf("members after join: %s %s", xcache(r), r.body)
 	}
 	// Bob reads a history page, leaves, and is refused at once.
-	hist := path + "/messages?before=100"
+	hist := path + "/messages?before=2" // wholly below the newest: immutable
 	bob.call(t, "GET", hist, nil)
 	if r := bob.call(t, "GET", hist, nil); xcache(r) != "HIT" {
 		t.Fatalf("history: %s", xcache(r))
@@ -334,5 +334,41 @@ func TestResponseCacheThroughCaddy(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestHistoryPageAboveNewest: a ?before= page that reaches past the newest
+// message is the newest page, which the next message changes. It was
+// cached as an immutable history page (keyed to membership only), and a
+// client jumping to the end saw a stale room; now only pages wholly below
+// the newest message are stored by a history route.
+func TestHistoryPageAboveNewest(t *testing.T) {
+	s, _, _ := startCacheServer(t)
+	ann := s.register(t, "Ann")
+	room := ann.createRoom(t, "growing", false)
+	post := func(body string) {
+		if r := ann.call(t, "POST", fmt.Sprintf("/api/rooms/%d/messages", room), map[string]string{"body": body, "cid": body}); r.status != 201 {
+			t.Fatalf("post: %d %s", r.status, r.body)
+		}
+	}
+	post("one")
+	post("two")
+	above := fmt.Sprintf("/api/rooms/%d/messages?before=1000&limit=10", room)
+	below := fmt.Sprintf("/api/rooms/%d/messages?before=3&limit=10", room)
+	ann.call(t, "GET", above, nil)
+	if r := ann.call(t, "GET", above, nil); xcache(r) == "HIT" {
+		t.Fatalf("the page above the newest message was stored as history: %s", r.body)
+	}
+	ann.call(t, "GET", below, nil)
+	if r := ann.call(t, "GET", below, nil); xcache(r) != "HIT" {
+		t.Fatalf("a page below the newest message not cached: %s", xcache(r))
+	}
+	post("three")
+	if r := ann.call(t, "GET", above, nil); !strings.Contains(string(r.body), `"body":"three"`) {
+		t.Fatalf("page above the newest after a post: %s %s", xcache(r), r.body)
+	}
+	// A page wholly below the newest never changes: still a hit.
+	if r := ann.call(t, "GET", below, nil); xcache(r) != "HIT" || strings.Contains(string(r.body), `"three"`) {
+		t.Fatalf("page below the newest after a post: %s %s", xcache(r), r.body)
 	}
 }

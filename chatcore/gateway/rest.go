@@ -486,15 +486,27 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	for i := range msgs {
 		out[i] = wire.FromMessage(&msgs[i])
 	}
-	if p.hasBefore {
-		// A page below a seq never changes (messages are immutable); only
-		// who may read it does.
+	if p.hasBefore && belowNewest(msgs, p.before) {
+		// A page wholly below the newest message never changes (messages
+		// are immutable, seqs gap-free and committed in order); only who
+		// may read it does.
 		setTags(w.Header(), tagMembers(id))
 	} else {
 		setTags(w.Header(), tagRoom(id))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": out, "has_more": more})
 	return nil
+}
+
+// belowNewest reports whether a history page (newest first) below before
+// is complete for good: it holds seq before-1, so every seq under before
+// exists already. A before of 0 or past the newest message asks for the
+// newest page, which the next message changes.
+func belowNewest(msgs []chatcore.Message, before int64) bool {
+	if len(msgs) == 0 {
+		return before == 1
+	}
+	return before > 0 && msgs[0].Seq == before-1
 }
 
 // page is the window GET /api/rooms/{id}/messages asks for: up to limit
