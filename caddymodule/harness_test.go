@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -249,6 +250,22 @@ func (s *server) call(t testing.TB, method, path, token string, body any) reply 
 		r = bytes.NewReader(b)
 	}
 	return s.raw(t, method, path, token, r)
+}
+
+// metricValue is a sample's value in /metrics (0 when absent); name
+// includes its labels as exposed, e.g. `x_total{code="4408"}`.
+func (s *server) metricValue(t testing.TB, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(string(s.call(t, "GET", "/metrics", "", nil).body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("metric %s: %q", name, v)
+			}
+			return f
+		}
+	}
+	return 0
 }
 
 func (s *server) register(t testing.TB, name string) *client {

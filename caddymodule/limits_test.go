@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,8 +19,7 @@ import (
 // httpFrom is an HTTP client whose connections come from a loopback
 // address of its own, so per-address limits count it apart.
 func httpFrom(ip string) *http.Client {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 10 * time.Second}
+	return &http.Client{Transport: &http.Transport{DialContext: netDialerFrom(ip).DialContext}, Timeout: 10 * time.Second}
 }
 
 func doFrom(t *testing.T, c *http.Client, method, url, token string, body any) reply {

@@ -291,7 +291,12 @@ func (c *Conn) Abort(code int, reason string) {
 	c.closeCode.CompareAndSwap(0, int32(code))
 	go func() {
 		defer c.writers.Done()
-		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		// The writer may be blocked on a full socket (a client that stopped
+		// reading): the close frame goes out after its current frame, so
+		// wait as long as a write may take. A client that resumes reading
+		// in that time gets what was sent, then the close code; one that
+		// does not is cut off when the write times out.
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(c.cfg.WriteTimeout))
 		c.closing.Done()
 		c.shutdown()
 	}()
