@@ -75,7 +75,7 @@ type Handler struct {
 	// IPConnectRate limits handshakes per address (50/s, burst 500).
 	IPConnectRate limits.Rate `json:"ip_connect_rate,omitempty"`
 	// IPRequestRate and UserRequestRate limit REST requests per address
-	// (200/s, burst 1000) and per user (50/s, burst 200).
+	// (300/s, burst 3000) and per user (100/s, burst 1000).
 	IPRequestRate   limits.Rate `json:"ip_request_rate,omitempty"`
 	UserRequestRate limits.Rate `json:"user_request_rate,omitempty"`
 	// AuthIPRate limits register and login per address (2/s, burst 20);

@@ -23,8 +23,9 @@ type Limits struct {
 	// (50/s, burst 500, so a reconnect storm behind one NAT gets through).
 	IPConnectRate limits.Rate
 	// IPRequestRate and UserRequestRate limit REST requests per client
-	// address (200/s, burst 1000) and per signed-in user (50/s, burst
-	// 200, room for a client paging fast through a long history).
+	// address (300/s, burst 3000) and per signed-in user (100/s, burst
+	// 1000: the client's jump to the start of a 100,000-message room
+	// pages through it, 500 requests at once).
 	IPRequestRate   limits.Rate
 	UserRequestRate limits.Rate
 	// AuthIPRate limits register and login attempts per client address
@@ -53,8 +54,8 @@ func (l *Limits) setDefaults() {
 		l.IPConns = 1000
 	}
 	rate(&l.IPConnectRate, 50, 500)
-	rate(&l.IPRequestRate, 200, 1000)
-	rate(&l.UserRequestRate, 50, 200)
+	rate(&l.IPRequestRate, 300, 3000)
+	rate(&l.UserRequestRate, 100, 1000)
 	rate(&l.AuthIPRate, 2, 20)
 	rate(&l.LoginAccountRate, 0.1, 10)
 	if l.MaxRooms == 0 {

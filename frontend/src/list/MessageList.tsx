@@ -179,7 +179,9 @@ export default function MessageList(props: MessageListProps) {
   const { roomId, items: all, meId, hasMore, loadingOlder, onNearTop, onAtBottom, onRetry, onDiscard } = props;
   const heights = heightsFor(roomId);
   const saved = viewByRoom.get(roomId);
-  const [win, setWin] = useState<Win>(() => saved?.win ?? tailWin(all));
+  // A reader who left at the bottom comes back to the newest messages,
+  // whatever window was saved (it may end short of the tail).
+  const [win, setWin] = useState<Win>(() => (saved && !saved.pinned ? saved.win : tailWin(all)));
   const [ws, we] = winBounds(all, win);
   const items = useMemo(() => (ws === 0 && we === all.length ? all : all.slice(ws, we)), [all, ws, we]);
   const keys = useMemo(() => items.map((m) => m.key), [items]);
@@ -246,6 +248,17 @@ export default function MessageList(props: MessageListProps) {
   useEffect(() => {
     if (pinned.current && all.length) latest.current.onAtBottom();
   }, [all]);
+
+  // Rows measured after our commit change the list's height without another
+  // commit of ours (react-window keeps the sizes): follow its sizer, so a
+  // pinned view stays at the bottom and an anchored one on its message.
+  useEffect(() => {
+    const sizer = listRef.current?.element?.querySelector(":scope > [aria-hidden]");
+    if (!sizer || typeof ResizeObserver === "undefined") return;
+    const ro = new ResizeObserver(() => reposition());
+    ro.observe(sizer);
+    return () => ro.disconnect();
+  }, [listRef, reposition, roomId]);
 
   // Keep where the reader was for the next visit to this room.
   useEffect(
