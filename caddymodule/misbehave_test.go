@@ -1,6 +1,7 @@
 package caddymodule_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
@@ -342,11 +344,12 @@ func TestMisbehaviour(t *testing.T) {
 		}},
 		{"invalid UTF-8 and binary frames", func(t *testing.T) {
 			w := malDial(t, "127.0.0.24")
-			bad := []byte(fmt.Sprintf(`{"type":"send","room":%d,"body":"bad \xff\xfe utf8","cid":"u8"}`, room))
+			// Real invalid bytes (an interpreted string), not the escape text.
+			bad := []byte(fmt.Sprintf("{\"type\":\"send\",\"room\":%d,\"body\":\"bad \xff\xfe utf8\",\"cid\":\"u8\"}", room))
 			if err := w.conn.WriteMessage(websocket.TextMessage, bad); err != nil {
 				t.Fatal(err)
 			}
-			if e := w.next(t, "error"); e.Code != "bad_request" {
+			if e := w.next(t, "error"); e.Code != "bad_request" || !strings.Contains(e.Message, "UTF-8") {
 				t.Fatalf("invalid UTF-8: %+v", e)
 			}
 			for range 10 {
@@ -357,13 +360,21 @@ func TestMisbehaviour(t *testing.T) {
 					t.Fatalf("binary frame: %+v", e)
 				}
 			}
+			// The same bytes over REST: refused, not stored garbled.
+			rb := []byte("{\"body\":\"bad \xff\xfe utf8\",\"cid\":\"u8rest\"}")
+			if utf8.Valid(rb) || utf8.Valid(bad) {
+				t.Fatal("the test's bodies are valid UTF-8")
+			}
+			if r := s.raw(t, "POST", fmt.Sprintf("/api/rooms/%d/messages", room), mal.token, bytes.NewReader(rb)); r.status != 400 || r.errCode(t) != "bad_request" {
+				t.Fatalf("invalid UTF-8 over REST: %d %s", r.status, r.body)
+			}
 			// Still open and working; the invalid frame stored nothing.
 			w.send(t, map[string]any{"type": "ping"})
 			w.next(t, "pong")
 			var page struct{ Messages []event }
 			ann.call(t, "GET", fmt.Sprintf("/api/rooms/%d/messages?limit=200", room), nil).decode(t, &page)
 			for _, m := range page.Messages {
-				if m.CID == "u8" {
+				if m.CID == "u8" || m.CID == "u8rest" {
 					t.Fatalf("invalid UTF-8 frame stored: %+v", m)
 				}
 			}

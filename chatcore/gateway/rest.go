@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -111,8 +112,21 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 // decode reads a JSON body under the request size limit.
 func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxRequest)
-	dec := json.NewDecoder(r.Body)
-	err := dec.Decode(v)
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge, "request body too large")
+		}
+		return badRequest("reading the request body: " + err.Error())
+	}
+	// encoding/json would quietly turn invalid bytes into U+FFFD and store
+	// a message garbled; the WebSocket path refuses them too.
+	if !utf8.Valid(raw) {
+		return badRequest("request body is not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	err = dec.Decode(v)
 	trailing := false
 	if err == nil {
 		// Only white space may follow, within the limit too (dec.More
