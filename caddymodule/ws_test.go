@@ -204,6 +204,10 @@ func TestResume(t *testing.T) {
 			}
 		}
 	}
+	// A post's 201 comes with its commit, its fan-out just after: wait
+	// until the hub has it (the keeper sees it) before resubscribing.
+	for keeper.next(t, "message").Seq < 35 {
+	}
 	wb = bob.dial(t)
 	if lastSeq := wb.subscribe(t, room, &last); lastSeq != 35 {
 		t.Fatalf("subscribed last_seq %d", lastSeq)
