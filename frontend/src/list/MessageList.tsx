@@ -252,13 +252,14 @@ export default function MessageList(props: MessageListProps) {
   // Rows measured after our commit change the list's height without another
   // commit of ours (react-window keeps the sizes): follow its sizer, so a
   // pinned view stays at the bottom and an anchored one on its message.
+  const logRef = useRef<HTMLDivElement>(null);
   useEffect(() => {
-    const sizer = listRef.current?.element?.querySelector(":scope > [aria-hidden]");
+    const sizer = logRef.current?.querySelector("[data-react-window-sizer]");
     if (!sizer || typeof ResizeObserver === "undefined") return;
     const ro = new ResizeObserver(() => reposition());
     ro.observe(sizer);
     return () => ro.disconnect();
-  }, [listRef, reposition, roomId]);
+  }, [reposition, roomId]);
 
   // Keep where the reader was for the next visit to this room.
   useEffect(
@@ -322,9 +323,11 @@ export default function MessageList(props: MessageListProps) {
 
   const onScroll = (e: React.UIEvent<HTMLDivElement>) => {
     const el = e.currentTarget;
-    const ours = programmatic.current !== null && Math.abs(el.scrollTop - programmatic.current) < 1;
+    // Our own scroll must not (un)pin. A position we set may report more
+    // than one scroll event (react-window and layout both react to it):
+    // it stays ours until the view is somewhere else.
+    if (programmatic.current !== null && Math.abs(el.scrollTop - programmatic.current) < 1) return;
     programmatic.current = null;
-    if (ours) return; // our own scroll must not (un)pin
     userScrolled(el);
   };
 
@@ -426,7 +429,7 @@ export default function MessageList(props: MessageListProps) {
   const rowProps = useMemo<RowData>(() => ({ items, meId, onRetry, onDiscard }), [items, meId, onRetry, onDiscard]);
 
   return (
-    <div className="log">
+    <div className="log" ref={logRef}>
       {loadingOlder && (
         <div className="log-status" role="status">
           Loading older messages…
