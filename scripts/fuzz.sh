@@ -25,6 +25,15 @@ for t in "${targets[@]}"; do
 	t0=$SECONDS
 	log=$(mktemp)
 	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$time" "$pkg" >"$log" 2>&1; then
+		# Go 1.26's fuzz coordinator can report a bare "context deadline
+		# exceeded" when -fuzztime ends while a worker is mid-call
+		# (go.dev/issue/75804, fixed in Go 1.27). A real finding always
+		# writes its input to testdata/fuzz; anything else still fails.
+		if grep -q 'context deadline exceeded' "$log" && ! grep -qE 'Failing input written|panic:|_test\.go:[0-9]' "$log"; then
+			echo "fuzz: ok   $name ($pkg): stopped by the fuzztime deadline race (go.dev/issue/75804), no failing input"
+			rm -f "$log"
+			continue
+		fi
 		cat "$log" >&2
 		rm -f "$log"
 		echo "fuzz: FAIL $name ($pkg) after $((SECONDS - t0))s" >&2
