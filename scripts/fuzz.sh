@@ -39,7 +39,7 @@ for t in "${targets[@]}"; do
 		echo "fuzz: FAIL $name ($pkg) after $((SECONDS - t0))s" >&2
 		exit 1
 	fi
-	execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+	execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
 	rm -f "$log"
 	printf 'fuzz: ok   %-22s %-20s %6s execs in %ds\n' "$name" "$pkg" "${execs:-?}" "$((SECONDS - t0))"
 done
