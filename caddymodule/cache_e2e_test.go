@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -145,8 +143,7 @@ func startCacheServer(t testing.TB) (*server, *e2eRedis, string) {
 	rs := &e2eRedis{t: t, port: freePort(t)}
 	rs.start()
 	t.Cleanup(rs.stop)
-	s := &server{port: freePort(t), admin: freePort(t)}
-	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
+	s := newServer(t)
 	uncached := freePort(t)
 	cfg := fmt.Sprintf(`{
 	admin 127.0.0.1:%d
@@ -178,15 +175,7 @@ http://:%d {
 	}
 }
 `, s.admin, cacheTestDSN, rs.port, testSecret, s.port, cacheBlocks, uncached)
-	js, warns, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cfg), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatalf("adapt: %v (%v)", err, warns)
-	}
-	if err := caddy.Load(js, false); err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	waitReady(t, s.base)
+	s.start(t, cfg)
 	return s, rs, fmt.Sprintf("http://127.0.0.1:%d", uncached)
 }
 

@@ -110,7 +110,13 @@ http://:%d {
 
 func (s *server) load(t testing.TB, chatOpts string) {
 	t.Helper()
-	cfg, warns, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(s.caddyfile(chatOpts)), map[string]any{"filename": "Caddyfile"})
+	loadCaddyfile(t, s.caddyfile(chatOpts))
+}
+
+// loadCaddyfile adapts a Caddyfile and loads it into this process's Caddy.
+func loadCaddyfile(t testing.TB, caddyfile string) {
+	t.Helper()
+	cfg, warns, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
 		t.Fatalf("adapt: %v (%v)", err, warns)
 	}
@@ -119,18 +125,44 @@ func (s *server) load(t testing.TB, chatOpts string) {
 	}
 }
 
-func startServer(t testing.TB, chatOpts string) *server {
+// newServer picks the ports of a server that start will run.
+func newServer(t testing.TB) *server {
 	t.Helper()
 	s := &server{port: freePort(t), admin: freePort(t)}
 	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
 	s.ws = fmt.Sprintf("ws://127.0.0.1:%d/ws", s.port)
-	s.load(t, chatOpts)
+	return s
+}
+
+// start runs caddyfile (on s's ports) until the test ends, once ready.
+func (s *server) start(t testing.TB, caddyfile string) {
+	t.Helper()
+	loadCaddyfile(t, caddyfile)
 	t.Cleanup(func() {
 		if err := caddy.Stop(); err != nil {
 			t.Errorf("stop caddy: %v", err)
 		}
 	})
 	waitReady(t, s.base)
+}
+
+func startServer(t testing.TB, chatOpts string) *server {
+	t.Helper()
+	s := newServer(t)
+	s.start(t, s.caddyfile(chatOpts))
+	return s
+}
+
+// startServerEdited is startServer with the line old of the harness's
+// Caddyfile replaced by new (another postgres, secret, app options).
+func startServerEdited(t testing.TB, chatOpts, old, new string) *server {
+	t.Helper()
+	s := newServer(t)
+	cfg := s.caddyfile(chatOpts)
+	if !strings.Contains(cfg, old) {
+		t.Fatalf("no %q in the harness's Caddyfile", old)
+	}
+	s.start(t, strings.Replace(cfg, old, new, 1))
 	return s
 }
 

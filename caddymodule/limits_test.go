@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/gorilla/websocket"
 )
 
@@ -193,28 +191,11 @@ func TestTokenKeyRotation(t *testing.T) {
 // accepting previous (when not empty).
 func startServerWithKeys(t *testing.T, secret, previous string) *server {
 	t.Helper()
-	s := &server{port: freePort(t), admin: freePort(t)}
-	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
-	s.ws = fmt.Sprintf("ws://127.0.0.1:%d/ws", s.port)
-	cfg := s.caddyfile("")
-	line := "\tsecret " + testSecret + "\n"
-	if !strings.Contains(cfg, line) {
-		t.Fatalf("no %q in the harness's Caddyfile", line)
-	}
 	keys := "\tsecret " + secret + "\n"
 	if previous != "" {
 		keys += "\t\tprevious_secrets " + previous + "\n"
 	}
-	js, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(strings.Replace(cfg, line, keys, 1)), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Load(js, false); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	waitReady(t, s.base)
-	return s
+	return startServerEdited(t, "", "\tsecret "+testSecret+"\n", keys)
 }
 
 func TestCookieFlags(t *testing.T) {

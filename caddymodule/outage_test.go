@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatgate/chatgate/chatcore/gateway"
@@ -32,25 +30,7 @@ const outageSendRate = "send_rate 500\nsend_burst 1000"
 // Caddyfile, its postgres line replaced.
 func startServerOn(t *testing.T, dsn, appOpts, chatOpts string) *server {
 	t.Helper()
-	s := &server{port: freePort(t), admin: freePort(t)}
-	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
-	s.ws = fmt.Sprintf("ws://127.0.0.1:%d/ws", s.port)
-	line := "\tpostgres " + testDSN + "\n"
-	cfg := s.caddyfile(chatOpts)
-	if !strings.Contains(cfg, line) {
-		t.Fatalf("no %q in the harness's Caddyfile", line)
-	}
-	cfg = strings.Replace(cfg, line, "\tpostgres "+dsn+"\n\t\t"+appOpts+"\n", 1)
-	js, warns, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cfg), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatalf("adapt: %v (%v)", err, warns)
-	}
-	if err := caddy.Load(js, false); err != nil {
-		t.Fatalf("load: %v", err)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	waitReady(t, s.base)
-	return s
+	return startServerEdited(t, chatOpts, "\tpostgres "+testDSN+"\n", "\tpostgres "+dsn+"\n\t\t"+appOpts+"\n")
 }
 
 // attempt is the outcome of one send frame.
