@@ -119,6 +119,12 @@ func TestLoginThrottle(t *testing.T) {
 	}
 	want429(t, "7th auth attempt from one address", doFrom(t, spray, "POST", s.base+"/api/auth/register", "",
 		map[string]string{"name": "Spam", "email": "spam@example.com", "password": "password1"}))
+	// An address longer than any real one is refused before it becomes a
+	// limiter key.
+	long := strings.Repeat("a", 300) + "@example.com"
+	if r := doFrom(t, httpFrom("127.0.0.54"), "POST", s.base+"/api/auth/login", "", map[string]string{"email": long, "password": "password1"}); r.status != http.StatusUnauthorized {
+		t.Fatalf("login with a 312-byte address: %d %s", r.status, r.body)
+	}
 }
 
 func TestRESTRateLimits(t *testing.T) {

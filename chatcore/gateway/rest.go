@@ -219,7 +219,9 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	bad := errf(http.StatusUnauthorized, wire.CodeUnauthorized, "wrong email or password")
-	if req.Email == "" || req.Password == "" || len(req.Password) > maxPassword {
+	// No address is longer than 254 bytes; a longer one would only make
+	// a long limiter key.
+	if req.Email == "" || req.Password == "" || len(req.Password) > maxPassword || len(req.Email) > 254 {
 		return bad
 	}
 	if err := a.allowAuth(r, req.Email); err != nil {
