@@ -216,10 +216,19 @@ func TestResponseCacheThroughCaddy(t *testing.T) {
 	if xcache(r) != "MISS" || !strings.Contains(string(r.body), `"message_count":1`) {
 		t.Fatalf("after post: %s %s", xcache(r), r.body)
 	}
+	// The commit's tag bump runs just after the 201 (off the commit
+	// path): a page stored in between is dropped once, so allow a retry.
 	msgs := path + "/messages?limit=10"
-	ann.call(t, "GET", msgs, nil)
-	if r := ann.call(t, "GET", msgs, nil); xcache(r) != "HIT" || !strings.Contains(string(r.body), `"body":"hi"`) {
-		t.Fatalf("messages: %s %s", xcache(r), r.body)
+	for try := 0; ; try++ {
+		ann.call(t, "GET", msgs, nil)
+		r := ann.call(t, "GET", msgs, nil)
+		if xcache(r) == "HIT" && strings.Contains(string(r.body), `"body":"hi"`) {
+			break
+		}
+		if try == 20 {
+			t.Fatalf("messages: %s %s", xcache(r), r.body)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	// Bob joins: Ann's member list shows him at once.
 	members := path + "/members"
