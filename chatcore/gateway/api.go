@@ -85,7 +85,12 @@ type API struct {
 	cancel   context.CancelFunc
 	draining chan struct{}
 	drainOne sync.Once
-	wg       sync.WaitGroup
+
+	// wg counts connection goroutines; once closed is set (under mu) no
+	// more are added, so Close's Wait never races an Add.
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // NewAPI returns the site handler; Close drains its connections.
@@ -137,11 +142,25 @@ func (a *API) isDraining() bool {
 	}
 }
 
+// track counts a new connection goroutine, unless Close has begun.
+func (a *API) track() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return false
+	}
+	a.wg.Add(1)
+	return true
+}
+
 // Close drains the site: readiness fails, every WebSocket gets close code
 // 1001 (reconnect and resume elsewhere) in paced batches, then the
 // connection goroutines are waited for.
 func (a *API) Close(ctx context.Context) {
 	a.Drain()
+	a.mu.Lock()
+	a.closed = true
+	a.mu.Unlock()
 	a.conns.CloseAll(ctx, websocket.CloseGoingAway, "server going away: reconnect and resume", a.cfg.DrainBatch, a.cfg.DrainPause)
 	done := make(chan struct{})
 	go func() { a.wg.Wait(); close(done) }()

@@ -108,7 +108,12 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	// The connection lives on in its own goroutine and ServeHTTP returns:
 	// an idle connection then holds no request state, no net/http buffers
 	// and no deep middleware stack, which is most of its memory.
-	a.wg.Add(1)
+	if !a.track() {
+		// Close has begun: this one would outlive the drain.
+		conn.Abort(websocket.CloseGoingAway, "server going away: reconnect and resume")
+		release()
+		return
+	}
 	go s.run()
 }
 
