@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	_ "github.com/chatgate/chatgate/caddymodule"
+	"github.com/chatgate/chatgate/internal/freeport"
 )
 
 // The end-to-end tests run a real Caddy, in process, from a Caddyfile like
@@ -44,18 +44,7 @@ type server struct {
 	admin    int
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	// The wildcard address, as the servers listen: a port free on
-	// 127.0.0.1 may still be bound by a client socket on another loopback
-	// address (the per-address tests dial from 127.0.0.x).
-	l, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return freeport.Take(t) }
 
 // caddyfile renders a site like the shipped Caddyfile: encode and a deferred
 // header wrap the response writer, so upgrades must get through both.

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -34,6 +33,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"gopkg.in/yaml.v3"
+
+	"github.com/chatgate/chatgate/internal/freeport"
 )
 
 // metricFamilies are the chatgate_* families (and the Go, process and Caddy
@@ -1072,15 +1073,7 @@ func httpStatus(t *testing.T, u string) int {
 	return resp.StatusCode
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return freeport.Take(t) }
 
 func writeFile(t *testing.T, dir, name, content string) string {
 	t.Helper()

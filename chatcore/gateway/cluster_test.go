@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/chatgate/chatgate/chatcore"
 	"github.com/chatgate/chatgate/chatcore/store"
+	"github.com/chatgate/chatgate/internal/freeport"
 )
 
 // Two gateway instances on one Postgres, joined by a Redis bus: a private
@@ -31,15 +31,7 @@ func testDSN() string {
 	return "postgres://postgres@127.0.0.1:5432/chatgate_test_gateway?sslmode=disable"
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return freeport.Take(t) }
 
 // redisServer runs redis-server on port until the test ends.
 type redisServer struct {
