@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/chatgate/chatgate/internal/freeport"
 )
 
 // testRedisDB is the machine Redis's database these tests use; every test
@@ -40,13 +42,7 @@ type ownRedis struct {
 
 func startOwnRedis(t testing.TB) *ownRedis {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	r := &ownRedis{t: t, port: port}
+	r := &ownRedis{t: t, port: freeport.Take(t)}
 	r.start()
 	t.Cleanup(r.stop)
 	return r

@@ -41,6 +41,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/chatgate/chatgate/internal/freeport"
 )
 
 const (
@@ -721,18 +723,7 @@ func lbEnsureDB(t *testing.T) {
 }
 
 func lbFreePort(t *testing.T) int {
-	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if p != 8080 && p != 2018 && p != 2019 {
-			return p
-		}
-	}
+	return freeport.Take(t)
 }
 
 func lbWrite(t *testing.T, dir, name, content string) string {

@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/chatgate/chatgate/internal/freeport"
 )
 
 // TestSmoke is issue 3's smoke run inside `make test`: the real gateway
@@ -89,10 +90,5 @@ func TestSmoke(t *testing.T) {
 }
 
 func smokePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return freeport.Take(t)
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/chatgate/chatgate/internal/freeport"
 )
 
 // Tests use the machine's Redis (DB 12) with a cache name unique to each
@@ -185,9 +187,7 @@ func TestNoRedis(t *testing.T) {
 // TestRedisDown stops this test's own redis-server: reads keep working from
 // the loader without touching the LRU, and the caches come back with Redis.
 func TestRedisDown(t *testing.T) {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := freeport.Take(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	start := func() *exec.Cmd {
 		cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
