@@ -874,6 +874,9 @@ type lbEvent struct {
 	Body    string `json:"body"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Presence events: user is the user's id there (an object in messages).
+	User   json.RawMessage `json:"user"`
+	Online bool            `json:"online"`
 }
 
 type lbWS struct {

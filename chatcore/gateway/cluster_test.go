@@ -362,33 +362,7 @@ func TestPresenceAcrossInstances(t *testing.T) {
 	watcher := b.dial(t, bob)
 	watcher.subscribe(t, room)
 
-	type pres struct {
-		Type   string
-		Room   int64
-		User   int64
-		Online bool
-	}
-	next := func() pres {
-		t.Helper()
-		deadline := time.After(5 * time.Second)
-		for {
-			select {
-			case e, ok := <-watcher.events:
-				if !ok {
-					t.Fatal("watcher closed")
-				}
-				if e.Type == "presence" {
-					var p pres
-					p.Type, p.Room = e.Type, e.Room
-					_ = json.Unmarshal(e.User, &p.User)
-					p.Online = e.Online
-					return p
-				}
-			case <-deadline:
-				t.Fatal("no presence event")
-			}
-		}
-	}
+	next := func() presenceEvent { t.Helper(); return watcher.nextPresence(t, 5*time.Second) }
 	first, second := a.dial(t, ann), a.dial(t, ann)
 	first.subscribe(t, room)
 	if p := next(); p.User != ann.ID || !p.Online || p.Room != room {

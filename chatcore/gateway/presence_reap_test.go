@@ -1,0 +1,147 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatgate/chatgate/chatcore"
+)
+
+// presenceEvent is a presence frame a peer received.
+type presenceEvent struct {
+	Room, User int64
+	Online     bool
+}
+
+// nextPresence waits for p's next presence event, skipping other frames.
+func (p *peer) nextPresence(t testing.TB, within time.Duration) presenceEvent {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case e, ok := <-p.events:
+			if !ok {
+				t.Fatal("connection closed while waiting for presence")
+			}
+			if e.Type == "presence" {
+				ev := presenceEvent{Room: e.Room, Online: e.Online}
+				_ = json.Unmarshal(e.User, &ev.User)
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("no presence event within %v", within)
+		}
+	}
+}
+
+// severable dials Redis until sever, which also drops every connection it
+// made: to Redis, the instance using it is gone, though its process lives.
+type severable struct {
+	mu    sync.Mutex
+	cut   bool
+	conns []net.Conn
+}
+
+func (s *severable) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cut {
+		return nil, errors.New("severed")
+	}
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err == nil {
+		s.conns = append(s.conns, c)
+	}
+	return c, err
+}
+
+func (s *severable) sever(cut bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cut = cut
+	if cut {
+		for _, c := range s.conns {
+			c.Close()
+		}
+		s.conns = nil
+	}
+}
+
+// TestPresenceReapsLostInstance: an instance that stops beating (here: its
+// Redis connections cut, as a crash looks to the others) has its users
+// pushed offline by a survivor within a few beats, and a user who also has
+// a connection on the survivor stays online. When the lost instance comes
+// back it finds itself reaped and pushes its users online again.
+func TestPresenceReapsLostInstance(t *testing.T) {
+	beat, dead := presenceBeat, presenceDead
+	presenceBeat, presenceDead = 100*time.Millisecond, 500*time.Millisecond
+	t.Cleanup(func() { presenceBeat, presenceDead = beat, dead })
+
+	rs := startRedis(t, freePort(t))
+	link := &severable{}
+	a := startInstance(t, "a", redis.NewClient(&redis.Options{Addr: rs.addr(), Dialer: link.dial, MaxRetries: -1}))
+	b := startInstance(t, "b", redis.NewClient(&redis.Options{Addr: rs.addr()}))
+	ctx := context.Background()
+	ann, rooms := seedUsersAndRoom(t, a.core.Store, 1)
+	room := rooms[0]
+	member := func(name string) chatcore.User {
+		u, err := a.core.Store.CreateUser(ctx, name, fmt.Sprintf("%s.%d@example.test", name, time.Now().UnixNano()), "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.core.Store.Join(ctx, room, u.ID, chatcore.RoleMember); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	bob, dan := member("bob"), member("dan")
+
+	watcher := b.dial(t, bob)
+	watcher.subscribe(t, room)
+	want := func(user int64, online bool) {
+		t.Helper()
+		if e := watcher.nextPresence(t, 10*time.Second); e.User != user || e.Online != online || e.Room != room {
+			t.Fatalf("got %+v, want user %d online %v", e, user, online)
+		}
+	}
+	a.dial(t, ann).subscribe(t, room)
+	want(ann.ID, true)
+	a.dial(t, dan).subscribe(t, room)
+	want(dan.ID, true)
+	b.dial(t, dan).subscribe(t, room) // dan is on both instances
+	want(dan.ID, true)                 // (each instance tells of its first)
+
+	cut := time.Now()
+	link.sever(true)
+	want(ann.ID, false)
+	t.Logf("offline pushed %v after the instance was lost (beat %v, dead after %v)", time.Since(cut).Round(time.Millisecond), presenceBeat, presenceDead)
+	time.Sleep(3 * presenceBeat)
+	select {
+	case e := <-watcher.events:
+		if e.Type == "presence" {
+			t.Fatalf("a presence event for a user still online elsewhere: %+v", e)
+		}
+	default:
+	}
+	users, err := b.core.Online(ctx, room)
+	slices.Sort(users)
+	if err != nil || !slices.Equal(users, []int64{bob.ID, dan.ID}) {
+		t.Fatalf("online after the reap: %v %v, want bob %d and dan %d", users, err, bob.ID, dan.ID)
+	}
+
+	link.sever(false)
+	want(ann.ID, true)
+	users, err = b.core.Online(ctx, room)
+	if err != nil || !slices.Contains(users, ann.ID) {
+		t.Fatalf("online after the instance came back: %v %v", users, err)
+	}
+}
