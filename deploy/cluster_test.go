@@ -19,19 +19,9 @@ import (
 // exactly once and in order per room, every client resumed, and each one
 // back within 5 s.
 func TestClusterFailover(t *testing.T) {
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "caddy")
-	lbRun(t, root, "go", "build", "-o", bin, "./cmd/caddy")
+	root, tmp, bin, redisURL, web := lbCluster(t)
 	gen := filepath.Join(tmp, "loadtest")
 	lbRun(t, root, "go", "build", "-o", gen, "./loadtest")
-	lbEnsureDB(t)
-	redisURL := lbStartRedis(t, tmp)
-	web := filepath.Join(tmp, "web")
-	lbWrite(t, web, "index.html", "<!doctype html><title>chatgate</title>")
 
 	var gws []*lbGateway
 	for i := 1; i <= 3; i++ {
@@ -102,4 +92,23 @@ func TestClusterFailover(t *testing.T) {
 	if r.ReconnectS.Max > 5 {
 		t.Fatalf("a client took %.2fs to come back (want ≤ 5s)", r.ReconnectS.Max)
 	}
+}
+
+// lbCluster prepares what gateway processes sharing a bus need: the repo
+// root, a temporary directory, the built binary, a private Redis and a web
+// root.
+func lbCluster(t *testing.T) (root, tmp, bin, redisURL, web string) {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp = t.TempDir()
+	bin = filepath.Join(tmp, "caddy")
+	lbRun(t, root, "go", "build", "-o", bin, "./cmd/caddy")
+	lbEnsureDB(t)
+	redisURL = lbStartRedis(t, tmp)
+	web = filepath.Join(tmp, "web")
+	lbWrite(t, web, "index.html", "<!doctype html><title>chatgate</title>")
+	return root, tmp, bin, redisURL, web
 }

@@ -3,7 +3,6 @@ package deploy_test
 import (
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"syscall"
@@ -18,17 +17,7 @@ import (
 // user who also has a connection on the survivor online, and list only
 // the living in GET /api/rooms/{id}/presence.
 func TestPresenceAfterCrash(t *testing.T) {
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "caddy")
-	lbRun(t, root, "go", "build", "-o", bin, "./cmd/caddy")
-	lbEnsureDB(t)
-	redisURL := lbStartRedis(t, tmp)
-	web := filepath.Join(tmp, "web")
-	lbWrite(t, web, "index.html", "<!doctype html><title>chatgate</title>")
+	root, tmp, bin, redisURL, web := lbCluster(t)
 	doomed := lbStartGateway(t, bin, root, tmp, "doomed", web, redisURL)
 	survivor := lbStartGateway(t, bin, root, tmp, "survivor", web, redisURL)
 	for _, g := range []*lbGateway{doomed, survivor} {

@@ -98,7 +98,14 @@ func (p *presence) push(ctx context.Context, room, user int64, online bool) {
 	}
 }
 
+// onlineElsewhere reports whether an instance other than this one holds
+// the user.
 func (p *presence) onlineElsewhere(ctx context.Context, room, user int64) bool {
+	return p.held(ctx, room, user, p.member(user))
+}
+
+// held reports whether a live entry other than except holds the user.
+func (p *presence) held(ctx context.Context, room, user int64, except string) bool {
 	prefix := strconv.FormatInt(user, 10) + ":"
 	members, err := p.rdb.ZRangeByScore(ctx, presenceKey(room), &redis.ZRangeBy{
 		Min: strconv.FormatInt(time.Now().UnixMilli(), 10), Max: "+inf"}).Result()
@@ -106,7 +113,7 @@ func (p *presence) onlineElsewhere(ctx context.Context, room, user int64) bool {
 		return false
 	}
 	for _, m := range members {
-		if strings.HasPrefix(m, prefix) {
+		if strings.HasPrefix(m, prefix) && m != except {
 			return true
 		}
 	}

@@ -66,13 +66,16 @@ func (p *presence) beat(ctx context.Context) (lapsed bool) {
 	return lapsed
 }
 
-// announce pushes "online" for every local user: another instance may have
-// pushed them offline while this one could not beat.
+// announce pushes "online" for the local users another instance may have
+// pushed offline while this one could not beat: those it holds alone (a
+// reaper leaves the others online).
 func (p *presence) announce(ctx context.Context) {
 	n := 0
 	p.c.Hub.LocalPresence(func(room, user int64) {
-		p.push(ctx, room, user, true)
-		n++
+		if !p.onlineElsewhere(ctx, room, user) {
+			p.push(ctx, room, user, true)
+			n++
+		}
 	})
 	if n > 0 {
 		p.c.log.Warn("gateway: presence heartbeat had lapsed; users announced again", zap.Int("entries", n))
@@ -119,7 +122,7 @@ func (p *presence) reap(ctx context.Context, inst string) {
 			continue
 		}
 		for _, u := range users {
-			if !p.onlineElsewhere(ctx, room, u) {
+			if !p.held(ctx, room, u, "") {
 				p.push(ctx, room, u, false)
 				offline++
 			}

@@ -22,25 +22,13 @@ type presenceEvent struct {
 	Online     bool
 }
 
-// nextPresence waits for p's next presence event, skipping other frames.
+// nextPresence waits for p's next presence event.
 func (p *peer) nextPresence(t testing.TB, within time.Duration) presenceEvent {
 	t.Helper()
-	deadline := time.After(within)
-	for {
-		select {
-		case e, ok := <-p.events:
-			if !ok {
-				t.Fatal("connection closed while waiting for presence")
-			}
-			if e.Type == "presence" {
-				ev := presenceEvent{Room: e.Room, Online: e.Online}
-				_ = json.Unmarshal(e.User, &ev.User)
-				return ev
-			}
-		case <-deadline:
-			t.Fatalf("no presence event within %v", within)
-		}
-	}
+	e := p.want(t, "presence", within)
+	ev := presenceEvent{Room: e.Room, Online: e.Online}
+	_ = json.Unmarshal(e.User, &ev.User)
+	return ev
 }
 
 // severable dials Redis until sever, which also drops every connection it
@@ -113,25 +101,32 @@ func TestPresenceReapsLostInstance(t *testing.T) {
 			t.Fatalf("got %+v, want user %d online %v", e, user, online)
 		}
 	}
+	quiet := func(about string) {
+		t.Helper()
+		time.Sleep(3 * presenceBeat)
+		for {
+			select {
+			case e := <-watcher.events:
+				if e.Type == "presence" {
+					t.Fatalf("a presence event for %s: %+v", about, e)
+				}
+			default:
+				return
+			}
+		}
+	}
 	a.dial(t, ann).subscribe(t, room)
 	want(ann.ID, true)
 	a.dial(t, dan).subscribe(t, room)
 	want(dan.ID, true)
 	b.dial(t, dan).subscribe(t, room) // dan is on both instances
-	want(dan.ID, true)                 // (each instance tells of its first)
+	want(dan.ID, true)                // (each instance tells of its first)
 
 	cut := time.Now()
 	link.sever(true)
 	want(ann.ID, false)
 	t.Logf("offline pushed %v after the instance was lost (beat %v, dead after %v)", time.Since(cut).Round(time.Millisecond), presenceBeat, presenceDead)
-	time.Sleep(3 * presenceBeat)
-	select {
-	case e := <-watcher.events:
-		if e.Type == "presence" {
-			t.Fatalf("a presence event for a user still online elsewhere: %+v", e)
-		}
-	default:
-	}
+	quiet("a user still online elsewhere")
 	users, err := b.core.Online(ctx, room)
 	slices.Sort(users)
 	if err != nil || !slices.Equal(users, []int64{bob.ID, dan.ID}) {
@@ -139,7 +134,8 @@ func TestPresenceReapsLostInstance(t *testing.T) {
 	}
 
 	link.sever(false)
-	want(ann.ID, true)
+	want(ann.ID, true) // and not dan, whom nobody took offline
+	quiet("a user nobody took offline")
 	users, err = b.core.Online(ctx, room)
 	if err != nil || !slices.Contains(users, ann.ID) {
 		t.Fatalf("online after the instance came back: %v %v", users, err)
