@@ -98,7 +98,17 @@ type Route struct {
 	MaxSize int
 	// Identify, when set, replaces Config.Identify for this route.
 	Identify func(r *http.Request) (id string, ok bool)
+	// Shared, on a private route, lets every identity it admits share one
+	// entry: the key leaves the identity out, and Shared decides for each
+	// request, before the lookup, whether id may be served it (in Chatgate:
+	// is id a member of the room). A refused request bypasses the cache, so
+	// the handler answers it. Its Tags must not depend on the identity.
+	Shared func(r *http.Request, id string) bool
 }
+
+// sharedID stands for every admitted identity in a shared route's key; no
+// identity starts with '*'.
+const sharedID = "*shared"
 
 // Next is the handler behind the cache, in the error-returning style Caddy
 // uses; Middleware adapts a plain http.Handler.
@@ -218,6 +228,13 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 			return c.bypass(w, r, rt, "anonymous", next)
 		}
 	}
+	keyID := id
+	if rt.Private && rt.Shared != nil {
+		if !rt.Shared(r, id) {
+			return c.bypass(w, r, rt, "not-admitted", next)
+		}
+		keyID = sharedID
+	}
 	now := c.now()
 	if !c.breaker.allow(now) {
 		return c.bypass(w, r, rt, "storage-unavailable", next)
@@ -231,7 +248,7 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 			return c.bypass(w, r, rt, "storage-unavailable", next)
 		}
 	}
-	key := rt.key(r, id)
+	key := rt.key(r, keyID)
 	var tags []string
 	if rt.Tags != nil {
 		tags = rt.Tags(r, id)

@@ -140,6 +140,53 @@ func TestMissHitAndPrivateIsolation(t *testing.T) {
 	}
 }
 
+// TestSharedAdmitted: a shared private route keeps one entry for every
+// identity it admits, checks each request before the lookup, and sends the
+// refused and the anonymous to the origin.
+func TestSharedAdmitted(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			o := &origin{}
+			var mu sync.Mutex
+			members := map[string]bool{"alice": true, "bob": true}
+			rt := roomRoute()
+			rt.Shared = func(r *http.Request, id string) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return members[id]
+			}
+			h := newCache(t, b.new(t)).Middleware(rt, o)
+			a := get(t, h, "GET", "/api/rooms/1/messages", "alice")
+			wantCache(t, a, "MISS")
+			bob := get(t, h, "GET", "/api/rooms/1/messages", "bob")
+			wantCache(t, bob, "HIT")
+			if bob.body != a.body {
+				t.Fatalf("bob got %q, alice's entry is %q", bob.body, a.body)
+			}
+			if cc := bob.header.Get("Cache-Control"); cc != "private, no-cache" {
+				t.Fatalf("shared route Cache-Control %q (browsers and proxies must not share it)", cc)
+			}
+			// Not admitted: the origin answers, and nothing is served from
+			// or stored over the shared entry.
+			eve := get(t, h, "GET", "/api/rooms/1/messages", "eve")
+			wantCache(t, eve, "BYPASS")
+			if !strings.Contains(eve.body, `"user":"eve"`) || !strings.Contains(eve.header.Get(StatusHeader), "not-admitted") {
+				t.Fatalf("eve: %q %q", eve.body, eve.header.Get(StatusHeader))
+			}
+			wantCache(t, get(t, h, "GET", "/api/rooms/1/messages", ""), "BYPASS")
+			// Admission is asked on every request, hits included.
+			mu.Lock()
+			delete(members, "bob")
+			mu.Unlock()
+			wantCache(t, get(t, h, "GET", "/api/rooms/1/messages", "bob"), "BYPASS")
+			wantCache(t, get(t, h, "GET", "/api/rooms/1/messages", "alice"), "HIT")
+			if o.calls.Load() != 4 {
+				t.Fatalf("origin calls %d, want 4 (alice's miss, eve, anonymous, bob refused)", o.calls.Load())
+			}
+		})
+	}
+}
+
 func TestVaryQueryAndHeader(t *testing.T) {
 	o := &origin{}
 	rt := roomRoute()

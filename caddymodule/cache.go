@@ -16,6 +16,7 @@ import (
 
 	"github.com/chatgate/chatgate/cachemw"
 	"github.com/chatgate/chatgate/chatcore/auth"
+	"github.com/chatgate/chatgate/chatcore/gateway"
 	"github.com/chatgate/chatgate/chatcore/metrics"
 )
 
@@ -44,6 +45,13 @@ type CacheHandler struct {
 	// Private keys entries by the authenticated user; requests without a
 	// valid token bypass the cache.
 	Private bool `json:"private,omitempty"`
+	// SharedByMembers names the room (a placeholder such as
+	// {http.request.uri.path.2}) whose members share one entry: each
+	// request's token is verified and its user's membership checked (the
+	// chat app's membership cache, the API's own check) before the lookup;
+	// anyone else goes to the API. Implies private; needs the chat app. For
+	// routes whose answer is the same for every member (messages, members).
+	SharedByMembers string `json:"shared_by_members,omitempty"`
 	// Tags are the invalidation tags of the responses, with placeholders
 	// ({http.request.uri.path.2}, and {chat_cache.user}, the user id).
 	Tags []string `json:"tags,omitempty"`
@@ -153,6 +161,13 @@ func (h *CacheHandler) Provision(ctx caddy.Context) error {
 	}
 	h.route = cachemw.Route{Name: h.Name, TTL: time.Duration(h.TTL), VaryHeader: h.VaryHeader,
 		Private: h.Private, MaxSize: int(h.MaxSize), Identify: h.identify}
+	if h.SharedByMembers != "" {
+		if app == nil || app.Core() == nil {
+			return errors.New("chat_cache: shared_by_members needs the chat app (membership is checked per request)")
+		}
+		h.route.Private = true
+		h.route.Shared = h.memberOf(app.Core(), h.SharedByMembers)
+	}
 	switch {
 	case h.IgnoreQuery:
 		h.route.VaryQuery = []string{}
@@ -244,6 +259,28 @@ func (h *CacheHandler) identify(r *http.Request) (string, bool) {
 	return "cred:" + hex.EncodeToString(sum[:16]), true
 }
 
+// memberOf admits a request when its user is a member of the room that
+// placeholder names, asking the chat core as the API does; an unparsable
+// room or a failed check is refused, so the API answers it.
+func (h *CacheHandler) memberOf(core *gateway.Core, placeholder string) func(*http.Request, string) bool {
+	return func(r *http.Request, id string) bool {
+		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		if repl == nil {
+			return false
+		}
+		room, err := strconv.ParseInt(repl.ReplaceAll(placeholder, ""), 10, 64)
+		if err != nil || room <= 0 {
+			return false
+		}
+		user, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			return false
+		}
+		ok, err := core.IsMember(r.Context(), room, user)
+		return err == nil && ok
+	}
+}
+
 // Validate checks the configuration.
 func (h *CacheHandler) Validate() error {
 	ttl := time.Duration(h.TTL)
@@ -258,6 +295,11 @@ func (h *CacheHandler) Validate() error {
 		return errors.New("chat_cache: sizes and timeout must not be negative")
 	case h.IgnoreQuery && len(h.VaryQuery) > 0:
 		return errors.New("chat_cache: ignore_query and vary_query exclude each other")
+	}
+	for _, t := range h.Tags {
+		if h.SharedByMembers != "" && strings.Contains(t, "{chat_cache.user}") {
+			return fmt.Errorf("chat_cache: tag %q names the user, but shared_by_members entries are one for all members", t)
+		}
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ func parseCacheHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 //	    ignore_query
 //	    vary_header  <field...>
 //	    private
+//	    shared_by_members <room>
 //	    tags         <tag...>
 //	    max_size     <size>
 //	    storage      redis [<url>] | memory [<max size>]
@@ -84,7 +85,7 @@ func (h *CacheHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Errf("chat_cache storage: want redis or memory, got %q", h.Storage)
 				}
 			}
-		case "ttl", "max_size", "prefix", "timeout", "name":
+		case "ttl", "max_size", "prefix", "timeout", "name", "shared_by_members":
 			if len(args) != 1 {
 				return d.ArgErr()
 			}
@@ -99,6 +100,8 @@ func (h *CacheHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.Prefix = args[0]
 			case "name":
 				h.Name = args[0]
+			case "shared_by_members":
+				h.SharedByMembers = args[0]
 			}
 		default:
 			return d.Errf("unrecognized chat_cache subdirective %q", name)

@@ -39,10 +39,15 @@ func TestUnmarshalCacheHandler(t *testing.T) {
 	if err := h.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	var shared CacheHandler
+	if err := shared.UnmarshalCaddyfile(caddyfile.NewTestDispenser("chat_cache 5m {\n shared_by_members {http.request.uri.path.2}\n}")); err != nil ||
+		shared.SharedByMembers != "{http.request.uri.path.2}" {
+		t.Fatalf("shared_by_members: %v %+v", err, shared)
+	}
 	for _, bad := range []string{
 		"chat_cache 1m extra", "chat_cache {\n bogus\n}", "chat_cache {\n ttl\n}", "chat_cache {\n ttl soon\n}",
 		"chat_cache {\n tags\n}", "chat_cache {\n private yes\n}", "chat_cache {\n storage\n}", "chat_cache {\n storage disk x\n}",
-		"chat_cache {\n max_size lots\n}",
+		"chat_cache {\n max_size lots\n}", "chat_cache {\n shared_by_members\n}", "chat_cache {\n shared_by_members 1 2\n}",
 	} {
 		var h CacheHandler
 		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(bad)); err == nil {
@@ -50,7 +55,8 @@ func TestUnmarshalCacheHandler(t *testing.T) {
 		}
 	}
 	for _, bad := range []CacheHandler{{}, {TTL: caddy.Duration(48 * time.Hour)}, {TTL: 1, Storage: "disk"},
-		{TTL: 1, IgnoreQuery: true, VaryQuery: []string{"a"}}} {
+		{TTL: 1, IgnoreQuery: true, VaryQuery: []string{"a"}},
+		{TTL: 1, SharedByMembers: "{http.request.uri.path.2}", Tags: []string{"user:{chat_cache.user}"}}} {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("%+v validated", bad)
 		}

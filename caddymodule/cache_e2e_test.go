@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -17,77 +18,22 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// cacheBlocks are the chat_cache blocks of the shipped Caddyfile, inside
-// `handle @chat`: one per API read, tagged as the API tags its responses.
-const cacheBlocks = `
-		@me {
-			method GET HEAD
-			path /api/me
-		}
-		@user {
-			method GET HEAD
-			path_regexp ^/api/users/[0-9]+$
-		}
-		@rooms {
-			method GET HEAD
-			path /api/rooms
-		}
-		@room {
-			method GET HEAD
-			path_regexp ^/api/rooms/[0-9]+$
-		}
-		@members {
-			method GET HEAD
-			path_regexp ^/api/rooms/[0-9]+/members$
-		}
-		@history {
-			method GET HEAD
-			path_regexp ^/api/rooms/[0-9]+/messages$
-			query before=*
-		}
-		@latest {
-			method GET HEAD
-			path_regexp ^/api/rooms/[0-9]+/messages$
-			not query before=*
-		}
-		chat_cache @me 10m {
-			name me
-			private
-			tags user:{chat_cache.user}
-		}
-		chat_cache @user 10m {
-			name user
-			private
-			tags user:{http.request.uri.path.2}
-		}
-		chat_cache @rooms 1m {
-			name rooms
-			private
-			tags rooms:list user:{chat_cache.user}
-		}
-		chat_cache @room 5m {
-			name room
-			private
-			tags room:{http.request.uri.path.2}
-		}
-		chat_cache @members 5m {
-			name members
-			private
-			tags members:{http.request.uri.path.2}
-		}
-		chat_cache @latest 30s {
-			name messages
-			private
-			vary_query after limit
-			tags room:{http.request.uri.path.2}
-		}
-		chat_cache @history 10m {
-			name history
-			private
-			vary_query before limit
-			tags members:{http.request.uri.path.2}
-		}
-`
+// shippedCacheBlocks returns the matchers and chat_cache blocks of the
+// shipped Caddyfile, which the cache tests run exactly.
+func shippedCacheBlocks(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile("../Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	start := strings.Index(s, "\t\t@me {")
+	end := strings.Index(s, "\t\tchat {")
+	if start < 0 || end < start {
+		t.Fatal("no chat_cache blocks (from @me to chat) in the shipped Caddyfile")
+	}
+	return s[start:end]
+}
 
 const cacheTestDSN = "postgres://postgres@127.0.0.1:5432/chatgate_test_cache?sslmode=disable"
 
@@ -174,7 +120,7 @@ http://:%d {
 		chat
 	}
 }
-`, s.admin, cacheTestDSN, rs.port, testSecret, s.port, cacheBlocks, uncached)
+`, s.admin, cacheTestDSN, rs.port, testSecret, s.port, shippedCacheBlocks(t), uncached)
 	s.start(t, cfg)
 	return s, rs, fmt.Sprintf("http://127.0.0.1:%d", uncached)
 }
@@ -224,6 +170,25 @@ func TestResponseCacheThroughCaddy(t *testing.T) {
 	bob.join(t, room)
 	if r := ann.call(t, "GET", members, nil); xcache(r) != "MISS" || !strings.Contains(string(r.body), `"Bob"`) {
 		t.Fatalf("members after join: %s %s", xcache(r), r.body)
+	}
+	// Members share messages and member lists: Bob is served Ann's entries.
+	if r := bob.call(t, "GET", members, nil); xcache(r) != "HIT" || !strings.Contains(string(r.body), `"Bob"`) {
+		t.Fatalf("members, shared: %s %s", xcache(r), r.body)
+	}
+	ann.call(t, "GET", msgs, nil) // (the join dropped the room's pages)
+	if r := bob.call(t, "GET", msgs, nil); xcache(r) != "HIT" || !strings.Contains(string(r.body), `"body":"hi"`) {
+		t.Fatalf("messages, shared: %s %s", xcache(r), r.body)
+	}
+	// A private room's shared entries never reach a non-member.
+	secret := ann.createRoom(t, "secret", true)
+	secretMsgs := fmt.Sprintf("/api/rooms/%d/messages?limit=10", secret)
+	ann.call(t, "POST", fmt.Sprintf("/api/rooms/%d/messages", secret), map[string]string{"body": "for members", "cid": "s1"})
+	waitCached(t, ann, secretMsgs, `"for members"`)
+	for _, p := range []string{secretMsgs, fmt.Sprintf("/api/rooms/%d/members", secret), fmt.Sprintf("/api/rooms/%d/messages?before=2", secret)} {
+		ann.call(t, "GET", p, nil)
+		if r := bob.call(t, "GET", p, nil); r.status != 403 || xcache(r) != "BYPASS" || strings.Contains(string(r.body), "for members") {
+			t.Fatalf("non-member on %s: %d %s %s", p, r.status, xcache(r), r.body)
+		}
 	}
 	// Bob reads a history page, leaves, and is refused at once.
 	hist := path + "/messages?before=2" // wholly below the newest: immutable
