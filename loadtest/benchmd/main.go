@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 )
@@ -26,6 +27,7 @@ const (
 // result is the part of loadtest's JSON the table shows.
 type result struct {
 	Passed           bool                            `json:"passed"`
+	Failures         []string                        `json:"failures"`
 	StartedAt        time.Time                       `json:"started_at"`
 	UsersConnected   int                             `json:"users_connected"`
 	Lost             int64                           `json:"lost"`
@@ -72,7 +74,7 @@ func main() {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		fail(fmt.Errorf("read %s: %w", *doc, err))
 	}
-	if err := os.WriteFile(*doc, []byte(replaceTable(string(old), table(rows))), 0o644); err != nil {
+	if err := os.WriteFile(*doc, []byte(replaceTable(string(old), merged(string(old), rows))), 0o644); err != nil {
 		fail(fmt.Errorf("write %s: %w", *doc, err))
 	}
 }
@@ -95,12 +97,50 @@ func table(rows []row) string {
 		verdict := "pass"
 		if !r.r.Passed {
 			verdict = "**fail**"
+			if len(r.r.Failures) > 0 {
+				// What failed, up to its detail.
+				what, _, _ := strings.Cut(r.r.Failures[0], ":")
+				verdict += " (" + what + ")"
+			}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %.2f / %.2f / %.1f | %.0f | %s | %.0f | %.1f KiB | %d / %d / %d | %s | `%s` |\n",
 			r.name, r.r.StartedAt.UTC().Format("2006-01-02"), r.r.UsersConnected,
 			r.r.LatencyMS.P50, r.r.LatencyMS.P99, r.r.LatencyMS.Max, r.r.DeliveriesPerSec, api,
 			r.r.Server.CPUPercent, r.r.Server.RSSBytesPerConn/1024,
 			r.r.Lost, r.r.Duplicated, r.r.Reordered, verdict, r.r.Config.CommandLine)
+	}
+	return b.String()
+}
+
+// merged renders the table of rows plus the rows of doc's table for cases
+// not among them, in case order: running one case must not erase the
+// others' figures.
+func merged(doc string, rows []row) string {
+	fresh := strings.SplitAfter(table(rows), "\n")
+	header := fresh[0] + fresh[1]
+	byCase := map[string]string{}
+	add := func(lines []string) {
+		for _, l := range lines {
+			cells := strings.Split(l, "|")
+			if len(cells) < 3 || !strings.HasPrefix(l, "| (") {
+				continue
+			}
+			byCase[strings.TrimSpace(cells[1])] = strings.TrimSuffix(l, "\n") + "\n"
+		}
+	}
+	if i, j := strings.Index(doc, startMark), strings.Index(doc, endMark); i >= 0 && j > i {
+		add(strings.SplitAfter(doc[i+len(startMark):j], "\n"))
+	}
+	add(fresh[2:])
+	names := make([]string, 0, len(byCase))
+	for n := range byCase {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString(header)
+	for _, n := range names {
+		b.WriteString(byCase[n])
 	}
 	return b.String()
 }
