@@ -37,6 +37,10 @@ type Cache[V any] struct {
 	// OnInvalidate, when set, is called with the ids of every invalidation
 	// this instance sees (its own and other instances').
 	OnInvalidate func(ids []string)
+	// OnClear, when set, is called when the in-process level is emptied
+	// wholesale: the subscription was lost or restored (invalidations may
+	// have been missed) or the epoch moved.
+	OnClear func()
 }
 
 // New returns a cache on bus. It does no I/O.
@@ -63,6 +67,9 @@ func (c *Cache[V]) dropLocal(ids []string) {
 func (c *Cache[V]) clearLocal() {
 	c.seq.Add(1)
 	c.l1.clear()
+	if c.OnClear != nil {
+		c.OnClear()
+	}
 }
 
 // Len is the size of the in-process level.

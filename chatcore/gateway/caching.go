@@ -16,9 +16,12 @@ import (
 // Entity cache lifetimes (DESIGN.md, Caching). Every write invalidates
 // explicitly; the TTLs only bound what a lost invalidation could cost.
 const (
-	roomTTL       = 5 * time.Minute
-	userTTL       = 10 * time.Minute
-	membershipTTL = time.Minute
+	roomTTL = 5 * time.Minute
+	userTTL = 10 * time.Minute
+	// membershipTTL bounds how long an instance that cannot publish to
+	// Redis while the others still read it can leave a stale positive
+	// answer in their caches (SECURITY.md).
+	membershipTTL = 30 * time.Second
 	countTTL      = 30 * time.Second
 )
 
@@ -58,15 +61,18 @@ func (c *Core) caches() *caching {
 		members: entitycache.New[bool](bus, entitycache.Options{Name: "membership", TTL: membershipTTL, L1Size: 100000}),
 		counts:  entitycache.New[int64](bus, entitycache.Options{Name: "message_count", TTL: countTTL}),
 	}
-	// The WebSocket send path still checks membership through the older
-	// in-process memberCache: keep it in step with every instance's writes.
+	// A membership notice, from this instance or another, re-checks the
+	// live subscriptions it concerns; a lost channel re-checks them all.
 	k.members.OnInvalidate = func(ids []string) {
+		pairs := make([][2]int64, 0, len(ids))
 		for _, id := range ids {
 			if room, user, ok := splitMemberKey(id); ok {
-				c.members.remove(room, user)
+				pairs = append(pairs, [2]int64{room, user})
 			}
 		}
+		c.revoker.check(pairs...)
 	}
+	k.members.OnClear = c.revoker.checkAll
 	if v, loaded := cachings.LoadOrStore(c, k); loaded {
 		return v.(*caching)
 	}
@@ -227,6 +233,15 @@ func (c *Core) membershipChanged(ctx context.Context, room, user int64) {
 	k.logErr("membership", k.members.Invalidate(ctx, memberKey(room, user)))
 	k.logErr("room", k.rooms.Invalidate(ctx, idKey(room)))
 	k.bumpTags(ctx, tagRoom(room), tagMembers(room), tagRoomList, tagUser(user))
+}
+
+// revoked follows user's leaving or removal from room: caches first, so no
+// instance answers from a stale membership, then this instance's
+// subscriptions at once; the invalidation notice ends the user's
+// subscriptions on the other instances (revoker).
+func (c *Core) revoked(ctx context.Context, room, user int64) {
+	c.membershipChanged(ctx, room, user)
+	c.Hub.UnsubscribeUser(room, user)
 }
 
 // roomCreated follows a room's creation: a "not a member" answer may have

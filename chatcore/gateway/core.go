@@ -33,10 +33,8 @@ type Config struct {
 	PreviousSecrets [][]byte
 	TokenTTL        time.Duration
 	Password        auth.PasswordParams
-	// MemberTTL is how long a positive membership check is cached (1 min).
-	MemberTTL time.Duration
-	Instance  string
-	Logger    *zap.Logger
+	Instance        string
+	Logger          *zap.Logger
 	// Bus defaults to the memory bus (one node).
 	Bus bus.Bus
 	// Redis is the shared Redis (nil on a single node without one): the bus,
@@ -54,7 +52,7 @@ type Core struct {
 	Bus      bus.Bus
 	Signer   *auth.Signer
 	Metrics  *metrics.Set
-	members  *memberCache
+	revoker  *revoker
 	pub      *publisher
 	presence *presence
 	// Limits holds the token buckets (per user, address, account) and
@@ -84,9 +82,6 @@ func New(cfg Config) (*Core, error) {
 		}
 		cfg.Logger.Warn("gateway: no secret configured; using a random one, tokens will not survive a restart or work across instances")
 	}
-	if cfg.MemberTTL <= 0 {
-		cfg.MemberTTL = time.Minute
-	}
 	m := metrics.Default()
 	cfg.Store.Observer = m
 	if cfg.Store.Logger == nil {
@@ -105,8 +100,8 @@ func New(cfg Config) (*Core, error) {
 		cfg.Hub.Logger = cfg.Logger
 	}
 	cfg.Hub.Observer = hubObserver{m}
-	c := &Core{cfg: cfg, log: cfg.Logger, Store: st, Signer: signer, Metrics: m,
-		members: newMemberCache(cfg.MemberTTL)}
+	c := &Core{cfg: cfg, log: cfg.Logger, Store: st, Signer: signer, Metrics: m}
+	c.revoker = newRevoker(c)
 	c.Bus = cfg.Bus
 	if c.Bus == nil && cfg.Redis != nil {
 		cfg.Hub.ActivateCatchUp = 250 * time.Millisecond
@@ -163,6 +158,7 @@ func (c *Core) Start(ctx context.Context) error {
 		// A cold cache is slower, not wrong: serve anyway.
 		c.log.Warn("gateway: cache warm-up", zap.Error(err))
 	}
+	c.revoker.start()
 	return nil
 }
 
@@ -184,6 +180,7 @@ func (c *Core) Stop(ctx context.Context) error {
 	if c.cancel != nil {
 		c.cancel()
 	}
+	c.revoker.stop()
 	c.pub.stop()
 	c.presence.close()
 	c.StopCaches()
@@ -302,22 +299,11 @@ func (c *Core) Online(ctx context.Context, room int64) ([]int64, error) {
 	return c.presence.online(ctx, room)
 }
 
-// IsMember answers from the cache, else the store. Only positive answers are
-// cached: a join must take effect at once, a leave invalidates explicitly.
+// IsMember reports whether user belongs to room: the one membership check
+// of REST, WebSocket and the response cache (a two-level cache that every
+// membership change invalidates on every instance, else Postgres).
 func (c *Core) IsMember(ctx context.Context, room, user int64) (bool, error) {
-	if c.members.has(room, user) {
-		c.Metrics.Cache.WithLabelValues("membership", "hit").Inc()
-		return true, nil
-	}
-	c.Metrics.Cache.WithLabelValues("membership", "miss").Inc()
-	ok, err := c.Store.IsMember(ctx, room, user)
-	if err != nil {
-		return false, err
-	}
-	if ok {
-		c.members.add(room, user)
-	}
-	return ok, nil
+	return c.isMember(ctx, room, user)
 }
 
 // hubObserver adapts the metrics set to hub.Observer.

@@ -48,6 +48,7 @@ func (a *API) routes() {
 	m.Handle("POST /api/rooms/{id}/leave", a.authed(a.leave))
 	m.Handle("GET /api/rooms/{id}/members", a.authed(a.members))
 	m.Handle("POST /api/rooms/{id}/members", a.authed(a.invite))
+	m.Handle("DELETE /api/rooms/{id}/members/{user}", a.authed(a.removeMember))
 	m.Handle("GET /api/rooms/{id}/messages", a.authed(a.messages))
 	m.Handle("POST /api/rooms/{id}/messages", a.authed(a.postMessage))
 	m.Handle("POST /api/rooms/{id}/read", a.authed(a.markRead))
@@ -59,7 +60,7 @@ func (a *API) routes() {
 	}))
 	for _, p := range []string{"/api/auth/register", "/api/auth/login", "/api/auth/logout", "/api/me",
 		"/api/users/{id}", "/api/rooms", "/api/rooms/{id}", "/api/rooms/{id}/join", "/api/rooms/{id}/leave",
-		"/api/rooms/{id}/members", "/api/rooms/{id}/messages", "/api/rooms/{id}/read", "/api/rooms/{id}/presence", "/ws", "/healthz", "/readyz"} {
+		"/api/rooms/{id}/members", "/api/rooms/{id}/members/{user}", "/api/rooms/{id}/messages", "/api/rooms/{id}/read", "/api/rooms/{id}/presence", "/ws", "/healthz", "/readyz"} {
 		m.Handle(p, a.public(func(http.ResponseWriter, *http.Request) error {
 			return errf(http.StatusMethodNotAllowed, wire.CodeBadRequest, "method not allowed")
 		}))
@@ -327,7 +328,6 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request, who auth.Claims
 	if err != nil {
 		return err
 	}
-	a.core.members.add(room.ID, who.UserID)
 	a.core.roomCreated(r.Context(), room.ID, who.UserID)
 	room.Joined = true
 	writeJSON(w, http.StatusCreated, room)
@@ -403,7 +403,6 @@ func (a *API) join(w http.ResponseWriter, r *http.Request, who auth.Claims) erro
 		if _, err := a.core.Store.Join(r.Context(), room.ID, who.UserID, chatcore.RoleMember); err != nil {
 			return err
 		}
-		a.core.members.add(room.ID, who.UserID)
 		a.core.membershipChanged(r.Context(), room.ID, who.UserID)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"room": room.ID, "joined": true})
@@ -418,9 +417,7 @@ func (a *API) leave(w http.ResponseWriter, r *http.Request, who auth.Claims) err
 	if _, err := a.core.Store.Leave(r.Context(), id, who.UserID); err != nil {
 		return err
 	}
-	a.core.members.remove(id, who.UserID)
-	a.core.membershipChanged(r.Context(), id, who.UserID)
-	a.core.Hub.UnsubscribeUser(id, who.UserID)
+	a.core.revoked(r.Context(), id, who.UserID)
 	writeJSON(w, http.StatusOK, map[string]any{"room": id, "joined": false})
 	return nil
 }
@@ -470,9 +467,48 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request, who auth.Claims) er
 	if _, err := a.core.Store.Join(r.Context(), id, req.UserID, chatcore.RoleMember); err != nil {
 		return err
 	}
-	a.core.members.add(id, req.UserID)
 	a.core.membershipChanged(r.Context(), id, req.UserID)
 	writeJSON(w, http.StatusOK, map[string]any{"room": id, "user_id": req.UserID, "joined": true})
+	return nil
+}
+
+// removeMember is the owner taking someone out of the room (an invitation
+// by mistake, a troll): the same revocation as a leave, on every instance.
+func (a *API) removeMember(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	target, err := strconv.ParseInt(r.PathValue("user"), 10, 64)
+	if err != nil || target <= 0 {
+		return badRequest("user must be a positive integer")
+	}
+	if err := a.requireMember(r.Context(), id, who); err != nil {
+		return err
+	}
+	// The role is read from Postgres, not a cache: it decides a removal.
+	role, err := a.core.Store.Role(r.Context(), id, who.UserID)
+	if errors.Is(err, chatcore.ErrNotFound) {
+		return errNotMember // left between the two checks
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case role != chatcore.RoleOwner:
+		return errf(http.StatusForbidden, wire.CodeForbidden, "only the room's owner may remove members")
+	case target == who.UserID:
+		return badRequest("the owner cannot remove themselves")
+	}
+	left, err := a.core.Store.Leave(r.Context(), id, target)
+	if err != nil {
+		return err
+	}
+	if !left {
+		return errf(http.StatusNotFound, wire.CodeNotFound, "user is not a member of this room")
+	}
+	a.core.revoked(r.Context(), id, target)
+	writeJSON(w, http.StatusOK, map[string]any{"room": id, "user_id": target, "joined": false})
 	return nil
 }
 

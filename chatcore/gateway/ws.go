@@ -305,6 +305,12 @@ func (s *session) subscribe(f *wire.ClientFrame) {
 		s.rooms = make(map[int64]struct{})
 	}
 	s.rooms[f.Room] = struct{}{}
+	// A revocation that landed between the check above and the
+	// subscription found nothing to end; its notice has dropped the cached
+	// membership by now, so this second look sees it.
+	if ok, err := s.a.core.isMember(ctx, f.Room, s.who.UserID); err == nil && !ok {
+		s.a.core.Hub.UnsubscribeUser(f.Room, s.who.UserID)
+	}
 }
 
 func (s *session) typingFrame(f *wire.ClientFrame) {

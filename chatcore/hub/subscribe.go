@@ -254,6 +254,16 @@ func (h *Hub) LocalUsers(roomID int64) []int64 {
 	return out
 }
 
+// HasUser reports whether the user has a live subscription to the room on
+// this instance.
+func (h *Hub) HasUser(roomID, userID int64) bool {
+	s := h.shard(roomID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[roomID]
+	return ok && r.users[userID] > 0
+}
+
 // LocalPresence calls f for every (room, user) with a live subscription
 // here, for refreshing presence entries that expire.
 func (h *Hub) LocalPresence(f func(room, user int64)) {
@@ -282,8 +292,10 @@ func (h *Hub) Typing(roomID, userID int64) {
 }
 
 // UnsubscribeUser removes every local subscription of the user from the
-// room (after a leave: a former member must stop receiving at once).
-func (h *Hub) UnsubscribeUser(roomID, userID int64) {
+// room and tells each connection with an unsubscribed event (after a leave
+// or a removal: a former member must stop receiving at once). It returns how
+// many subscriptions it ended.
+func (h *Hub) UnsubscribeUser(roomID, userID int64) int {
 	s := h.shard(roomID)
 	s.mu.Lock()
 	r, ok := s.rooms[roomID]
@@ -300,4 +312,5 @@ func (h *Hub) UnsubscribeUser(roomID, userID int64) {
 		h.Unsubscribe(sub, roomID)
 		sub.Enqueue(wire.NewFrame(0, wire.Encode(wire.RoomEvent{Type: wire.TypeUnsubbed, Room: roomID})))
 	}
+	return len(gone)
 }

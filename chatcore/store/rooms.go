@@ -195,3 +195,45 @@ func (s *Store) LastSeq(ctx context.Context, roomID int64) (int64, error) {
 	})
 	return seq, err
 }
+
+// Memberships returns which of the (room, user) pairs are memberships now,
+// in one query: an instance re-checks its live subscriptions with it.
+func (s *Store) Memberships(ctx context.Context, pairs [][2]int64) (map[[2]int64]bool, error) {
+	out := make(map[[2]int64]bool, len(pairs))
+	if len(pairs) == 0 {
+		return out, nil
+	}
+	rooms, users := make([]int64, len(pairs)), make([]int64, len(pairs))
+	for i, p := range pairs {
+		rooms[i], users[i] = p[0], p[1]
+	}
+	err := s.run(ctx, "memberships", func(ctx context.Context) (int, error) {
+		rows, err := s.pool.Query(ctx, `
+			SELECT p.r, p.u FROM unnest($1::bigint[], $2::bigint[]) AS p(r, u)
+			WHERE EXISTS (SELECT 1 FROM room_users WHERE room_id = p.r AND user_id = p.u)`, rooms, users)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p [2]int64
+			if err := rows.Scan(&p[0], &p[1]); err != nil {
+				return len(out), err
+			}
+			out[p] = true
+		}
+		return len(out), rows.Err()
+	})
+	return out, err
+}
+
+// Role returns userID's role in roomID; chatcore.ErrNotFound when userID is
+// not a member (or there is no such room).
+func (s *Store) Role(ctx context.Context, roomID, userID int64) (string, error) {
+	var role string
+	err := s.run(ctx, "member_role", func(ctx context.Context) (int, error) {
+		return 1, s.pool.QueryRow(ctx,
+			"SELECT role FROM room_users WHERE room_id = $1 AND user_id = $2", roomID, userID).Scan(&role)
+	})
+	return role, err
+}

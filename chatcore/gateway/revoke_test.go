@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/chatgate/chatgate/chatcore"
+)
+
+// leaveVia posts a leave for user through the instance's REST API.
+func leaveVia(t testing.TB, in *instance, room int64, user chatcore.User) {
+	t.Helper()
+	tok, _ := in.core.Signer.Issue(user.ID, user.Name)
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/rooms/%d/leave", in.srv.URL, room), nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("leave: %d", resp.StatusCode)
+	}
+}
+
+// privateRoomWith makes a private room owned by a new user, with member
+// as its second member.
+func privateRoomWith(t testing.TB, in *instance) (room int64, member chatcore.User) {
+	t.Helper()
+	ctx := context.Background()
+	st := in.core.Store
+	owner, err := st.CreateUser(ctx, "owner", fmt.Sprintf("owner.%d@example.test", time.Now().UnixNano()), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, err = st.CreateUser(ctx, "member", fmt.Sprintf("member.%d@example.test", time.Now().UnixNano()), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.CreateRoom(ctx, owner.ID, "private", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Join(ctx, r.ID, member.ID, chatcore.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	return r.ID, member
+}
+
+// TestRevokeAcrossInstances: a leave through one instance ends the user's
+// subscription on the other at once, with an unsubscribed event, and a
+// subscribe there afterwards is refused.
+func TestRevokeAcrossInstances(t *testing.T) {
+	rs := startRedis(t, freePort(t))
+	newClient := func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: rs.addr()}) }
+	a, b := startInstance(t, "a", newClient()), startInstance(t, "b", newClient())
+	room, bob := privateRoomWith(t, a)
+	p := b.dial(t, bob)
+	p.subscribe(t, room)
+
+	start := time.Now()
+	leaveVia(t, a, room, bob)
+	if e := p.want(t, "unsubscribed", time.Second); e.Room != room {
+		t.Fatalf("unsubscribed from %d, want %d", e.Room, room)
+	}
+	t.Logf("unsubscribed on the other instance %v after the leave began", time.Since(start).Round(time.Microsecond))
+	p.send(t, map[string]any{"type": "subscribe", "room": room})
+	if e := p.want(t, "error", 2*time.Second); e.Room != room {
+		t.Fatalf("subscribe after leaving: %+v", e)
+	}
+}
+
+// TestRevokeWhileRedisDown: with Redis gone no notice travels, so the
+// instance holding the subscription finds the leave in Postgres within its
+// unhealthy sweep period (SECURITY.md: fail closed).
+func TestRevokeWhileRedisDown(t *testing.T) {
+	rs := startRedis(t, freePort(t))
+	newClient := func() redis.UniversalClient {
+		return redis.NewClient(&redis.Options{Addr: rs.addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	}
+	a, b := startInstance(t, "a", newClient()), startInstance(t, "b", newClient())
+	room, bob := privateRoomWith(t, a)
+	p := b.dial(t, bob)
+	p.subscribe(t, room)
+	// Warm b's cached membership: a positive answer it must stop trusting.
+	if ok, err := b.core.IsMember(context.Background(), room, bob.ID); err != nil || !ok {
+		t.Fatalf("member before: %v %v", ok, err)
+	}
+
+	rs.stop()
+	start := time.Now()
+	leaveVia(t, a, room, bob)
+	// Detection of the lost channel (a ping every 2 s) plus one sweep.
+	if e := p.want(t, "unsubscribed", 8*time.Second); e.Room != room {
+		t.Fatalf("unsubscribed from %d, want %d", e.Room, room)
+	}
+	t.Logf("unsubscribed %v after the leave, with Redis down", time.Since(start).Round(time.Millisecond))
+	if ok, err := b.core.IsMember(context.Background(), room, bob.ID); err != nil || ok {
+		t.Fatalf("b still answers member=%v (%v) with Redis down", ok, err)
+	}
+}
