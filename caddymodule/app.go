@@ -73,6 +73,14 @@ type App struct {
 	// PasswordMemoryKiB and PasswordTime are the argon2id costs (19456, 2).
 	PasswordMemoryKiB uint32 `json:"password_memory_kib,omitempty"`
 	PasswordTime      uint32 `json:"password_time,omitempty"`
+	// PasswordConcurrency caps password hashes running at once (default
+	// GOMAXPROCS): each holds password_memory_kib of memory.
+	PasswordConcurrency int `json:"password_concurrency,omitempty"`
+	// PasswordQueue is how many registers and logins may wait for a
+	// hashing slot (default 4 × password_concurrency; -1, "off" in a
+	// Caddyfile: none); past it
+	// they get 503 with Retry-After.
+	PasswordQueue int `json:"password_queue,omitempty"`
 	// RecentBuffer is how many recent messages each active room keeps in
 	// memory for resumes (default 256).
 	RecentBuffer int `json:"recent_buffer,omitempty"`
@@ -127,13 +135,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 			BatchMax:         a.BatchMax,
 			BatchWorkers:     a.BatchWorkers,
 		},
-		Hub:             hub.Config{RecentSize: a.RecentBuffer},
-		Secret:          secret,
-		PreviousSecrets: a.previousSecrets(),
-		TokenTTL:        time.Duration(a.TokenTTL),
-		Password:        auth.PasswordParams{MemoryKiB: a.PasswordMemoryKiB, Time: a.PasswordTime, Threads: 1},
-		Instance:        a.Instance,
-		Logger:          a.logger,
+		Hub:                 hub.Config{RecentSize: a.RecentBuffer},
+		Secret:              secret,
+		PreviousSecrets:     a.previousSecrets(),
+		TokenTTL:            time.Duration(a.TokenTTL),
+		Password:            auth.PasswordParams{MemoryKiB: a.PasswordMemoryKiB, Time: a.PasswordTime, Threads: 1},
+		PasswordConcurrency: a.PasswordConcurrency,
+		PasswordQueue:       a.PasswordQueue,
+		Instance:            a.Instance,
+		Logger:              a.logger,
 	}
 	if cfg.Password.MemoryKiB == 0 {
 		cfg.Password = auth.DefaultPasswordParams

@@ -39,6 +39,8 @@ func init() {
 //	    token_ttl           <duration>
 //	    password_memory_kib <n>
 //	    password_time       <n>
+//	    password_concurrency <n>
+//	    password_queue      <n>|off
 //	    recent_buffer       <n>
 //	    start_timeout       <duration>
 //	}
@@ -105,6 +107,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			var n int
 			n, err = optInt(val)
 			a.PasswordTime = uint32(n)
+		case "password_concurrency":
+			a.PasswordConcurrency, err = optInt(val)
+		case "password_queue":
+			if val == "off" {
+				a.PasswordQueue = -1 // refuse at once when every slot is busy
+			} else {
+				a.PasswordQueue, err = optInt(val)
+			}
 		case "recent_buffer":
 			a.RecentBuffer, err = optInt(val)
 		case "start_timeout":
@@ -179,6 +189,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    ip_request_rate    <rate> [<burst>]
 //	    user_request_rate  <rate> [<burst>]
 //	    auth_ip_rate       <rate> [<burst>]
+//	    login_account_ip_rate <rate> [<burst>]
 //	    login_account_rate <rate> [<burst>]
 //	    max_rooms          <n, -1: off>
 //	    command_rate       <rate> [<burst>]
@@ -315,6 +326,8 @@ func (h *Handler) rateOption(name string) *limits.Rate {
 		return &h.UserRequestRate
 	case "auth_ip_rate":
 		return &h.AuthIPRate
+	case "login_account_ip_rate":
+		return &h.LoginAccountIPRate
 	case "login_account_rate":
 		return &h.LoginAccountRate
 	case "command_rate":

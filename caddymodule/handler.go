@@ -78,9 +78,15 @@ type Handler struct {
 	// (300/s, burst 3000) and per user (100/s, burst 1000).
 	IPRequestRate   limits.Rate `json:"ip_request_rate,omitempty"`
 	UserRequestRate limits.Rate `json:"user_request_rate,omitempty"`
-	// AuthIPRate limits register and login per address (2/s, burst 20);
-	// LoginAccountRate login per account (6/m, burst 10).
-	AuthIPRate       limits.Rate `json:"auth_ip_rate,omitempty"`
+	// AuthIPRate limits register and login attempts per address (2/s,
+	// burst 20).
+	AuthIPRate limits.Rate `json:"auth_ip_rate,omitempty"`
+	// LoginAccountIPRate limits failed logins per account from one
+	// address (5/m, burst 10).
+	LoginAccountIPRate limits.Rate `json:"login_account_ip_rate,omitempty"`
+	// LoginAccountRate limits failed logins per account from all
+	// addresses together (30/m, burst 60), high enough that one attacker
+	// cannot lock the owner out.
 	LoginAccountRate limits.Rate `json:"login_account_rate,omitempty"`
 	// MaxRooms caps the rooms one connection subscribes to (128).
 	MaxRooms int `json:"max_rooms,omitempty"`
@@ -129,15 +135,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		CheckOrigin:  h.checkOrigin(),
 		SecureCookie: h.SecureCookie,
 		Limits: gateway.Limits{
-			IPConns:          h.IPConns,
-			IPConnectRate:    h.IPConnectRate,
-			IPRequestRate:    h.IPRequestRate,
-			UserRequestRate:  h.UserRequestRate,
-			AuthIPRate:       h.AuthIPRate,
-			LoginAccountRate: h.LoginAccountRate,
-			MaxRooms:         h.MaxRooms,
-			CommandRate:      h.CommandRate,
-			HandshakeTimeout: time.Duration(h.HandshakeTimeout),
+			IPConns:            h.IPConns,
+			IPConnectRate:      h.IPConnectRate,
+			IPRequestRate:      h.IPRequestRate,
+			UserRequestRate:    h.UserRequestRate,
+			AuthIPRate:         h.AuthIPRate,
+			LoginAccountRate:   h.LoginAccountRate,
+			LoginAccountIPRate: h.LoginAccountIPRate,
+			MaxRooms:           h.MaxRooms,
+			CommandRate:        h.CommandRate,
+			HandshakeTimeout:   time.Duration(h.HandshakeTimeout),
 		},
 		ClientIP: func(r *http.Request) string {
 			ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)

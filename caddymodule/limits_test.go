@@ -81,8 +81,12 @@ func TestConnectRatePerAddress(t *testing.T) {
 	c.Close()
 }
 
+// TestLoginThrottle: failed logins are counted per (account, address) and
+// per account from everywhere, with the ceiling well above one address's
+// share, so an attacker guessing from one address locks only that address
+// out; the owner signs in from their own meanwhile. Successes count nothing.
 func TestLoginThrottle(t *testing.T) {
-	s := startServer(t, "login_account_rate 1/m 3\nauth_ip_rate 1/m 6")
+	s := startServer(t, "login_account_ip_rate 1/m 3\nlogin_account_rate 1/m 12\nauth_ip_rate 1/m 9")
 	// Accounts are registered from the test's own address, which the
 	// attackers below do not share.
 	ann, bob := s.register(t, "Ann"), s.register(t, "Bob")
@@ -92,32 +96,53 @@ func TestLoginThrottle(t *testing.T) {
 		return me.Email
 	}
 	annEmail, bobEmail := email(ann), email(bob)
+	login := func(ip, email, password string) reply {
+		return doFrom(t, httpFrom(ip), "POST", s.base+"/api/auth/login", "", map[string]string{"email": email, "password": password})
+	}
+	right := "password-" + ann.name
 
-	// Guessing Ann's password from several addresses: three wrong tries,
-	// then even the right password is refused until the bucket refills.
-	for i, ip := range []string{"127.0.0.50", "127.0.0.51", "127.0.0.52"} {
-		r := doFrom(t, httpFrom(ip), "POST", s.base+"/api/auth/login", "", map[string]string{"email": annEmail, "password": fmt.Sprint("guess-", i)})
-		if r.status != http.StatusUnauthorized {
+	// One attacker: three wrong guesses, then refused (429) however often
+	// it tries, even with the right password; refusals are not charged.
+	for i := range 3 {
+		if r := login("127.0.0.50", annEmail, fmt.Sprint("guess-", i)); r.status != http.StatusUnauthorized {
 			t.Fatalf("guess %d: %d %s", i, r.status, r.body)
 		}
 	}
-	r := doFrom(t, httpFrom("127.0.0.53"), "POST", s.base+"/api/auth/login", "", map[string]string{"email": strings.ToUpper(annEmail), "password": "password-" + ann.name})
-	want429(t, "4th login for one account (upper-cased)", r)
-	// Bob's account is not affected.
-	if r := doFrom(t, httpFrom("127.0.0.53"), "POST", s.base+"/api/auth/login", "", map[string]string{"email": bobEmail, "password": "wrong password"}); r.status != http.StatusUnauthorized {
+	want429(t, "4th failed login for one account from one address (upper-cased)", login("127.0.0.50", strings.ToUpper(annEmail), "guess-3"))
+	want429(t, "the right password from the locked-out address", login("127.0.0.50", annEmail, right))
+	// The owner, from their own address, is not locked out, and their
+	// successes are free.
+	for i := range 5 {
+		if r := login("127.0.0.49", annEmail, right); r.status != http.StatusOK {
+			t.Fatalf("owner's login %d during the attack: %d %s", i, r.status, r.body)
+		}
+	}
+	// Bob's account is not affected by Ann's attacker.
+	if r := login("127.0.0.50", bobEmail, "wrong password"); r.status != http.StatusUnauthorized {
 		t.Fatalf("another account: %d %s", r.status, r.body)
 	}
+	// Spread over many addresses the account's ceiling (12) holds: 3 from
+	// .50 above, 9 more from three addresses, then even the owner waits.
+	for _, ip := range []string{"127.0.0.55", "127.0.0.56", "127.0.0.57"} {
+		for i := range 3 {
+			if r := login(ip, annEmail, fmt.Sprint("spread-", i)); r.status != http.StatusUnauthorized {
+				t.Fatalf("guess %d from %s: %d %s", i, ip, r.status, r.body)
+			}
+		}
+	}
+	want429(t, "a login past the account's ceiling", login("127.0.0.49", annEmail, right))
 
 	// One address trying many accounts (or registering many) is throttled
-	// by auth_ip_rate: two attempts from .53 above, four more pass.
-	spray := httpFrom("127.0.0.53")
-	for i := range 4 {
+	// by auth_ip_rate (9), which counts every attempt: six from .50 above
+	// (the two refused included), three more pass, the 10th is refused.
+	spray := httpFrom("127.0.0.50")
+	for i := range 3 {
 		r := doFrom(t, spray, "POST", s.base+"/api/auth/login", "", map[string]string{"email": fmt.Sprintf("nobody%d@example.com", i), "password": "password1"})
 		if r.status != http.StatusUnauthorized {
 			t.Fatalf("spray %d: %d %s", i, r.status, r.body)
 		}
 	}
-	want429(t, "7th auth attempt from one address", doFrom(t, spray, "POST", s.base+"/api/auth/register", "",
+	want429(t, "10th auth attempt from one address", doFrom(t, spray, "POST", s.base+"/api/auth/register", "",
 		map[string]string{"name": "Spam", "email": "spam@example.com", "password": "password1"}))
 	// An address longer than any real one is refused before it becomes a
 	// limiter key.

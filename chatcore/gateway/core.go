@@ -33,6 +33,12 @@ type Config struct {
 	PreviousSecrets [][]byte
 	TokenTTL        time.Duration
 	Password        auth.PasswordParams
+	// PasswordConcurrency bounds password hashes running at once
+	// (GOMAXPROCS) and PasswordQueue how many more may wait for a slot
+	// (0: 4 × PasswordConcurrency; negative: none); past both a
+	// register or login answers 503 with Retry-After.
+	PasswordConcurrency int
+	PasswordQueue       int
 	Instance        string
 	Logger          *zap.Logger
 	// Bus defaults to the memory bus (one node).
@@ -51,6 +57,7 @@ type Core struct {
 	Hub      *hub.Hub
 	Bus      bus.Bus
 	Signer   *auth.Signer
+	hasher   *auth.Hasher
 	Metrics  *metrics.Set
 	revoker  *revoker
 	pub      *publisher
@@ -100,7 +107,8 @@ func New(cfg Config) (*Core, error) {
 		cfg.Hub.Logger = cfg.Logger
 	}
 	cfg.Hub.Observer = hubObserver{m}
-	c := &Core{cfg: cfg, log: cfg.Logger, Store: st, Signer: signer, Metrics: m}
+	c := &Core{cfg: cfg, log: cfg.Logger, Store: st, Signer: signer, Metrics: m,
+		hasher: auth.NewHasher(cfg.Password, cfg.PasswordConcurrency, cfg.PasswordQueue)}
 	c.revoker = newRevoker(c)
 	c.Bus = cfg.Bus
 	if c.Bus == nil && cfg.Redis != nil {
@@ -201,7 +209,7 @@ func (c *Core) Stop(ctx context.Context) error {
 // against when a login names no account.
 func (c *Core) dummyHash() string {
 	c.dummyOnce.Do(func() {
-		c.dummy, _ = auth.HashPassword("not a password: no account has it", c.cfg.Password)
+		c.dummy, _ = auth.HashPassword("not a password: no account has it", c.hasher.Params())
 	})
 	return c.dummy
 }

@@ -31,9 +31,14 @@ type Limits struct {
 	// AuthIPRate limits register and login attempts per client address
 	// (2/s, burst 20): each costs an argon2id hash.
 	AuthIPRate limits.Rate
-	// LoginAccountRate limits login attempts per account (email), whoever
-	// makes them (1 per 10s, burst 10): password guessing against one
-	// account from many addresses.
+	// LoginAccountIPRate limits failed logins per account (email) from one
+	// client address (5/m, burst 10): password guessing from one place,
+	// which leaves the account's owner, elsewhere, unaffected.
+	LoginAccountIPRate limits.Rate
+	// LoginAccountRate is the ceiling on failed logins per account from
+	// all addresses together (30/m, burst 60): guessing spread over many
+	// addresses. It is six times LoginAccountIPRate, so locking the owner
+	// out takes failures from more than six addresses (IPv6: /64s) at once.
 	LoginAccountRate limits.Rate
 	// MaxRooms caps the rooms one connection subscribes to at once (128).
 	MaxRooms int
@@ -57,7 +62,8 @@ func (l *Limits) setDefaults() {
 	rate(&l.IPRequestRate, 300, 3000)
 	rate(&l.UserRequestRate, 100, 1000)
 	rate(&l.AuthIPRate, 2, 20)
-	rate(&l.LoginAccountRate, 0.1, 10)
+	rate(&l.LoginAccountIPRate, 5.0/60, 10)
+	rate(&l.LoginAccountRate, 0.5, 60)
 	if l.MaxRooms == 0 {
 		l.MaxRooms = 128
 	}
@@ -104,16 +110,44 @@ func (a *API) allowUserRequest(ctx context.Context, user int64) error {
 	return a.allow(ctx, "rest_user", strconv.FormatInt(user, 10), a.cfg.Limits.UserRequestRate, "too many requests, slow down")
 }
 
-// allowAuth throttles register and login per address and, for a login,
-// per account, before any password is hashed.
-func (a *API) allowAuth(r *http.Request, email string) error {
-	if err := a.allow(r.Context(), "auth_ip", a.clientIP(r), a.cfg.Limits.AuthIPRate, "too many sign-in attempts from this address, try again later"); err != nil {
-		return err
+// allowAuth throttles register and login attempts per address, before any
+// password is hashed.
+func (a *API) allowAuth(r *http.Request) error {
+	return a.allow(r.Context(), "auth_ip", a.clientIP(r), a.cfg.Limits.AuthIPRate, "too many sign-in attempts from this address, try again later")
+}
+
+// loginKeys are the failed-login buckets of an attempt: the account from
+// this address, and the account from anywhere.
+func (a *API) loginKeys(r *http.Request, email string) (pair, account string) {
+	account = strings.ToLower(email)
+	return account + "|" + a.clientIP(r), account
+}
+
+// allowLogin refuses a login whose account has failed too often from this
+// address, or from everywhere, without counting the attempt: only failures
+// are charged (loginFailed), so the owner's own logins never lock them out.
+func (a *API) allowLogin(r *http.Request, email string) error {
+	pair, account := a.loginKeys(r, email)
+	l := a.cfg.Limits
+	for _, c := range []struct {
+		scope, key string
+		rate       limits.Rate
+	}{{"login_account_ip", pair, l.LoginAccountIPRate}, {"login_account", account, l.LoginAccountRate}} {
+		if ok, retry := a.core.Limits.Peek(r.Context(), c.scope+":"+c.key, c.rate); !ok {
+			a.core.Metrics.RateLimited.WithLabelValues(c.scope).Inc()
+			e := errf(http.StatusTooManyRequests, wire.CodeRateLimited, "too many failed sign-ins for this account, try again later")
+			e.retry = max(retry, time.Second)
+			return e
+		}
 	}
-	if email == "" {
-		return nil
-	}
-	return a.allow(r.Context(), "login_account", strings.ToLower(email), a.cfg.Limits.LoginAccountRate, "too many sign-in attempts for this account, try again later")
+	return nil
+}
+
+// loginFailed charges a failed login to its buckets.
+func (a *API) loginFailed(r *http.Request, email string) {
+	pair, account := a.loginKeys(r, email)
+	a.core.Limits.Allow(r.Context(), "login_account_ip:"+pair, a.cfg.Limits.LoginAccountIPRate)
+	a.core.Limits.Allow(r.Context(), "login_account:"+account, a.cfg.Limits.LoginAccountRate)
 }
 
 // allowUserSend counts one message against the user's bucket, shared by

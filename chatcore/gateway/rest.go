@@ -174,7 +174,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(w, r, &req); err != nil {
 		return err
 	}
-	if err := a.allowAuth(r, ""); err != nil {
+	if err := a.allowAuth(r); err != nil {
 		return err
 	}
 	req.Name = strings.TrimSpace(req.Name)
@@ -187,9 +187,9 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	case len(req.Password) < minPassword || len(req.Password) > maxPassword:
 		return badRequest(fmt.Sprintf("password must be %d to %d bytes", minPassword, maxPassword))
 	}
-	hash, err := auth.HashPassword(req.Password, a.core.cfg.Password)
+	hash, err := a.core.hasher.Hash(r.Context(), req.Password)
 	if err != nil {
-		return err
+		return a.hashErr(err)
 	}
 	u, err := a.core.Store.CreateUser(r.Context(), req.Name, req.Email, hash)
 	if errors.Is(err, chatcore.ErrConflict) {
@@ -225,14 +225,25 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if req.Email == "" || req.Password == "" || len(req.Password) > maxPassword || len(req.Email) > 254 {
 		return bad
 	}
-	if err := a.allowAuth(r, req.Email); err != nil {
+	if err := a.allowAuth(r); err != nil {
 		return err
 	}
+	if err := a.allowLogin(r, req.Email); err != nil {
+		return err
+	}
+	// The hashing slot first: past the bound a login is refused before it
+	// costs a query.
+	release, err := a.core.hasher.Acquire(r.Context())
+	if err != nil {
+		return a.hashErr(err)
+	}
+	defer release()
 	u, err := a.core.Store.UserByEmail(r.Context(), req.Email)
 	if errors.Is(err, chatcore.ErrNotFound) {
 		// Hash anyway, so an unknown address takes as long as a wrong
 		// password and the timing does not tell which accounts exist.
 		_, _ = auth.CheckPassword(a.core.dummyHash(), req.Password)
+		a.loginFailed(r, req.Email)
 		return bad
 	}
 	if err != nil {
@@ -240,10 +251,23 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	ok, err := auth.CheckPassword(u.PasswordHash, req.Password)
 	if err != nil || !ok {
+		a.loginFailed(r, req.Email)
 		return bad
 	}
 	a.issue(w, r, http.StatusOK, u)
 	return nil
+}
+
+// hashErr answers a register or login that found every hashing slot and
+// the queue taken: 503 with Retry-After, so the client comes back shortly.
+func (a *API) hashErr(err error) error {
+	if !errors.Is(err, auth.ErrBusy) {
+		return err
+	}
+	a.core.Metrics.RateLimited.WithLabelValues("password_hashing").Inc()
+	e := errf(http.StatusServiceUnavailable, wire.CodeUnavailable, "too many sign-ins in progress, retry shortly")
+	e.retry = time.Second
+	return e
 }
 
 // issue answers with a fresh token and sets it as the browser cookie.

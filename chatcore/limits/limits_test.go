@@ -225,3 +225,34 @@ func TestParseRate(t *testing.T) {
 		}
 	}
 }
+
+// TestPeek: Peek tells whether a token is left without taking it, in Redis
+// and in the local fallback alike.
+func TestPeek(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	for name, l := range map[string]*Limiter{"redis": NewLimiter(rdb, prefix, nil), "local": NewLimiter(nil, "", nil)} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			r := Rate{PerSecond: 1.0 / 60, Burst: 3}
+			for i := range 10 {
+				if ok, _ := l.Peek(ctx, "acct", r); !ok {
+					t.Fatalf("peek %d on a fresh bucket refused", i)
+				}
+			}
+			if got := takeAll(l, "acct", r, 2); got != 2 {
+				t.Fatalf("took %d of 2", got)
+			}
+			if ok, _ := l.Peek(ctx, "acct", r); !ok {
+				t.Fatal("peek refused with one token left")
+			}
+			takeAll(l, "acct", r, 1)
+			ok, retry := l.Peek(ctx, "acct", r)
+			if ok || retry <= 0 || retry > time.Minute {
+				t.Fatalf("peek on an empty bucket: ok=%v retry=%v, want refused within a minute", ok, retry)
+			}
+			if ok, _ := l.Peek(ctx, "other", r); !ok {
+				t.Fatal("another key refused")
+			}
+		})
+	}
+}

@@ -104,6 +104,43 @@ func (l *Limiter) Allow(ctx context.Context, key string, r Rate) (ok bool, retry
 	return l.allowLocal(key, r)
 }
 
+// Peek reports whether key's bucket holds a token, without taking one:
+// for limits that count only some outcomes (failed logins), checked before
+// the work and charged after it with Allow.
+func (l *Limiter) Peek(ctx context.Context, key string, r Rate) (ok bool, retry time.Duration) {
+	if l == nil || r.Off() {
+		return true, 0
+	}
+	if l.rdb != nil && l.br.Allow() {
+		ctx, cancel := context.WithTimeout(ctx, redisTimeout)
+		defer cancel()
+		interval := time.Duration(float64(time.Second) / r.PerSecond)
+		// A cost of 0 moves nothing; Remaining is the whole tokens left and
+		// ResetAfter how long until the bucket is full again.
+		res, err := l.rdb.AllowN(ctx, l.prefix+key, redis_rate.Limit{Rate: 1, Period: interval, Burst: r.burst()}, 0)
+		l.br.Done(err)
+		if err == nil {
+			if res.Remaining >= 1 {
+				return true, 0
+			}
+			return false, max(res.ResetAfter-time.Duration(r.burst()-1)*interval, time.Millisecond)
+		}
+		if l.onError != nil {
+			l.onError(err)
+		}
+	}
+	l.mu.Lock()
+	b := l.local[key]
+	l.mu.Unlock()
+	if b == nil {
+		return true, 0
+	}
+	if tokens := b.Tokens(); tokens < 1 {
+		return false, time.Duration((1 - tokens) / r.PerSecond * float64(time.Second))
+	}
+	return true, 0
+}
+
 func (l *Limiter) allowLocal(key string, r Rate) (bool, time.Duration) {
 	l.mu.Lock()
 	b := l.local[key]
