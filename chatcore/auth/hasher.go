@@ -85,4 +85,3 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	defer h.sem.Release(1)
 	return HashPassword(password, h.params)
 }
-

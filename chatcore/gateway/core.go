@@ -39,8 +39,8 @@ type Config struct {
 	// register or login answers 503 with Retry-After.
 	PasswordConcurrency int
 	PasswordQueue       int
-	Instance        string
-	Logger          *zap.Logger
+	Instance            string
+	Logger              *zap.Logger
 	// Bus defaults to the memory bus (one node).
 	Bus bus.Bus
 	// Redis is the shared Redis (nil on a single node without one): the bus,
