@@ -47,6 +47,13 @@ type App struct {
 	// Redis is redis://host:port/db, or a comma list of cluster nodes; empty
 	// runs one node on the memory bus.
 	Redis string `json:"redis,omitempty"`
+	// RedisPrefix starts every Redis key and channel of this deployment,
+	// so several can share one Redis without seeing each other's caches,
+	// rooms, limits or presence. Every instance of a deployment must use
+	// the same. Default: "chatgate:<database>-<hash>:", the hash over the
+	// postgres host:port and database name (gateway.DefaultRedisPrefix).
+	// It must not contain { or }.
+	RedisPrefix string `json:"redis_prefix,omitempty"`
 	// Secret signs tokens; every instance must share it.
 	Secret string `json:"secret,omitempty"`
 	// SecretFile holds the secret when Secret is empty; it is created with a
@@ -109,7 +116,7 @@ func (c coreRef) Destruct() error {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
-	for _, s := range []*string{&a.Postgres, &a.PostgresReplica, &a.Redis, &a.Secret, &a.SecretFile, &a.PreviousSecrets, &a.Instance} {
+	for _, s := range []*string{&a.Postgres, &a.PostgresReplica, &a.Redis, &a.RedisPrefix, &a.Secret, &a.SecretFile, &a.PreviousSecrets, &a.Instance} {
 		*s = strings.TrimSpace(repl.ReplaceAll(*s, ""))
 	}
 	if a.Postgres == "" {
@@ -117,6 +124,18 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.Instance == "" {
 		a.Instance, _ = os.Hostname()
+	}
+	if a.RedisPrefix == "" {
+		// Set here, not left to the gateway, so chat_cache can default
+		// its prefix to this one and the core's pool key includes it.
+		p, err := gateway.DefaultRedisPrefix(a.Postgres)
+		if err != nil {
+			return fmt.Errorf("chat: %w", err)
+		}
+		a.RedisPrefix = p
+	}
+	if err := gateway.CheckRedisPrefix(a.RedisPrefix); err != nil {
+		return fmt.Errorf("chat: %w", err)
 	}
 	if err := metrics.Default().Register(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("chat: register metrics: %w", err)
@@ -144,6 +163,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		PasswordQueue:       a.PasswordQueue,
 		Instance:            a.Instance,
 		Logger:              a.logger,
+		RedisPrefix:         a.RedisPrefix,
 	}
 	if cfg.Password.MemoryKiB == 0 {
 		cfg.Password = auth.DefaultPasswordParams
@@ -155,6 +175,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	cfg.Redis = rdb
+	if rdb != nil {
+		a.logger.Info("chat: redis keys and channels under a prefix", zap.String("prefix", a.RedisPrefix))
+	}
 	key, err := a.key(secret)
 	if err != nil {
 		return err

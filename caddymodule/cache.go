@@ -62,7 +62,9 @@ type CacheHandler struct {
 	Storage string `json:"storage,omitempty"`
 	// Redis is the storage's redis:// URL; empty uses the chat app's client.
 	Redis string `json:"redis,omitempty"`
-	// Prefix prefixes the storage's Redis keys ("chatgate:http:").
+	// Prefix prefixes the storage's Redis keys: the chat app's
+	// redis_prefix followed by "http:", or "chatgate:http:" without the
+	// chat app.
 	Prefix string `json:"prefix,omitempty"`
 	// MemoryMax caps the memory storage (64MiB).
 	MemoryMax int64 `json:"memory_max,omitempty"`
@@ -103,9 +105,6 @@ func (c cacheRef) Destruct() error {
 func (h *CacheHandler) Provision(ctx caddy.Context) error {
 	repl := caddy.NewReplacer()
 	h.Redis = strings.TrimSpace(repl.ReplaceAll(h.Redis, ""))
-	if h.Prefix == "" {
-		h.Prefix = "chatgate:http:"
-	}
 	if h.Name == "" {
 		h.Name = "default"
 	}
@@ -127,6 +126,14 @@ func (h *CacheHandler) Provision(ctx caddy.Context) error {
 	var appRedis redis.UniversalClient
 	if app != nil && app.Core() != nil {
 		appRedis = app.Core().Redis()
+	}
+	if h.Prefix == "" {
+		// Under the deployment's prefix even on a Redis of its own: two
+		// deployments' entries for one URL must not meet there either.
+		h.Prefix = "chatgate:http:"
+		if app != nil && app.Core() != nil {
+			h.Prefix = app.Core().RedisPrefix() + "http:"
+		}
 	}
 	kind := h.Storage
 	if kind == "" {

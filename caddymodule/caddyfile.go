@@ -27,6 +27,7 @@ func init() {
 //	    postgres            <dsn>
 //	    postgres_replica    <dsn>
 //	    redis               <url>[,<url>...]
+//	    redis_prefix        <string>
 //	    secret              <string>
 //	    secret_file         <path>
 //	    previous_secrets    <secret>[,<secret>...]
@@ -79,6 +80,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.PostgresReplica = val
 		case "redis":
 			a.Redis = val
+		case "redis_prefix":
+			a.RedisPrefix = val
 		case "secret":
 			a.Secret = val
 		case "secret_file":

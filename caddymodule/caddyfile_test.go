@@ -72,6 +72,7 @@ func TestUnmarshalApp(t *testing.T) {
 		postgres postgres://u@db:5432/chat
 		postgres_replica
 		redis redis://cache:6379/0
+		redis_prefix chat:prod:
 		secret 0123456789abcdef0123
 		secret_file /tmp/x
 		instance gw-1
@@ -91,7 +92,7 @@ func TestUnmarshalApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	if a.Postgres != "postgres://u@db:5432/chat" || a.PostgresReplica != "" || a.Redis != "redis://cache:6379/0" ||
-		a.Instance != "gw-1" || a.PoolSize != 32 || time.Duration(a.SlowQuery) != 20*time.Millisecond ||
+		a.RedisPrefix != "chat:prod:" || a.Instance != "gw-1" || a.PoolSize != 32 || time.Duration(a.SlowQuery) != 20*time.Millisecond ||
 		a.BatchMax != 256 || a.BatchWorkers != 1 || time.Duration(a.TokenTTL) != 12*time.Hour ||
 		a.PasswordMemoryKiB != 65536 || a.PasswordTime != 3 || a.RecentBuffer != 512 || time.Duration(a.StartTimeout) != 30*time.Second {
 		t.Fatalf("parsed %+v", a)

@@ -21,6 +21,10 @@ type RedisConfig struct {
 	// Client is a *redis.Client (PUBLISH/SUBSCRIBE) or a
 	// *redis.ClusterClient (sharded SPUBLISH/SSUBSCRIBE).
 	Client redis.UniversalClient
+	// Prefix starts every channel name: the deployment's Redis prefix
+	// (e.g. "chatgate:prod:"), so deployments sharing a Redis never hear
+	// each other's rooms. It must not contain a brace (the hash tag).
+	Prefix string
 	// Instance identifies this instance: it skips its own publications,
 	// which it has delivered locally already.
 	Instance string
@@ -137,11 +141,11 @@ func (r *Redis) partitionOf(room int64) *partition {
 	return r.parts[uint64(room)%uint64(len(r.parts))]
 }
 
-// channel names a room's channel. On a cluster the partition's hash tag
-// puts all rooms of one partition in one slot, so one SSUBSCRIBE
-// connection serves them all.
+// channel names a room's channel: <prefix>{pN}:room:<id>. On a cluster the
+// partition's hash tag puts all rooms of one partition in one slot, so one
+// SSUBSCRIBE connection serves them all.
 func (r *Redis) channel(room int64) string {
-	return "chatgate:{" + r.partitionOf(room).tag + "}:room:" + strconv.FormatInt(room, 10)
+	return r.cfg.Prefix + "{" + r.partitionOf(room).tag + "}:room:" + strconv.FormatInt(room, 10)
 }
 
 func roomOf(channel string) (int64, bool) {

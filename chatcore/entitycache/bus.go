@@ -1,15 +1,17 @@
 // Package entitycache holds Chatgate's typed entity caches: two levels, an
-// in-process LRU in front of Redis, with versioned keys (chat:v1:room:42).
+// in-process LRU in front of Redis, with versioned keys under the
+// deployment's prefix (<prefix>entity:v1:room:42), so deployments sharing a
+// Redis never serve each other's entities.
 //
 // Correctness rests on two mechanisms:
 //
 //   - Redis level: every entity has a generation key beside its value
-//     (chat:v1:room:42:gen). A value is stored with the generation read
-//     before the database load, in the same round trip as the value lookup;
-//     a write sets a fresh random generation. So a loader racing a write
-//     stores a value that no longer matches, never a stale one that does.
-//     A global epoch (chat:v1:epoch) does the same for everything at once,
-//     after an invalidation that could not reach Redis.
+//     (<prefix>entity:v1:room:42:gen). A value is stored with the generation
+//     read before the database load, in the same round trip as the value
+//     lookup; a write sets a fresh random generation. So a loader racing a
+//     write stores a value that no longer matches, never a stale one that
+//     does. A global epoch (<prefix>entity:v1:epoch) does the same for
+//     everything at once, after an invalidation that could not reach Redis.
 //
 //   - In-process level: a write publishes the ids on one Redis channel;
 //     every instance drops them from its LRU. The LRU is trusted only while
@@ -38,13 +40,9 @@ import (
 	"github.com/chatgate/chatgate/chatcore/metrics"
 )
 
-// KeyPrefix versions every key: a change of encoding bumps it.
-const KeyPrefix = "chat:v1:"
-
-// Channel carries invalidations between instances.
-const Channel = KeyPrefix + "invalidate"
-
-const epochKey = KeyPrefix + "epoch"
+// keyVersion follows the deployment prefix in every key: a change of
+// encoding bumps it.
+const keyVersion = "entity:v1:"
 
 // level1 is what the bus needs from each cache.
 type level1 interface {
@@ -55,6 +53,7 @@ type level1 interface {
 // Bus is the invalidation channel and health of one instance's caches.
 type Bus struct {
 	rdb     redis.UniversalClient
+	prefix  string // the deployment's, then keyVersion
 	log     *zap.Logger
 	origin  string
 	timeout time.Duration
@@ -72,14 +71,15 @@ type Bus struct {
 }
 
 // NewBus returns a bus on rdb (nil: one instance, no Redis, the LRU is
-// always trusted and invalidations stay local). It does no I/O.
-func NewBus(rdb redis.UniversalClient, log *zap.Logger) *Bus {
+// always trusted and invalidations stay local). Its keys and channel start
+// with prefix, the deployment's Redis prefix. It does no I/O.
+func NewBus(rdb redis.UniversalClient, prefix string, log *zap.Logger) *Bus {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:])
-	b := &Bus{rdb: rdb, log: log, origin: hex.EncodeToString(id[:]), timeout: 25 * time.Millisecond,
+	b := &Bus{rdb: rdb, prefix: prefix + keyVersion, log: log, origin: hex.EncodeToString(id[:]), timeout: 25 * time.Millisecond,
 		caches: make(map[string]level1), done: make(chan struct{})}
 	b.healthy.Store(rdb == nil)
 	return b
@@ -114,6 +114,12 @@ func (b *Bus) Close() {
 	<-b.done
 }
 
+// channel carries invalidations between the deployment's instances.
+func (b *Bus) channel() string { return b.prefix + "invalidate" }
+
+// epochKey is the global epoch every stored value carries.
+func (b *Bus) epochKey() string { return b.prefix + "epoch" }
+
 // Healthy reports whether the in-process level is in use.
 func (b *Bus) Healthy() bool { return b.healthy.Load() }
 
@@ -135,7 +141,7 @@ func (b *Bus) subscribe(ctx context.Context) {
 	defer close(b.done)
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		ps := b.rdb.Subscribe(ctx, Channel)
+		ps := b.rdb.Subscribe(ctx, b.channel())
 		b.ps.Store(ps)
 		if ctx.Err() != nil { // Close ran before the Store
 			_ = ps.Close()
@@ -223,8 +229,8 @@ func (b *Bus) recover(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.timeout)
 	defer cancel()
 	pipe := b.rdb.Pipeline()
-	pipe.Set(ctx, epochKey, newGen(), 0)
-	pipe.Publish(ctx, Channel, b.message("*", nil))
+	pipe.Set(ctx, b.epochKey(), newGen(), 0)
+	pipe.Publish(ctx, b.channel(), b.message("*", nil))
 	_, err := pipe.Exec(ctx)
 	b.br.Done(err)
 	if err != nil {

@@ -17,7 +17,8 @@ import (
 
 // Options configure one typed cache.
 type Options struct {
-	// Name is the entity kind in keys and metrics: chat:v1:<name>:<id>.
+	// Name is the entity kind in keys and metrics:
+	// <prefix>entity:v1:<name>:<id>.
 	Name string
 	// TTL bounds both levels.
 	TTL time.Duration
@@ -53,8 +54,8 @@ func New[V any](bus *Bus, opts Options) *Cache[V] {
 	return c
 }
 
-func (c *Cache[V]) key(id string) string    { return KeyPrefix + c.opts.Name + ":" + id }
-func (c *Cache[V]) genKey(id string) string { return KeyPrefix + c.opts.Name + ":" + id + ":gen" }
+func (c *Cache[V]) key(id string) string    { return c.bus.prefix + c.opts.Name + ":" + id }
+func (c *Cache[V]) genKey(id string) string { return c.key(id) + ":gen" }
 
 func (c *Cache[V]) dropLocal(ids []string) {
 	c.seq.Add(1)
@@ -165,7 +166,7 @@ func (c *Cache[V]) fromRedis(ctx context.Context, ids []string, out map[string]V
 	defer cancel()
 	start := time.Now()
 	pipe := b.rdb.Pipeline()
-	epoch := pipe.Get(rctx, epochKey)
+	epoch := pipe.Get(rctx, b.epochKey())
 	vals, gens := make([]*redis.StringCmd, len(ids)), make([]*redis.StringCmd, len(ids))
 	for i, id := range ids {
 		vals[i] = pipe.Get(rctx, c.key(id))
@@ -267,7 +268,7 @@ func (c *Cache[V]) Invalidate(ctx context.Context, ids ...string) error {
 		// first and a lost generation only ever causes a miss.
 		pipe.Set(rctx, c.genKey(id), newGen(), 2*c.opts.TTL)
 	}
-	pipe.Publish(rctx, Channel, b.message(c.opts.Name, ids))
+	pipe.Publish(rctx, b.channel(), b.message(c.opts.Name, ids))
 	_, err := pipe.Exec(rctx)
 	c.m.ObserveRedis("entity_invalidate", time.Since(start))
 	b.br.Done(err)

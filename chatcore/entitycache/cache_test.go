@@ -6,6 +6,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,9 +34,18 @@ type instance struct {
 	cache *Cache[string]
 }
 
+// testPrefix is the deployment prefix of the tests' caches.
+const testPrefix = "chatgate:test:entitycache:"
+
 func newInstance(t testing.TB, addr, name string) *instance {
 	t.Helper()
-	bus := NewBus(client(t, addr), nil)
+	return newInstanceIn(t, addr, testPrefix, name)
+}
+
+// newInstanceIn is newInstance in the deployment of prefix.
+func newInstanceIn(t testing.TB, addr, prefix, name string) *instance {
+	t.Helper()
+	bus := NewBus(client(t, addr), prefix, nil)
 	bus.Start(context.Background())
 	t.Cleanup(bus.Close)
 	deadline := time.Now().Add(3 * time.Second)
@@ -162,7 +172,7 @@ func TestLoadRacingWrite(t *testing.T) {
 }
 
 func TestNoRedis(t *testing.T) {
-	bus := NewBus(nil, nil)
+	bus := NewBus(nil, testPrefix, nil)
 	bus.Start(context.Background())
 	defer bus.Close()
 	c := New[string](bus, Options{Name: "x", TTL: 50 * time.Millisecond})
@@ -250,5 +260,62 @@ func TestRedisDown(t *testing.T) {
 	a.cache.Get(ctx, "1", d.one)
 	if v, _ := a.cache.Get(ctx, "1", d.one); v != "1@1" || d.loads.Load() != loads+1 {
 		t.Fatalf("after recovery %q, loads %d (want %d)", v, d.loads.Load(), loads+1)
+	}
+}
+
+// Two deployments on one Redis cache the same entity id: each gets its own
+// database's value, invalidations stay in their deployment, and every key
+// starts with one of the two prefixes.
+func TestPrefixSeparatesDeployments(t *testing.T) {
+	name := uniqueName(t)
+	pa, pb := testPrefix+name+":a:", testPrefix+name+":b:"
+	a, b := newInstanceIn(t, "127.0.0.1:6379", pa, name), newInstanceIn(t, "127.0.0.1:6379", pb, name)
+	// a2 is another instance of a: it must hear a's invalidations.
+	a2 := newInstanceIn(t, "127.0.0.1:6379", pa, name)
+	da, db2 := &db{}, &db{}
+	db2.version.Store(7)
+	ctx := context.Background()
+	if v, _ := a.cache.Get(ctx, "42", da.one); v != "42@0" {
+		t.Fatalf("a got %q", v)
+	}
+	if v, _ := a2.cache.Get(ctx, "42", da.one); v != "42@0" || da.loads.Load() != 1 {
+		t.Fatalf("a2 should hit a's Redis entry: %q, loads %d", v, da.loads.Load())
+	}
+	if v, _ := b.cache.Get(ctx, "42", db2.one); v != "42@7" || db2.loads.Load() != 1 {
+		t.Fatalf("b got %q (loads %d): another deployment's entry", v, db2.loads.Load())
+	}
+	if err := a.cache.Invalidate(ctx, "42"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Second); a2.cache.Len() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a2 never heard a's invalidation")
+		}
+	}
+	if b.cache.Len() != 1 {
+		t.Fatal("b heard a's invalidation")
+	}
+	rdb := client(t, "127.0.0.1:6379")
+	var keys []string
+	iter := rdb.Scan(ctx, 0, "*"+name+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var na, nb int
+	for _, k := range keys {
+		switch {
+		case strings.HasPrefix(k, pa+"entity:v1:"):
+			na++
+		case strings.HasPrefix(k, pb+"entity:v1:"):
+			nb++
+		default:
+			t.Errorf("key %q has neither deployment's prefix", k)
+		}
+	}
+	if na < 2 || nb < 1 { // a's value and generation, b's value
+		t.Fatalf("keys %q", keys)
 	}
 }

@@ -54,7 +54,7 @@ func (c *Core) caches() *caching {
 	if v, ok := cachings.Load(c); ok {
 		return v.(*caching)
 	}
-	bus := entitycache.NewBus(c.Redis(), c.log)
+	bus := entitycache.NewBus(c.Redis(), c.cfg.RedisPrefix, c.log)
 	k := &caching{core: c, bus: bus, tags: make(map[string]*tagRef),
 		rooms:   entitycache.New[chatcore.Room](bus, entitycache.Options{Name: "room", TTL: roomTTL}),
 		users:   entitycache.New[chatcore.User](bus, entitycache.Options{Name: "user", TTL: userTTL}),

@@ -46,6 +46,9 @@ type Config struct {
 	// Redis is the shared Redis (nil on a single node without one): the bus,
 	// caches and limits use it.
 	Redis redis.UniversalClient
+	// RedisPrefix starts every Redis key and channel, so deployments can
+	// share a Redis (prefix.go); empty derives it from Store.DSN.
+	RedisPrefix string
 }
 
 // Core is the chat service of one instance.
@@ -89,6 +92,10 @@ func New(cfg Config) (*Core, error) {
 		}
 		cfg.Logger.Warn("gateway: no secret configured; using a random one, tokens will not survive a restart or work across instances")
 	}
+	var err error
+	if cfg.RedisPrefix, err = redisPrefix(cfg); err != nil {
+		return nil, err
+	}
 	m := metrics.Default()
 	cfg.Store.Observer = m
 	if cfg.Store.Logger == nil {
@@ -113,7 +120,7 @@ func New(cfg Config) (*Core, error) {
 	c.Bus = cfg.Bus
 	if c.Bus == nil && cfg.Redis != nil {
 		cfg.Hub.ActivateCatchUp = 250 * time.Millisecond
-		c.Bus = bus.NewRedis(bus.RedisConfig{Client: cfg.Redis, Instance: instanceID(cfg.Instance),
+		c.Bus = bus.NewRedis(bus.RedisConfig{Client: cfg.Redis, Prefix: cfg.RedisPrefix, Instance: instanceID(cfg.Instance),
 			Logger: cfg.Logger, Observer: busObserver{m}})
 	}
 	if c.Bus == nil {
@@ -134,8 +141,8 @@ func New(cfg Config) (*Core, error) {
 	}, c.CacheCommitted)
 	c.Batcher = st.NewBatcher(c.committed)
 	limitErr := func(err error) { m.RedisErrors.WithLabelValues("limit").Inc() }
-	c.Limits = limits.NewLimiter(cfg.Redis, "chatgate:rl:", limitErr)
-	c.Conns = limits.NewConnCounter(cfg.Redis, "chatgate:conns:", cfg.Instance, limitErr)
+	c.Limits = limits.NewLimiter(cfg.Redis, cfg.RedisPrefix+"rl:", limitErr)
+	c.Conns = limits.NewConnCounter(cfg.Redis, cfg.RedisPrefix+"conns:", cfg.Instance, limitErr)
 	return c, nil
 }
 

@@ -46,8 +46,9 @@ func newPresence(c *Core, rdb redis.UniversalClient, instance string) *presence 
 	return p
 }
 
-func presenceKey(room int64) string {
-	return "chatgate:presence:{" + strconv.FormatInt(room, 10) + "}"
+// key is the room's sorted set: <prefix>presence:{<room>}.
+func (p *presence) key(room int64) string {
+	return p.c.cfg.RedisPrefix + "presence:{" + strconv.FormatInt(room, 10) + "}"
 }
 
 func (p *presence) member(user int64) string {
@@ -67,10 +68,10 @@ func (p *presence) changed(room, user int64, online bool) {
 	}
 	ctx, cancel := p.ctx()
 	defer cancel()
-	key := presenceKey(room)
+	key := p.key(room)
 	if online {
 		exp := float64(time.Now().Add(presenceTTL).UnixMilli())
-		rooms := presenceRoomsKey(p.instance)
+		rooms := p.roomsKey(p.instance)
 		if _, err := p.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 			pipe.ZAdd(ctx, key, redis.Z{Score: exp, Member: p.member(user)})
 			pipe.Expire(ctx, key, presenceTTL)
@@ -107,7 +108,7 @@ func (p *presence) onlineElsewhere(ctx context.Context, room, user int64) bool {
 // held reports whether a live entry other than except holds the user.
 func (p *presence) held(ctx context.Context, room, user int64, except string) bool {
 	prefix := strconv.FormatInt(user, 10) + ":"
-	members, err := p.rdb.ZRangeByScore(ctx, presenceKey(room), &redis.ZRangeBy{
+	members, err := p.rdb.ZRangeByScore(ctx, p.key(room), &redis.ZRangeBy{
 		Min: strconv.FormatInt(time.Now().UnixMilli(), 10), Max: "+inf"}).Result()
 	if err != nil {
 		return false
@@ -125,7 +126,7 @@ func (p *presence) online(ctx context.Context, room int64) ([]int64, error) {
 	if p.rdb == nil {
 		return p.c.Hub.LocalUsers(room), nil
 	}
-	members, err := p.rdb.ZRangeByScore(ctx, presenceKey(room), &redis.ZRangeBy{
+	members, err := p.rdb.ZRangeByScore(ctx, p.key(room), &redis.ZRangeBy{
 		Min: strconv.FormatInt(time.Now().UnixMilli(), 10), Max: "+inf"}).Result()
 	if err != nil {
 		return nil, err
@@ -177,7 +178,7 @@ func (p *presence) refresh(ctx context.Context) {
 	var rooms []any
 	pipe := p.rdb.Pipeline()
 	p.c.Hub.LocalPresence(func(room, user int64) {
-		key := presenceKey(room)
+		key := p.key(room)
 		pipe.ZAdd(ctx, key, redis.Z{Score: exp, Member: p.member(user)})
 		if !seen[room] {
 			seen[room] = true
@@ -186,7 +187,7 @@ func (p *presence) refresh(ctx context.Context) {
 			pipe.Expire(ctx, key, presenceTTL)
 		}
 	})
-	key := presenceRoomsKey(p.instance)
+	key := p.roomsKey(p.instance)
 	if len(rooms) == 0 {
 		pipe.Del(ctx, key)
 	} else {

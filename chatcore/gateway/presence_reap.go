@@ -22,7 +22,6 @@ import (
 // trip does not get a live instance reaped; one that is reaped anyway (a
 // Redis outage longer than that) finds itself gone on its next beat and
 // announces its users again.
-const presenceInstancesKey = "chatgate:presence:instances"
 
 // Variables only so tests can shorten them before New.
 var (
@@ -30,10 +29,13 @@ var (
 	presenceDead = 10 * time.Second
 )
 
-// presenceRoomsKey is the set of rooms where instance holds entries. The
-// hash tag keeps it and its rewrite (refresh) in one cluster slot.
-func presenceRoomsKey(instance string) string {
-	return "chatgate:presence:rooms:{" + instance + "}"
+// instancesKey is the heartbeat set: <prefix>presence:instances.
+func (p *presence) instancesKey() string { return p.c.cfg.RedisPrefix + "presence:instances" }
+
+// roomsKey is the set of rooms where instance holds entries. The hash tag
+// keeps it and its rewrite (refresh) in one cluster slot.
+func (p *presence) roomsKey(instance string) string {
+	return p.c.cfg.RedisPrefix + "presence:rooms:{" + instance + "}"
 }
 
 // beat renews this instance's heartbeat and reaps the dead. It reports
@@ -42,7 +44,7 @@ func presenceRoomsKey(instance string) string {
 // its users announced.
 func (p *presence) beat(ctx context.Context) (lapsed bool) {
 	now := time.Now()
-	added, err := p.rdb.ZAdd(ctx, presenceInstancesKey, redis.Z{
+	added, err := p.rdb.ZAdd(ctx, p.instancesKey(), redis.Z{
 		Score: float64(now.Add(p.deadAfter).UnixMilli()), Member: p.instance}).Result()
 	if err != nil {
 		p.c.log.Debug("gateway: presence heartbeat", zap.Error(err))
@@ -50,7 +52,7 @@ func (p *presence) beat(ctx context.Context) (lapsed bool) {
 	}
 	lapsed = added == 1 && p.beaten
 	p.beaten = true
-	dead, err := p.rdb.ZRangeByScore(ctx, presenceInstancesKey, &redis.ZRangeBy{
+	dead, err := p.rdb.ZRangeByScore(ctx, p.instancesKey(), &redis.ZRangeBy{
 		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10)}).Result()
 	if err != nil {
 		return lapsed
@@ -59,7 +61,7 @@ func (p *presence) beat(ctx context.Context) (lapsed bool) {
 		if inst == p.instance {
 			continue
 		}
-		if n, err := p.rdb.ZRem(ctx, presenceInstancesKey, inst).Result(); err == nil && n == 1 {
+		if n, err := p.rdb.ZRem(ctx, p.instancesKey(), inst).Result(); err == nil && n == 1 {
 			p.reap(ctx, inst)
 		}
 	}
@@ -85,7 +87,7 @@ func (p *presence) announce(ctx context.Context) {
 // reap removes inst's presence entries and pushes "offline" for the users
 // who are not online on any other instance.
 func (p *presence) reap(ctx context.Context, inst string) {
-	roomsKey := presenceRoomsKey(inst)
+	roomsKey := p.roomsKey(inst)
 	rooms, err := p.rdb.SMembers(ctx, roomsKey).Result()
 	if err != nil {
 		p.c.log.Warn("gateway: presence reap", zap.String("instance", inst), zap.Error(err))
@@ -98,7 +100,7 @@ func (p *presence) reap(ctx context.Context, inst string) {
 		if err != nil {
 			continue
 		}
-		key := presenceKey(room)
+		key := p.key(room)
 		members, err := p.rdb.ZRange(ctx, key, 0, -1).Result()
 		if err != nil {
 			continue
@@ -138,7 +140,7 @@ func (p *presence) reap(ctx context.Context, inst string) {
 // leave takes this instance out on a clean stop: its remaining entries go
 // at once, not after presenceDead.
 func (p *presence) leave(ctx context.Context) {
-	if err := p.rdb.ZRem(ctx, presenceInstancesKey, p.instance).Err(); err != nil {
+	if err := p.rdb.ZRem(ctx, p.instancesKey(), p.instance).Err(); err != nil {
 		return
 	}
 	p.reap(ctx, p.instance)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -254,5 +255,45 @@ func TestPeek(t *testing.T) {
 				t.Fatal("another key refused")
 			}
 		})
+	}
+}
+
+// A deployment's keys must all start with its prefix (redis_prefix): no
+// library namespace of its own in front (redis_rate put "rate:" there).
+func TestKeysStartWithPrefix(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	ctx := context.Background()
+	l := NewLimiter(rdb, prefix+"rl:", func(err error) { t.Errorf("redis error: %v", err) })
+	c := NewConnCounter(rdb, prefix+"conns:", "i", func(err error) { t.Errorf("redis error: %v", err) })
+	if ok, _ := l.Allow(ctx, "ip:keys", Rate{PerSecond: 1, Burst: 2}); !ok {
+		t.Fatal("first request refused")
+	}
+	release, ok := c.Acquire(ctx, "ip:keys", 5)
+	if !ok {
+		t.Fatal("first connection refused")
+	}
+	defer release()
+	// The keys hold the marker "ip:keys"; list every key that does.
+	var keys []string
+	iter := rdb.Scan(ctx, 0, "*ip:keys*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var rl, conns bool
+	for _, k := range keys {
+		if !strings.HasPrefix(k, prefix) {
+			if strings.Contains(k, prefix) {
+				t.Errorf("key %q does not start with the prefix %q", k, prefix)
+			}
+			continue // another run's
+		}
+		rl = rl || strings.HasPrefix(k, prefix+"rl:")
+		conns = conns || strings.HasPrefix(k, prefix+"conns:")
+	}
+	if !rl || !conns {
+		t.Fatalf("want a rate key and a connection key under %q, found %q", prefix, keys)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
@@ -57,11 +56,40 @@ func newBreaker() *breaker.Breaker { return &breaker.Breaker{Threshold: 2, Coold
 // forgives at most one burst per key.
 const localCap = 1 << 16
 
+// gcraScript takes one token from the bucket at KEYS[1] (GCRA: the key
+// holds the theoretical arrival time, in microseconds since the Unix epoch
+// on Redis's clock). ARGV[1] is the emission interval and ARGV[2] the
+// burst, in microseconds and tokens; ARGV[3] = "peek" only looks (a token
+// is there) and takes nothing. It answers {1, 0} when allowed, else
+// {0, microseconds until a token is there}.
+//
+// It replaces redis_rate, which puts its own "rate:" before every key: a
+// deployment's keys must all start with its prefix, so that deployments
+// sharing a Redis can be told apart and listed (redis_prefix).
+var gcraScript = redis.NewScript(`
+local key, interval, burst = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', key) or 0)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - burst * interval
+if allow_at > now then
+	return {0, allow_at - now}
+end
+if ARGV[3] == 'peek' then
+	return {1, 0}
+end
+-- %.0f, not tostring: Lua's %.14g would round microseconds since 1970.
+redis.call('SET', key, string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+return {1, 0}
+`)
+
 // Limiter is a set of token buckets by key. With Redis the buckets are
-// shared by every instance (GCRA in one Lua call, redis_rate); without it,
+// shared by every instance (GCRA in one Lua call, gcraScript); without it,
 // or when a call fails, each instance keeps its own.
 type Limiter struct {
-	rdb     *redis_rate.Limiter
+	rdb     redis.UniversalClient
 	prefix  string
 	onError func(error)
 	br      *breaker.Breaker
@@ -73,11 +101,7 @@ type Limiter struct {
 // NewLimiter returns a Limiter; rdb may be nil. prefix namespaces its keys
 // in Redis; onError (may be nil) hears about failed Redis calls.
 func NewLimiter(rdb redis.UniversalClient, prefix string, onError func(error)) *Limiter {
-	l := &Limiter{prefix: prefix, onError: onError, br: newBreaker(), local: make(map[string]*rate.Limiter)}
-	if rdb != nil {
-		l.rdb = redis_rate.NewLimiter(rdb)
-	}
-	return l
+	return &Limiter{rdb: rdb, prefix: prefix, onError: onError, br: newBreaker(), local: make(map[string]*rate.Limiter)}
 }
 
 // Allow takes one token from key's bucket. When it is refused, retry says
@@ -89,13 +113,16 @@ func (l *Limiter) Allow(ctx context.Context, key string, r Rate) (ok bool, retry
 	if l.rdb != nil && l.br.Allow() {
 		ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 		defer cancel()
-		// Rate 1 per period 1/PerSecond is the same emission interval as
-		// PerSecond per second, and allows fractional rates.
-		res, err := l.rdb.Allow(ctx, l.prefix+key, redis_rate.Limit{
-			Rate: 1, Period: time.Duration(float64(time.Second) / r.PerSecond), Burst: r.burst()})
+		// One token per emission interval of 1/PerSecond allows
+		// fractional rates.
+		interval := max(int64(float64(time.Second/time.Microsecond)/r.PerSecond), 1)
+		res, err := gcraScript.Run(ctx, l.rdb, []string{l.prefix + key}, interval, r.burst(), "take").Int64Slice()
+		if err == nil && len(res) != 2 {
+			err = fmt.Errorf("limits: rate script answered %v", res)
+		}
 		l.br.Done(err)
 		if err == nil {
-			return res.Allowed > 0, max(res.RetryAfter, 0)
+			return res[0] == 1, time.Duration(max(res[1], 0)) * time.Microsecond
 		}
 		if l.onError != nil {
 			l.onError(err)
@@ -114,16 +141,14 @@ func (l *Limiter) Peek(ctx context.Context, key string, r Rate) (ok bool, retry 
 	if l.rdb != nil && l.br.Allow() {
 		ctx, cancel := context.WithTimeout(ctx, redisTimeout)
 		defer cancel()
-		interval := time.Duration(float64(time.Second) / r.PerSecond)
-		// A cost of 0 moves nothing; Remaining is the whole tokens left and
-		// ResetAfter how long until the bucket is full again.
-		res, err := l.rdb.AllowN(ctx, l.prefix+key, redis_rate.Limit{Rate: 1, Period: interval, Burst: r.burst()}, 0)
+		interval := max(int64(float64(time.Second/time.Microsecond)/r.PerSecond), 1)
+		res, err := gcraScript.Run(ctx, l.rdb, []string{l.prefix + key}, interval, r.burst(), "peek").Int64Slice()
+		if err == nil && len(res) != 2 {
+			err = fmt.Errorf("limits: rate script answered %v", res)
+		}
 		l.br.Done(err)
 		if err == nil {
-			if res.Remaining >= 1 {
-				return true, 0
-			}
-			return false, max(res.ResetAfter-time.Duration(r.burst()-1)*interval, time.Millisecond)
+			return res[0] == 1, time.Duration(max(res[1], 0)) * time.Microsecond
 		}
 		if l.onError != nil {
 			l.onError(err)
