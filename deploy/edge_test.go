@@ -5,14 +5,20 @@ package deploy_test
 //
 //	TestClientAddress:     per-address limits count the client's real
 //	                       address, whatever X-Forwarded-For it writes,
-//	                       directly and through each shipped load balancer.
+//	                       directly and through each shipped load balancer;
+//	TestOperatorListener:  /metrics and the live view answer on the operator
+//	                       listener only, unless CHATGATE_OPS_ON_SITE=on.
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -202,4 +208,108 @@ func TestClientAddress(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestOperatorListener(t *testing.T) {
+	root, tmp, bin, redisURL, web := lbCluster(t)
+	lbWrite(t, web, "assets/app-1a2b.js", "console.log('chatgate');\n")
+	shut := lbStartGateway(t, bin, root, tmp, "default", web, redisURL)
+	open := lbStartGateway(t, bin, root, tmp, "on-site", web, redisURL, "CHATGATE_OPS_ON_SITE=on")
+	for _, g := range []*lbGateway{shut, open} {
+		lbWaitStatus(t, "http://"+g.addr+"/readyz", 200, 60*time.Second)
+	}
+
+	get := func(u string) (int, string, string) {
+		t.Helper()
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	}
+	wantMetrics := func(u string) {
+		t.Helper()
+		code, _, body := get(u)
+		if code != 200 || !strings.Contains(body, "chatgate_ws_connections") || !strings.Contains(body, "caddy_http_requests_total") {
+			t.Fatalf("GET %s: %d, want 200 with chatgate_* and caddy_http_* (%d bytes)", u, code, len(body))
+		}
+	}
+	wantLive := func(u string) {
+		t.Helper()
+		code, typ, body := get(u)
+		if code != 200 || !strings.Contains(typ, "text/html") || !strings.Contains(body, "chatgate_ws_connections") {
+			t.Fatalf("GET %s: %d %q, want the live view", u, code, typ)
+		}
+	}
+
+	// Default: the public site has neither, explicitly (the client's
+	// fallback answers any other unknown path with index.html)...
+	site := "http://" + shut.addr
+	for _, p := range []string{"/metrics", "/metrics/", "/admin/live", "/admin/live/", "/admin/live/index.html"} {
+		if code, _, body := get(site + p); code != 404 || strings.Contains(body, "chatgate_") || strings.Contains(body, "<title>") {
+			t.Errorf("public GET %s: %d %q, want 404 without content", p, code, body)
+		}
+	}
+	if code, _, body := get(site + "/some/client/route"); code != 200 || !strings.Contains(body, "<title>chatgate</title>") {
+		t.Errorf("public GET /some/client/route: %d, want the client's index.html", code)
+	}
+	if code, _, _ := get(site + "/assets/app-1a2b.js"); code != 200 {
+		t.Errorf("public asset: %d", code)
+	}
+	// ...the operator listener has both, and nothing else...
+	wantMetrics("http://" + shut.ops + "/metrics")
+	wantLive("http://" + shut.ops + "/admin/live/")
+	for _, p := range []string{"/", "/api/me", "/healthz"} {
+		if code, _, _ := get("http://" + shut.ops + p); code != 404 {
+			t.Errorf("operator listener GET %s: %d, want 404", p, code)
+		}
+	}
+	// ...to requests for its own host only: a page that rebinds its DNS
+	// name to 127.0.0.1 cannot read them from an operator's browser...
+	req, _ := http.NewRequest("GET", "http://"+shut.ops+"/metrics", nil)
+	req.Host = "rebound.example"
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if bytes.Contains(b, []byte("chatgate_")) {
+			t.Errorf("the operator listener served /metrics to Host: rebound.example")
+		}
+	}
+	// ...and it is bound to 127.0.0.1, not every interface: another
+	// loopback address (a stand-in for a public interface) is refused.
+	_, port, _ := net.SplitHostPort(shut.ops)
+	if c, err := net.DialTimeout("tcp", "127.0.0.2:"+port, 2*time.Second); err == nil {
+		c.Close()
+		t.Errorf("the operator listener %s accepts connections on 127.0.0.2: it is not bound to its host", shut.ops)
+	}
+	// CHATGATE_OPS_ON_SITE=on puts both back on the site, and the operator
+	// listener keeps them.
+	wantMetrics("http://" + open.addr + "/metrics")
+	wantLive("http://" + open.addr + "/admin/live/")
+	wantMetrics("http://" + open.ops + "/metrics")
+
+	// The shipped Prometheus target is the listener's default address.
+	caddyfile, err := os.ReadFile(filepath.Join(root, "Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, err := os.ReadFile(filepath.Join(root, "deploy/prometheus/targets/chatgate.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(caddyfile, []byte("{$CHATGATE_OPS_ADDR:127.0.0.1:9180}")) || !bytes.Contains(targets, []byte("- targets: ['127.0.0.1:9180']")) {
+		t.Errorf("deploy/prometheus/targets/chatgate.yml does not scrape the Caddyfile's default operator listener 127.0.0.1:9180")
+	}
+
+	// Any other value is a configuration error, not a silent default.
+	cmd := exec.Command(bin, "adapt", "--config", filepath.Join(root, "Caddyfile"), "--adapter", "caddyfile")
+	cmd.Env = append(cmd.Environ(), "CHATGATE_OPS_ON_SITE=yes")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !bytes.Contains(out, []byte("chatgate_ops_on_site_yes")) {
+		t.Errorf("CHATGATE_OPS_ON_SITE=yes: %v, want a config error naming it\n%s", err, out)
+	}
 }

@@ -532,8 +532,10 @@ func lbCheckCompose(t *testing.T, root string) {
 // ---------- processes ----------
 
 type lbGateway struct {
-	name, addr, admin string
-	proc              *lbProc
+	// ops is the operator listener (CHATGATE_OPS_ADDR): /metrics and the
+	// live view, each instance on its own port.
+	name, addr, admin, ops string
+	proc                   *lbProc
 }
 
 // lbStartGateway runs the shipped Caddyfile; env entries override the
@@ -542,7 +544,8 @@ func lbStartGateway(t *testing.T, bin, root, tmp, name, web, redisURL string, en
 	t.Helper()
 	g := &lbGateway{name: name,
 		addr:  fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)),
-		admin: fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))}
+		admin: fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)),
+		ops:   fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))}
 	dir := filepath.Join(tmp, name)
 	os.MkdirAll(dir, 0o755)
 	dsn := lbDSN
@@ -552,10 +555,12 @@ func lbStartGateway(t *testing.T, bin, root, tmp, name, web, redisURL string, en
 	env = append([]string{
 		"CHATGATE_ADDR=" + g.addr,
 		"CHATGATE_ADMIN=" + g.admin,
+		"CHATGATE_OPS_ADDR=" + g.ops,
 		"CHATGATE_INSTANCE=" + name,
 		"CHATGATE_POSTGRES=" + dsn,
 		"CHATGATE_SECRET=" + lbSecret,
 		"CHATGATE_WEB_ROOT=" + web,
+		"CHATGATE_LIVE_ROOT=" + filepath.Join(root, "deploy/live"),
 		"CHATGATE_DATA_DIR=" + filepath.Join(dir, ".data"),
 		"CHATGATE_REDIS=" + redisURL,
 		"CHATGATE_AUTH_IP_RATE=off",
@@ -783,10 +788,11 @@ func lbWaitStatus(t *testing.T, u string, want int, within time.Duration) {
 
 var lbMetricRE = regexp.MustCompile(`(?m)^chatgate_ws_connections(?:\{[^}]*\})? ([0-9.eE+-]+)$`)
 
-// lbWSConnections reads an instance's chatgate_ws_connections directly.
+// lbWSConnections reads an instance's chatgate_ws_connections on its
+// operator listener.
 func lbWSConnections(t *testing.T, g *lbGateway) float64 {
 	t.Helper()
-	b := lbDo(t, "GET", "http://"+g.addr+"/metrics", "", nil, 200)
+	b := lbDo(t, "GET", "http://"+g.ops+"/metrics", "", nil, 200)
 	total := 0.0
 	ms := lbMetricRE.FindAllStringSubmatch(string(b), -1)
 	if ms == nil {
