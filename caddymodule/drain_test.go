@@ -31,6 +31,7 @@ func TestGracefulDrain(t *testing.T) {
 	cmd := exec.Command(bin, "run", "--config", "../Caddyfile")
 	cmd.Env = append(os.Environ(),
 		fmt.Sprintf("CHATGATE_ADDR=:%d", s.port), fmt.Sprintf("CHATGATE_ADMIN=127.0.0.1:%d", s.admin),
+		fmt.Sprintf("CHATGATE_OPS_ADDR=127.0.0.1:%d", freePort(t)),
 		"CHATGATE_POSTGRES="+testDSN, "CHATGATE_SECRET="+testSecret, "CHATGATE_SHUTDOWN_DELAY=2s",
 		"CHATGATE_WEB_ROOT="+web, "CHATGATE_DATA_DIR="+t.TempDir(), "CHATGATE_REDIS=")
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard

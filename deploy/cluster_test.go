@@ -26,13 +26,14 @@ func TestClusterFailover(t *testing.T) {
 	var gws []*lbGateway
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("gw%d", i)
-		g := &lbGateway{name: name, addr: fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)), admin: fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))}
+		g := &lbGateway{name: name, addr: fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)), admin: fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)),
+			ops: fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))}
 		dir := filepath.Join(tmp, name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		g.proc = lbStart(t, dir, name, []string{
-			"CHATGATE_ADDR=" + g.addr, "CHATGATE_ADMIN=" + g.admin, "CHATGATE_INSTANCE=" + name,
+			"CHATGATE_ADDR=" + g.addr, "CHATGATE_ADMIN=" + g.admin, "CHATGATE_OPS_ADDR=" + g.ops, "CHATGATE_INSTANCE=" + name,
 			"CHATGATE_POSTGRES=" + lbDSN, "CHATGATE_SECRET=" + lbSecret, "CHATGATE_WEB_ROOT=" + web,
 			"CHATGATE_DATA_DIR=" + filepath.Join(dir, ".data"), "CHATGATE_REDIS=" + redisURL,
 			"CHATGATE_SHUTDOWN_DELAY=1500ms", "CHATGATE_AUTH_IP_RATE=off",

@@ -97,15 +97,7 @@ func TestLoadBalancers(t *testing.T) {
 // ---------- caddy ----------
 
 func lbCheckCaddy(t *testing.T, bin, root, tmp string, gws []*lbGateway, redis bool) {
-	lbAddr := fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))
-	lbAdmin := fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))
-	lbStart(t, tmp, "caddy-lb", []string{
-		"CHATGATE_LB_ADDR=" + lbAddr,
-		"CHATGATE_UPSTREAMS=" + gws[0].addr + " " + gws[1].addr,
-		"CHATGATE_LB_ADMIN=" + lbAdmin,
-	}, bin, "run", "--config", filepath.Join(root, "deploy/Caddyfile.lb"), "--adapter", "caddyfile")
-	base := "http://" + lbAddr
-	lbWaitStatus(t, base+"/readyz", 200, 30*time.Second)
+	base := lbStartCaddyLB(t, bin, root, tmp, gws)
 
 	// Auth and REST through the LB.
 	alice := lbRegister(t, base, "alice")
@@ -322,6 +314,25 @@ func lbCheckCaddy(t *testing.T, bin, root, tmp string, gws []*lbGateway, redis b
 	t.Logf("%d messages, %d sockets resumed through the LB, 0 lost", sent, len(resumed))
 }
 
+// lbStartCaddyLB runs deploy/Caddyfile.lb in front of the gateways and
+// returns its base URL once /readyz answers through it.
+func lbStartCaddyLB(t *testing.T, bin, root, tmp string, gws []*lbGateway) string {
+	t.Helper()
+	lbAddr := fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))
+	var ups []string
+	for _, g := range gws {
+		ups = append(ups, g.addr)
+	}
+	lbStart(t, tmp, "caddy-lb", []string{
+		"CHATGATE_LB_ADDR=" + lbAddr,
+		"CHATGATE_UPSTREAMS=" + strings.Join(ups, " "),
+		"CHATGATE_LB_ADMIN=" + fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)),
+	}, bin, "run", "--config", filepath.Join(root, "deploy/Caddyfile.lb"), "--adapter", "caddyfile")
+	base := "http://" + lbAddr
+	lbWaitStatus(t, base+"/readyz", 200, 30*time.Second)
+	return base
+}
+
 // clientOf returns the original client a resumed socket replaced (or nil).
 func clientOf(resumed map[*lbWS]*lbWS, nc *lbWS) *lbWS {
 	for old, n := range resumed {
@@ -351,36 +362,7 @@ func lbCrossInstance(t *testing.T, gws []*lbGateway, a, b lbUser, room int64) {
 // ---------- nginx ----------
 
 func lbCheckNginx(t *testing.T, root string, gws []*lbGateway) {
-	nginx := lbEnsureTool(t, "nginx", "nginx")
-	// Workers run as nobody when started as root: the prefix must be
-	// traversable, which t.TempDir (0700 parents) is not.
-	prefix, err := os.MkdirTemp("", "chatgate-lb-nginx-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(prefix) })
-	os.Chmod(prefix, 0o755)
-	os.MkdirAll(filepath.Join(prefix, "logs"), 0o755)
-
-	listen := fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))
-	tmpl, err := os.ReadFile(filepath.Join(root, "deploy/nginx.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ups := ""
-	for _, g := range gws {
-		ups += " server " + g.addr + " max_fails=2 fail_timeout=10s;"
-	}
-	conf := strings.NewReplacer("__LISTEN__", listen, "__UPSTREAMS__", ups).Replace(string(tmpl))
-	if strings.Contains(conf, "__") {
-		t.Fatalf("unsubstituted placeholder in the rendered nginx.conf")
-	}
-	confPath := lbWrite(t, prefix, "nginx.conf", conf)
-	args := []string{"-c", confPath, "-p", prefix + "/", "-e", filepath.Join(prefix, "logs/error.log")}
-	lbRun(t, prefix, nginx, append([]string{"-t", "-q"}, args...)...)
-	lbStart(t, prefix, "nginx", nil, nginx, args...)
-	base := "http://" + listen
-	lbWaitStatus(t, base+"/readyz", 200, 15*time.Second)
+	base := lbStartNginx(t, root, gws)
 
 	// REST and auth.
 	carol := lbRegister(t, base, "carol")
@@ -433,6 +415,44 @@ func lbCheckNginx(t *testing.T, root string, gws []*lbGateway) {
 	if st := lbCacheStatus(t, base+"/assets/private-9c1d.js", nil); st != "MISS" {
 		t.Errorf("an asset fetched only with credentials before: anonymous GET is %q, want MISS (the credentialed answers must not be stored)", st)
 	}
+}
+
+// lbStartNginx renders deploy/nginx.conf for the gateways, runs Debian's
+// nginx (installed when missing) on a private prefix and returns its base
+// URL once /readyz answers through it.
+func lbStartNginx(t *testing.T, root string, gws []*lbGateway) string {
+	t.Helper()
+	nginx := lbEnsureTool(t, "nginx", "nginx")
+	// Workers run as nobody when started as root: the prefix must be
+	// traversable, which t.TempDir (0700 parents) is not.
+	prefix, err := os.MkdirTemp("", "chatgate-lb-nginx-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(prefix) })
+	os.Chmod(prefix, 0o755)
+	os.MkdirAll(filepath.Join(prefix, "logs"), 0o755)
+
+	listen := fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))
+	tmpl, err := os.ReadFile(filepath.Join(root, "deploy/nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups := ""
+	for _, g := range gws {
+		ups += " server " + g.addr + " max_fails=2 fail_timeout=10s;"
+	}
+	conf := strings.NewReplacer("__LISTEN__", listen, "__UPSTREAMS__", ups).Replace(string(tmpl))
+	if strings.Contains(conf, "__") {
+		t.Fatalf("unsubstituted placeholder in the rendered nginx.conf")
+	}
+	confPath := lbWrite(t, prefix, "nginx.conf", conf)
+	args := []string{"-c", confPath, "-p", prefix + "/", "-e", filepath.Join(prefix, "logs/error.log")}
+	lbRun(t, prefix, nginx, append([]string{"-t", "-q"}, args...)...)
+	lbStart(t, prefix, "nginx", nil, nginx, args...)
+	base := "http://" + listen
+	lbWaitStatus(t, base+"/readyz", 200, 15*time.Second)
+	return base
 }
 
 func lbCacheStatus(t *testing.T, u string, h http.Header) string {
@@ -512,32 +532,39 @@ func lbCheckCompose(t *testing.T, root string) {
 // ---------- processes ----------
 
 type lbGateway struct {
-	name, addr, admin string
-	proc              *lbProc
+	// ops is the operator listener (CHATGATE_OPS_ADDR): /metrics and the
+	// live view, each instance on its own port.
+	name, addr, admin, ops string
+	proc                   *lbProc
 }
 
-func lbStartGateway(t *testing.T, bin, root, tmp, name, web, redisURL string) *lbGateway {
+// lbStartGateway runs the shipped Caddyfile; env entries override the
+// defaults below (the last value of a variable wins).
+func lbStartGateway(t *testing.T, bin, root, tmp, name, web, redisURL string, env ...string) *lbGateway {
 	t.Helper()
 	g := &lbGateway{name: name,
 		addr:  fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)),
-		admin: fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))}
+		admin: fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)),
+		ops:   fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))}
 	dir := filepath.Join(tmp, name)
 	os.MkdirAll(dir, 0o755)
 	dsn := lbDSN
 	if v := os.Getenv("CHATGATE_TEST_LB_POSTGRES"); v != "" {
 		dsn = v
 	}
-	env := []string{
+	env = append([]string{
 		"CHATGATE_ADDR=" + g.addr,
 		"CHATGATE_ADMIN=" + g.admin,
+		"CHATGATE_OPS_ADDR=" + g.ops,
 		"CHATGATE_INSTANCE=" + name,
 		"CHATGATE_POSTGRES=" + dsn,
 		"CHATGATE_SECRET=" + lbSecret,
 		"CHATGATE_WEB_ROOT=" + web,
+		"CHATGATE_LIVE_ROOT=" + filepath.Join(root, "deploy/live"),
 		"CHATGATE_DATA_DIR=" + filepath.Join(dir, ".data"),
 		"CHATGATE_REDIS=" + redisURL,
 		"CHATGATE_AUTH_IP_RATE=off",
-	}
+	}, env...)
 	g.proc = lbStart(t, dir, name, env, bin, "run", "--config", filepath.Join(root, "Caddyfile"), "--adapter", "caddyfile")
 	return g
 }
@@ -761,10 +788,11 @@ func lbWaitStatus(t *testing.T, u string, want int, within time.Duration) {
 
 var lbMetricRE = regexp.MustCompile(`(?m)^chatgate_ws_connections(?:\{[^}]*\})? ([0-9.eE+-]+)$`)
 
-// lbWSConnections reads an instance's chatgate_ws_connections directly.
+// lbWSConnections reads an instance's chatgate_ws_connections on its
+// operator listener.
 func lbWSConnections(t *testing.T, g *lbGateway) float64 {
 	t.Helper()
-	b := lbDo(t, "GET", "http://"+g.addr+"/metrics", "", nil, 200)
+	b := lbDo(t, "GET", "http://"+g.ops+"/metrics", "", nil, 200)
 	total := 0.0
 	ms := lbMetricRE.FindAllStringSubmatch(string(b), -1)
 	if ms == nil {

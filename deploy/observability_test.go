@@ -166,14 +166,16 @@ func TestObservability(t *testing.T) {
 		"--save", "", "--appendonly", "no", "--dir", tmp)
 	redisURL := fmt.Sprintf("redis://127.0.0.1:%d/0", redisPort)
 
-	var gws, admins []string
+	// gws are the sites, ops the operator listeners Prometheus scrapes.
+	var gws, admins, ops []string
 	for i := 1; i <= 2; i++ {
 		gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		file := writeFile(t, tmp, fmt.Sprintf("Caddyfile.gw%d", i), gatewayCaddyfile(gw, admin, filepath.Join(root, "deploy/live")))
+		op := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		file := writeFile(t, tmp, fmt.Sprintf("Caddyfile.gw%d", i), gatewayCaddyfile(gw, admin, op, filepath.Join(root, "deploy/live")))
 		lbStart(t, tmp, fmt.Sprintf("gw%d", i), []string{"CHATGATE_POSTGRES=" + dsn, "CHATGATE_REDIS=" + redisURL,
 			fmt.Sprintf("CHATGATE_INSTANCE=obs-gw%d", i)}, bin, "run", "--config", file, "--adapter", "caddyfile")
-		gws, admins = append(gws, gw), append(admins, admin)
+		gws, admins, ops = append(gws, gw), append(admins, admin), append(ops, op)
 	}
 	for _, gw := range gws {
 		waitHTTP(t, "http://"+gw+"/readyz", 200, 60*time.Second)
@@ -182,20 +184,22 @@ func TestObservability(t *testing.T) {
 	lbFile := writeFile(t, tmp, "Caddyfile.lb", lbCaddyfile(lb, gws))
 	lbStart(t, tmp, "lb", nil, bin, "run", "--config", lbFile, "--adapter", "caddyfile")
 	waitHTTP(t, "http://"+lb+"/readyz", 200, 30*time.Second)
-	t.Logf("gateways on %v (admin %v), load balancer on %s, redis on %d", gws, admins, lb, redisPort)
+	t.Logf("gateways on %v (admin %v, operator listeners %v), load balancer on %s, redis on %d", gws, admins, ops, lb, redisPort)
 
-	// The live view, served the way the report suggests.
-	checkLivePage(t, "http://"+gws[0])
+	// The live view, on the operator listener as the shipped Caddyfile
+	// serves it.
+	checkLivePage(t, "http://"+ops[0])
 
 	// Traffic: runs until the queries are done.
 	tr := startTraffic(t, "http://"+gws[0], "http://"+gws[1], "http://"+lb)
 	defer tr.stop()
 
-	// curl /metrics lists every family once traffic ran, on both
-	// instances, and the admin endpoint serves the same registry.
+	// curl /metrics on the operator listener lists every family once
+	// traffic ran, on both instances, and the admin endpoint serves the
+	// same registry.
 	tr.waitWarm(t)
 	for i := range gws {
-		checkFamilies(t, "http://"+gws[i]+"/metrics")
+		checkFamilies(t, "http://"+ops[i]+"/metrics")
 		checkFamilies(t, "http://"+admins[i]+"/metrics")
 	}
 	if code := httpStatus(t, "http://"+admins[0]+"/debug/pprof/"); code != 200 {
@@ -205,7 +209,7 @@ func TestObservability(t *testing.T) {
 	// Prometheus with the shipped config, our targets and 1 s scrapes.
 	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	promDir := filepath.Join(tmp, "prometheus")
-	cfg := promConfig(t, root, promDir, promAddr, gws, lb)
+	cfg := promConfig(t, root, promDir, promAddr, ops, lb)
 	lbRun(t, root, promtool, "check", "config", cfg)
 	lbStart(t, tmp, "prometheus", nil, prom,
 		"--config.file="+cfg,
@@ -214,7 +218,7 @@ func TestObservability(t *testing.T) {
 		"--log.level=warn")
 	api := &promAPI{base: "http://" + promAddr}
 	waitHTTP(t, api.base+"/-/ready", 200, 30*time.Second)
-	api.waitScrapes(t, len(gws), 8)
+	api.waitScrapes(t, len(ops), 8)
 	t.Logf("prometheus scraping after %v", time.Since(start).Round(time.Millisecond))
 
 	names := api.metricNames(t)
@@ -277,8 +281,9 @@ func TestObservability(t *testing.T) {
 // ---------- configs ----------
 
 // gatewayCaddyfile is the shipped Caddyfile's chat parts on our ports, with
-// fast password hashing for the test users, plus the live view.
-func gatewayCaddyfile(addr, admin, liveDir string) string {
+// fast password hashing for the test users, and its operator listener:
+// /metrics and the live view on ops, 404 on the site.
+func gatewayCaddyfile(addr, admin, ops, liveDir string) string {
 	return fmt.Sprintf(`{
 	admin %s
 	metrics
@@ -315,20 +320,30 @@ http://%s {
 		}
 	}
 
-	handle /metrics {
-		metrics
-	}
-
-	handle_path /admin/live* {
-		root * %s
-		file_server
+	@ops path /metrics /metrics/* /admin/live*
+	handle @ops {
+		respond 404
 	}
 
 	handle {
 		respond "static" 200
 	}
 }
-`, admin, addr, liveDir)
+
+http://%s {
+	bind %s
+	handle /metrics {
+		metrics
+	}
+	handle_path /admin/live* {
+		root * %s
+		file_server
+	}
+	handle {
+		respond 404
+	}
+}
+`, admin, addr, ops, ops, liveDir)
 }
 
 func lbCaddyfile(addr string, upstreams []string) string {
@@ -352,7 +367,7 @@ http://%s {
 
 // promConfig copies deploy/prometheus into dir with the test's targets, its
 // listen address and 1 s intervals.
-func promConfig(t *testing.T, root, dir, promAddr string, gws []string, lb string) string {
+func promConfig(t *testing.T, root, dir, promAddr string, gwTargets []string, lb string) string {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join(root, "deploy/prometheus/prometheus.yml"))
 	if err != nil {
@@ -374,7 +389,7 @@ func promConfig(t *testing.T, root, dir, promAddr string, gws []string, lb strin
 	if err := os.MkdirAll(filepath.Join(dir, "targets"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, dir, "targets/chatgate.yml", fmt.Sprintf("- targets: ['%s']\n  labels:\n    role: gateway\n", strings.Join(gws, "', '")))
+	writeFile(t, dir, "targets/chatgate.yml", fmt.Sprintf("- targets: ['%s']\n  labels:\n    role: gateway\n", strings.Join(gwTargets, "', '")))
 	writeFile(t, dir, "targets/lb.yml", fmt.Sprintf("- targets: ['%s']\n  labels:\n    role: lb\n", lb))
 	alerts, err := os.ReadFile(filepath.Join(root, "deploy/prometheus/alerts.yml"))
 	if err != nil {

@@ -6,8 +6,9 @@
 #
 # Env: BENCH_DURATION (30s), BENCH_OUT (results dir, .bench), BENCH_SEED
 # (seed file, .bench/seed.json: users are created once, reused after),
-# BENCH_ADMIN (Caddy admin URL, for GC before heap readings), BENCH_CASES
-# (default "a b c d").
+# BENCH_ADMIN (Caddy admin URL, for GC before heap readings), BENCH_METRICS
+# (the gateway's /metrics on its operator listener; default: the loadtest's
+# -metrics auto), BENCH_CASES (default "a b c d").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 url="${1:-http://127.0.0.1:8080}"
@@ -19,6 +20,7 @@ go build -o "$out/loadtest" ./loadtest
 
 common=(-url "$url" -duration "$dur" -seed "$seed" -q)
 if [[ -n "${BENCH_ADMIN:-}" ]]; then common+=(-admin "$BENCH_ADMIN"); fi
+if [[ -n "${BENCH_METRICS:-}" ]]; then common+=(-metrics "$BENCH_METRICS"); fi
 
 run_case() { # name, flags...
 	local name="$1"; shift

@@ -51,6 +51,10 @@ type childArgs struct {
 	out  string
 }
 
+// defaultOpsMetrics is /metrics on the shipped Caddyfile's operator listener
+// at its default address (CHATGATE_OPS_ADDR 127.0.0.1:9180).
+const defaultOpsMetrics = "http://127.0.0.1:9180/metrics"
+
 // parseFlags reads args (without the program name) into a Config. It is kept
 // apart from main so the validation rules can be unit-tested.
 func parseFlags(args []string) (*Config, *childArgs, error) {
@@ -62,7 +66,7 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 		child                               childArgs
 	)
 	fs.StringVar(&urls, "url", "http://127.0.0.1:8080", "base URL of the server, or a comma list: users are spread over them and reconnect to the next one")
-	fs.StringVar(&metricsURLs, "metrics", "", "comma list of Prometheus /metrics URLs to sample (default: each -url + /metrics)")
+	fs.StringVar(&metricsURLs, "metrics", "auto", "comma list of Prometheus /metrics URLs to sample; auto: the shipped Caddyfile's operator listener "+defaultOpsMetrics+" for a single loopback -url, else each -url + /metrics; none")
 	fs.StringVar(&adminURLs, "admin", "auto", "comma list of Caddy admin base URLs, used to force a GC (/debug/pprof/heap?gc=1) before heap readings; auto: Caddy's default http://localhost:2019 for a single loopback -url; none")
 	fs.IntVar(&c.Users, "users", 200, "number of users (one WebSocket connection each)")
 	fs.IntVar(&c.Rooms, "rooms", 20, "number of rooms; user i joins room i mod rooms")
@@ -107,12 +111,25 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 	if c.URLs, err = parseURLList(urls); err != nil {
 		return nil, nil, fmt.Errorf("-url: %w", err)
 	}
-	if metricsURLs == "" {
+	switch metricsURLs {
+	case "none":
+	case "", "auto":
+		// A gateway from the shipped Caddyfile serves /metrics on its
+		// operator listener only (CHATGATE_OPS_ADDR), not on its site;
+		// `make run` leaves it at the default. Several URLs are several
+		// instances whose operator ports cannot be guessed: their sites
+		// are asked (an LB, or gateways with CHATGATE_OPS_ON_SITE=on).
+		if len(c.URLs) == 1 && isLoopbackURL(c.URLs[0]) {
+			c.MetricsURLs = []string{defaultOpsMetrics}
+			break
+		}
 		for _, u := range c.URLs {
 			c.MetricsURLs = append(c.MetricsURLs, u+"/metrics")
 		}
-	} else if c.MetricsURLs, err = parseURLList(metricsURLs); err != nil {
-		return nil, nil, fmt.Errorf("-metrics: %w", err)
+	default:
+		if c.MetricsURLs, err = parseURLList(metricsURLs); err != nil {
+			return nil, nil, fmt.Errorf("-metrics: %w", err)
+		}
 	}
 	switch adminURLs {
 	case "", "none":
@@ -162,6 +179,10 @@ func (c *Config) validate() error {
 	case "fail", "warn", "off":
 	default:
 		return fmt.Errorf("-leak-check must be fail, warn or off, not %q", c.LeakCheck)
+	}
+	if len(c.MetricsURLs) == 0 && c.LeakCheck != "off" {
+		// With nothing sampled the check would pass without looking.
+		return errors.New("-metrics none needs -leak-check off")
 	}
 	return nil
 }

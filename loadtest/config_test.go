@@ -49,6 +49,26 @@ func TestParseFlagsAdmin(t *testing.T) {
 	}
 }
 
+func TestParseFlagsMetrics(t *testing.T) {
+	// One gateway on this host: its operator listener, not its site (which
+	// answers /metrics with 404).
+	cfg, _, err := parseFlags([]string{"-url", "http://127.0.0.1:8080"})
+	if err != nil || len(cfg.MetricsURLs) != 1 || cfg.MetricsURLs[0] != "http://127.0.0.1:9180/metrics" {
+		t.Fatalf("auto: %q %v", cfg.MetricsURLs, err)
+	}
+	cfg, _, err = parseFlags([]string{"-url", "http://127.0.0.1:8080", "-metrics", "http://127.0.0.1:19180/metrics"})
+	if err != nil || len(cfg.MetricsURLs) != 1 || cfg.MetricsURLs[0] != "http://127.0.0.1:19180/metrics" {
+		t.Fatalf("explicit: %q %v", cfg.MetricsURLs, err)
+	}
+	cfg, _, err = parseFlags([]string{"-url", "http://chat.example:8080", "-metrics", "none", "-leak-check", "off"})
+	if err != nil || len(cfg.MetricsURLs) != 0 {
+		t.Fatalf("none: %q %v", cfg.MetricsURLs, err)
+	}
+	if _, _, err := parseFlags([]string{"-url", "http://127.0.0.1:8080", "-metrics", "none"}); err == nil {
+		t.Fatal("-metrics none with the leak check on must fail: it would pass without looking")
+	}
+}
+
 func TestParseFlagsChild(t *testing.T) {
 	_, child, err := parseFlags([]string{"-child-plan", "p.json", "-child-out", "o.json"})
 	if err != nil || child == nil || child.plan != "p.json" || child.out != "o.json" {

@@ -24,7 +24,7 @@ func TestSmoke(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/caddy").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	port, admin := smokePort(t), smokePort(t)
+	port, admin, ops := smokePort(t), smokePort(t), smokePort(t)
 	dsn := os.Getenv("CHATGATE_TEST_SMOKE_POSTGRES")
 	if dsn == "" {
 		dsn = "postgres://postgres@127.0.0.1:5432/chatgate_test_smoke?sslmode=disable"
@@ -32,6 +32,7 @@ func TestSmoke(t *testing.T) {
 	cmd := exec.Command(bin, "run", "--config", "../Caddyfile")
 	cmd.Env = append(os.Environ(),
 		fmt.Sprintf("CHATGATE_ADDR=:%d", port), fmt.Sprintf("CHATGATE_ADMIN=127.0.0.1:%d", admin),
+		fmt.Sprintf("CHATGATE_OPS_ADDR=127.0.0.1:%d", ops),
 		"CHATGATE_POSTGRES="+dsn, "CHATGATE_SECRET=smoke-test-secret-0123456789abcdef",
 		"CHATGATE_WEB_ROOT="+dir, "CHATGATE_DATA_DIR="+dir, "CHATGATE_REDIS=",
 		// 200 users register from the generator's 16 addresses.
@@ -57,6 +58,7 @@ func TestSmoke(t *testing.T) {
 
 	out := filepath.Join(dir, "r.json")
 	code := realMain([]string{"-url", base, "-admin", fmt.Sprintf("http://127.0.0.1:%d", admin),
+		"-metrics", fmt.Sprintf("http://127.0.0.1:%d/metrics", ops),
 		"-users", "200", "-rooms", "20", "-rate", "100", "-duration", "20s", "-ramp", "2s",
 		"-json", out, "-html", filepath.Join(dir, "r.html"), "-q"})
 	b, err := os.ReadFile(out)

@@ -22,7 +22,7 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --d
 pids+=($!)
 ups=""
 for i in 1 2 3; do
-	CHATGATE_ADDR=":1808$i" CHATGATE_ADMIN="127.0.0.1:1202$i" CHATGATE_INSTANCE="gw$i" \
+	CHATGATE_ADDR=":1808$i" CHATGATE_ADMIN="127.0.0.1:1202$i" CHATGATE_OPS_ADDR="127.0.0.1:1918$i" CHATGATE_INSTANCE="gw$i" \
 		CHATGATE_REDIS="redis://127.0.0.1:$redis_port/0" CHATGATE_SHUTDOWN_DELAY=1500ms CHATGATE_AUTH_IP_RATE=off CHATGATE_IP_CONNECT_RATE=off \
 		./caddy run --config Caddyfile >"$out/gw$i.log" 2>&1 &
 	pids+=($!)
@@ -33,8 +33,10 @@ CHATGATE_LB_ADDR=":18090" CHATGATE_LB_ADMIN="127.0.0.1:12029" CHATGATE_UPSTREAMS
 	./caddy run --config deploy/Caddyfile.lb >"$out/lb.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 300); do curl -fsS http://127.0.0.1:18090/readyz >/dev/null 2>&1 && break; sleep 0.2; done
+# -metrics: the LB's own /metrics (the gateways' are on their operator
+# listeners, 127.0.0.1:1918N, and one of them is killed in f).
 args=(-url http://127.0.0.1:18090 -users "$users" -rooms "$((users / 10))" -rate "$rate" -duration "$dur" -ramp 10s
-	-seed "$out/seed-cluster.json" -admin none -leak-check warn -json "$out/$case.json" -html "$out/$case.html" -q)
+	-seed "$out/seed-cluster.json" -admin none -metrics http://127.0.0.1:18090/metrics -leak-check warn -json "$out/$case.json" -html "$out/$case.html" -q)
 if [[ "$case" == f ]]; then
 	# shellcheck disable=SC2154 # gw1 is set by eval above
 	args+=(-kill "KILL:$gw1@10s")

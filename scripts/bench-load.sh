@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${BENCH_PORT:-18080}"
 admin="${BENCH_ADMIN_PORT:-12019}"
-CHATGATE_AUTH_IP_RATE=off CHATGATE_IP_CONNECT_RATE=off CHATGATE_ADDR=":$port" CHATGATE_ADMIN="127.0.0.1:$admin" ./caddy run --config Caddyfile >.bench-gateway.log 2>&1 &
+ops="${BENCH_OPS_PORT:-19180}"
+CHATGATE_AUTH_IP_RATE=off CHATGATE_IP_CONNECT_RATE=off CHATGATE_ADDR=":$port" CHATGATE_ADMIN="127.0.0.1:$admin" CHATGATE_OPS_ADDR="127.0.0.1:$ops" \
+	./caddy run --config Caddyfile >.bench-gateway.log 2>&1 &
 gw=$!
 trap 'kill "$gw" 2>/dev/null; wait "$gw" 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do
@@ -15,4 +17,4 @@ for _ in $(seq 1 300); do
 	sleep 0.2
 done
 curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null
-BENCH_ADMIN="http://127.0.0.1:$admin" loadtest/bench.sh "http://127.0.0.1:$port"
+BENCH_ADMIN="http://127.0.0.1:$admin" BENCH_METRICS="http://127.0.0.1:$ops/metrics" loadtest/bench.sh "http://127.0.0.1:$port"

@@ -74,12 +74,15 @@ export async function startGateway({ port } = {}) {
   if (!existsSync(join(dist, "index.html"))) throw new Error("frontend/dist is missing: run npm run build");
   port ??= await freePort();
   const admin = await freePort();
+  const ops = await freePort();
   const data = join(dir, "data");
   mkdirSync(data, { recursive: true });
   const env = {
     ...process.env,
     CHATGATE_ADDR: `:${port}`,
     CHATGATE_ADMIN: `127.0.0.1:${admin}`,
+    // Each gateway its own operator listener (/metrics), or two collide.
+    CHATGATE_OPS_ADDR: `127.0.0.1:${ops}`,
     CHATGATE_WEB_ROOT: dist,
     CHATGATE_DATA_DIR: data,
     CHATGATE_POSTGRES: `postgres://postgres@${PG_HOST}:${PG_PORT}/${DB}?sslmode=disable`,
