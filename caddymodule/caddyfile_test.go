@@ -84,6 +84,8 @@ func TestUnmarshalApp(t *testing.T) {
 		token_ttl 12h
 		password_memory_kib 65536
 		password_time 3
+		password_concurrency 3
+		password_queue off
 		recent_buffer 512
 		start_timeout 30s
 	}`)
@@ -94,7 +96,7 @@ func TestUnmarshalApp(t *testing.T) {
 	if a.Postgres != "postgres://u@db:5432/chat" || a.PostgresReplica != "" || a.Redis != "redis://cache:6379/0" ||
 		a.RedisPrefix != "chat:prod:" || a.Instance != "gw-1" || a.PoolSize != 32 || time.Duration(a.SlowQuery) != 20*time.Millisecond ||
 		a.BatchMax != 256 || a.BatchWorkers != 1 || time.Duration(a.TokenTTL) != 12*time.Hour ||
-		a.PasswordMemoryKiB != 65536 || a.PasswordTime != 3 || a.RecentBuffer != 512 || time.Duration(a.StartTimeout) != 30*time.Second {
+		a.PasswordMemoryKiB != 65536 || a.PasswordTime != 3 || a.PasswordConcurrency != 3 || a.PasswordQueue != -1 || a.RecentBuffer != 512 || time.Duration(a.StartTimeout) != 30*time.Second {
 		t.Fatalf("parsed %+v", a)
 	}
 	if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser("chat {\n nope x\n}")); err == nil {

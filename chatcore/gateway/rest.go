@@ -228,16 +228,16 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err := a.allowAuth(r); err != nil {
 		return err
 	}
-	if err := a.allowLogin(r, req.Email); err != nil {
-		return err
-	}
-	// The hashing slot first: past the bound a login is refused before it
-	// costs a query.
+	// The hashing slot next: past the bound a login is refused before it
+	// costs a Redis call or a query.
 	release, err := a.core.hasher.Acquire(r.Context())
 	if err != nil {
 		return a.hashErr(err)
 	}
 	defer release()
+	if err := a.allowLogin(r, req.Email); err != nil {
+		return err
+	}
 	u, err := a.core.Store.UserByEmail(r.Context(), req.Email)
 	if errors.Is(err, chatcore.ErrNotFound) {
 		// Hash anyway, so an unknown address takes as long as a wrong
