@@ -84,7 +84,7 @@ type App struct {
 	// GOMAXPROCS): each holds password_memory_kib of memory.
 	PasswordConcurrency int `json:"password_concurrency,omitempty"`
 	// PasswordQueue is how many registers and logins may wait for a
-	// hashing slot (default 4 × password_concurrency; -1, "off" in a
+	// hashing slot (default 4 × password_concurrency, at least 8; -1, "off" in a
 	// Caddyfile: none); past it
 	// they get 503 with Retry-After.
 	PasswordQueue int `json:"password_queue,omitempty"`

@@ -31,8 +31,9 @@ type Hasher struct {
 // on 2 cores under a login flood (deploy.TestPasswordHashFlood, the flood's
 // clients on the same cores) a bystander's deliveries took p50 186 ms,
 // p99 316 ms with two hashes at once, p50 70 ms, p99 141 ms with one.
-// queue 0 is 4 × concurrency (at ~40 ms a hash, a full queue
-// waits under 200 ms) and a negative queue is none.
+// queue 0 is 4 × concurrency, at least 8 (a burst of sign-ups waits, at
+// ~40 ms a hash, a few hundred milliseconds instead of being refused;
+// waiting costs no hashing memory) and a negative queue is none.
 func NewHasher(p PasswordParams, concurrency, queue int) *Hasher {
 	if p.MemoryKiB == 0 {
 		p = DefaultPasswordParams
@@ -42,7 +43,7 @@ func NewHasher(p PasswordParams, concurrency, queue int) *Hasher {
 	}
 	switch {
 	case queue == 0:
-		queue = 4 * concurrency
+		queue = max(8, 4*concurrency)
 	case queue < 0:
 		queue = 0
 	}

@@ -35,7 +35,7 @@ type Config struct {
 	Password        auth.PasswordParams
 	// PasswordConcurrency bounds password hashes running at once
 	// (GOMAXPROCS) and PasswordQueue how many more may wait for a slot
-	// (0: 4 × PasswordConcurrency; negative: none); past both a
+	// (0: 4 × PasswordConcurrency, at least 8; negative: none); past both a
 	// register or login answers 503 with Retry-After.
 	PasswordConcurrency int
 	PasswordQueue       int
