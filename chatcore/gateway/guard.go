@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/chatgate/chatgate/chatcore/limits"
@@ -105,7 +104,8 @@ func (a *API) allowUserRequest(ctx context.Context, user int64) error {
 }
 
 // allowAuth throttles register and login per address and, for a login,
-// per account, before any password is hashed.
+// per account (email in store.NormEmail form), before any password is
+// hashed.
 func (a *API) allowAuth(r *http.Request, email string) error {
 	if err := a.allow(r.Context(), "auth_ip", a.clientIP(r), a.cfg.Limits.AuthIPRate, "too many sign-in attempts from this address, try again later"); err != nil {
 		return err
@@ -113,7 +113,7 @@ func (a *API) allowAuth(r *http.Request, email string) error {
 	if email == "" {
 		return nil
 	}
-	return a.allow(r.Context(), "login_account", strings.ToLower(email), a.cfg.Limits.LoginAccountRate, "too many sign-in attempts for this account, try again later")
+	return a.allow(r.Context(), "login_account", email, a.cfg.Limits.LoginAccountRate, "too many sign-in attempts for this account, try again later")
 }
 
 // allowUserSend counts one message against the user's bucket, shared by
