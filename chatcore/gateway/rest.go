@@ -243,8 +243,6 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	bad := errf(http.StatusUnauthorized, wire.CodeUnauthorized, "wrong email or password")
-	// No address is longer than 254 bytes; a longer one would only make
-	// a long limiter key.
 	// A NUL or control character can be in no account's address: say so
 	// (400) rather than let Postgres refuse it; it tells nothing about
 	// which accounts exist.
@@ -252,7 +250,9 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		return ae
 	}
 	// The throttle and the lookup see the stored form, so "Ann@x",
-	// "ann@x" and a decomposed spelling share one account's bucket.
+	// "ann@x" and a decomposed spelling share one account's bucket. No
+	// address is longer than 254 bytes; a longer one would only make a
+	// long limiter key.
 	email := store.NormEmail(req.Email)
 	if email == "" || req.Password == "" || len(req.Password) > maxPassword || len(email) > 254 {
 		return bad

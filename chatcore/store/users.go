@@ -42,7 +42,8 @@ func (s *Store) CreateUser(ctx context.Context, name, email, passwordHash string
 	return u, err
 }
 
-// UserByEmail looks a user up by (case-insensitive) email; chatcore.ErrNotFound
+// UserByEmail looks a user up by email, in NormEmail form (case and Unicode
+// normalization do not matter); chatcore.ErrNotFound
 // when there is none.
 func (s *Store) UserByEmail(ctx context.Context, email string) (chatcore.User, error) {
 	var u chatcore.User
