@@ -53,7 +53,8 @@ type Handler struct {
 	// connections and, with Redis, all instances (50; -1 turns it off).
 	UserSendRate int `json:"user_send_rate,omitempty"`
 	// Origins allows cross-origin WebSocket upgrades from these origins
-	// ("*" for any); by default only same-origin ones.
+	// ("*" for any); by default only same-origin ones. Listed origins (not
+	// "*") may also make cookie-authenticated REST writes and sign in.
 	Origins []string `json:"origins,omitempty"`
 	// StreamCloseDelay keeps connections open this long after a reload
 	// before closing them with 1001, like reverse_proxy's option (0).
@@ -133,6 +134,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		DrainBatch:   h.DrainBatch,
 		DrainPause:   time.Duration(h.DrainPause),
 		CheckOrigin:  h.checkOrigin(),
+		Origins:      h.Origins,
 		SecureCookie: h.SecureCookie,
 		Limits: gateway.Limits{
 			IPConns:            h.IPConns,

@@ -31,6 +31,9 @@ func doFrom(t *testing.T, c *http.Client, method, url, token string, body any) r
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -237,6 +240,7 @@ func TestCookieFlags(t *testing.T) {
 	login := func(proto string) *http.Cookie {
 		b, _ := json.Marshal(map[string]string{"email": me.Email, "password": "password-" + ann.name})
 		req, _ := http.NewRequest("POST", s.base+"/api/auth/login", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
 		if proto != "" {
 			req.Header.Set("X-Forwarded-Proto", proto)
 		}

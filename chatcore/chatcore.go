@@ -69,4 +69,8 @@ var (
 	ErrConflict    = errors.New("conflict")
 	ErrForbidden   = errors.New("forbidden")
 	ErrUnavailable = errors.New("unavailable")
+	// ErrInvalidInput is a value the database refused (a NUL or an
+	// unencodable character, a string too long for an index...): the
+	// request's fault, so it is a 400 and retrying it cannot help.
+	ErrInvalidInput = errors.New("invalid input")
 )

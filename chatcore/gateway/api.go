@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,10 @@ type APIConfig struct {
 	Compression bool
 	// CheckOrigin, when set, replaces the same-origin check on upgrades.
 	CheckOrigin func(r *http.Request) bool
+	// Origins are origins other than the request's own from which a
+	// cookie-authenticated write (or a sign-in) is accepted (csrf.go);
+	// "*" is ignored here.
+	Origins []string
 	// DrainBatch and DrainPause pace closing connections on Close (128,
 	// 50ms), so their reconnects do not arrive all at once.
 	DrainBatch int
@@ -78,6 +83,8 @@ type API struct {
 	cfg      APIConfig
 	log      *zap.Logger
 	mux      *http.ServeMux
+	notFound http.Handler
+	origins  map[string]bool
 	upgrader websocket.Upgrader
 	conns    *socket.Registry
 
@@ -97,7 +104,7 @@ type API struct {
 func NewAPI(core *Core, cfg APIConfig) *API {
 	cfg.setDefaults()
 	a := &API{core: core, cfg: cfg, log: core.log, mux: http.NewServeMux(), conns: socket.NewRegistry(),
-		draining: make(chan struct{})}
+		origins: originSet(cfg.Origins), draining: make(chan struct{})}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.upgrader = websocket.Upgrader{
 		// Client frames are small (a send is ~150 bytes); bigger ones are
@@ -115,14 +122,25 @@ func NewAPI(core *Core, cfg APIConfig) *API {
 }
 
 // Handles reports whether the request is for this API (else the host's next
-// handler serves it, e.g. static files).
+// handler serves it, e.g. static files). It sees the path the way Caddy's
+// path matcher does (case-insensitive, cleaned: slashes merged, dot
+// segments resolved), so every request a `path /api/* ...` matcher sends
+// here is ours: /API/rooms or //api/rooms must not fall through to an empty
+// 200, and ServeHTTP answers them with a JSON 404.
 func (a *API) Handles(r *http.Request) bool {
-	p := r.URL.Path
+	p := path.Clean("/" + strings.ToLower(r.URL.Path))
 	return p == "/ws" || p == "/healthz" || p == "/readyz" || p == "/api" || strings.HasPrefix(p, "/api/")
 }
 
-// ServeHTTP serves an API request.
+// ServeHTTP serves an API request. Routes are exact: a path that is not
+// clean (//api/rooms, /api//rooms, /x/../api/rooms, a trailing slash) is a
+// JSON 404 here rather than the mux's redirect, and any other case
+// (/API/rooms) is a JSON 404 from the mux's catch-all.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; p != path.Clean(p) {
+		a.notFound.ServeHTTP(w, r)
+		return
+	}
 	a.mux.ServeHTTP(w, r)
 }
 

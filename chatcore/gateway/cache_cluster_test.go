@@ -107,6 +107,9 @@ func (ci *cachedInstance) do(t testing.TB, method, path, token string, body any)
 	// Behind the load balancer every instance sees the public host, which
 	// is part of the cache key.
 	req.Host = "chat.example"
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

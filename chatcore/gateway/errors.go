@@ -33,11 +33,13 @@ var (
 	errUnauthorized = errf(http.StatusUnauthorized, wire.CodeUnauthorized, "missing or invalid token")
 	errNotMember    = errf(http.StatusForbidden, wire.CodeForbidden, "not a member of this room")
 	errNoRoom       = errf(http.StatusNotFound, wire.CodeNotFound, "no such room")
+	errInvalidInput = badRequest("invalid input: the database refused a value of this request")
 )
 
 // classify maps any error onto the protocol: sentinel errors from the store
-// become their codes, anything else is unavailable (a dependency failed) and
-// never leaks internals.
+// become their codes (a value Postgres refused, chatcore.ErrInvalidInput, is
+// a 400), anything else is unavailable (a dependency failed) and never leaks
+// internals.
 func classify(err error) *apiError {
 	var ae *apiError
 	switch {
@@ -49,6 +51,10 @@ func classify(err error) *apiError {
 		return errf(http.StatusConflict, wire.CodeConflict, "conflict")
 	case errors.Is(err, chatcore.ErrForbidden):
 		return errf(http.StatusForbidden, wire.CodeForbidden, "forbidden")
+	case errors.Is(err, chatcore.ErrInvalidInput):
+		// Postgres refused a value the request carried (store.classify):
+		// the request's fault, and retrying it would fail again.
+		return errInvalidInput
 	case errors.Is(err, chatcore.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return errf(http.StatusServiceUnavailable, wire.CodeUnavailable, "temporarily unavailable, retry")
 	default:
@@ -64,8 +70,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := classify(err)
-	if ae.status >= 500 {
+	switch {
+	case ae.status >= 500:
 		a.log.Warn("gateway: request failed", zapReq(r), zapErr(err))
+	case ae == errInvalidInput:
+		// A value got past validation to Postgres: answered, but worth
+		// knowing, since validation should have named the field.
+		a.log.Info("gateway: input refused by the database", zapReq(r), zapErr(err))
 	}
 	a.core.Metrics.Errors.WithLabelValues(ae.code).Inc()
 	var body wire.ErrorBody

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/chatgate/chatgate/chatcore/limits"
@@ -117,10 +116,10 @@ func (a *API) allowAuth(r *http.Request) error {
 }
 
 // loginKeys are the failed-login buckets of an attempt: the account from
-// this address, and the account from anywhere.
+// this address, and the account from anywhere. email is in its stored
+// form (store.NormEmail), so every spelling of one address shares them.
 func (a *API) loginKeys(r *http.Request, email string) (pair, account string) {
-	account = strings.ToLower(email)
-	return account + "|" + a.clientIP(r), account
+	return email + "|" + a.clientIP(r), email
 }
 
 // allowLogin refuses a login whose account has failed too often from this

@@ -53,11 +53,15 @@ func (a *API) routes() {
 	m.Handle("POST /api/rooms/{id}/messages", a.authed(a.postMessage))
 	m.Handle("POST /api/rooms/{id}/read", a.authed(a.markRead))
 	m.Handle("GET /api/rooms/{id}/presence", a.authed(a.presence))
-	// Anything else under /api is a JSON 404, and a known path with the wrong
-	// method a JSON 405, never the mux's plain-text answers.
-	m.Handle("/api/", a.public(func(http.ResponseWriter, *http.Request) error {
+	// Anything else Handles sends here (any other path, any case: /API/x,
+	// /Healthz) is a JSON 404, and a known path with the wrong method a
+	// JSON 405, never the mux's plain-text answers or its redirect of
+	// /api to /api/.
+	a.notFound = a.public(func(http.ResponseWriter, *http.Request) error {
 		return errf(http.StatusNotFound, wire.CodeNotFound, "no such endpoint")
-	}))
+	})
+	m.Handle("/", a.notFound)
+	m.Handle("/api", a.notFound)
 	for _, p := range []string{"/api/auth/register", "/api/auth/login", "/api/auth/logout", "/api/me",
 		"/api/users/{id}", "/api/rooms", "/api/rooms/{id}", "/api/rooms/{id}/join", "/api/rooms/{id}/leave",
 		"/api/rooms/{id}/members", "/api/rooms/{id}/members/{user}", "/api/rooms/{id}/messages", "/api/rooms/{id}/read", "/api/rooms/{id}/presence", "/ws", "/healthz", "/readyz"} {
@@ -67,10 +71,16 @@ func (a *API) routes() {
 	}
 }
 
-// public serves a route under the per-address request limit.
+// public serves a route under the per-address request limit, refusing
+// forged cross-site writes (checkSite).
 func (a *API) public(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := a.allowIPRequest(r)
+		if err == nil {
+			if ae := a.checkSite(r); ae != nil {
+				err = ae
+			}
+		}
 		if err == nil {
 			err = h(w, r)
 		}
@@ -133,6 +143,14 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		// Only white space may follow, within the limit too (dec.More
 		// would let a stray '}' or ']' through, and stop at the limit).
 		if _, err = dec.Token(); errors.Is(err, io.EOF) {
+			// One valid value: now refuse one that means two things.
+			key, dup, err := duplicateKey(raw)
+			if err != nil {
+				return badRequest("malformed JSON: " + err.Error())
+			}
+			if dup {
+				return badRequest(fmt.Sprintf("malformed JSON: duplicate key %q", shorten(key)))
+			}
 			return nil
 		}
 		trailing = true
@@ -177,12 +195,18 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if err := a.allowAuth(r); err != nil {
 		return err
 	}
-	req.Name = strings.TrimSpace(req.Name)
-	req.Email = strings.TrimSpace(req.Email)
+	name, ae := cleanName("name", req.Name, 64)
+	if ae != nil {
+		return ae
+	}
+	if ae := checkEmailChars(req.Email); ae != nil {
+		return ae
+	}
+	// Validated in the form it is stored and compared in, so what passes
+	// is what the unique index sees.
+	email := store.NormEmail(req.Email)
 	switch {
-	case req.Name == "" || utf8.RuneCountInString(req.Name) > 64 || !utf8.ValidString(req.Name):
-		return badRequest("name must be 1 to 64 characters")
-	case len(req.Email) > 254 || !validEmail(req.Email):
+	case len(email) > 254 || !validEmail(email):
 		return badRequest("email is not a valid address")
 	case len(req.Password) < minPassword || len(req.Password) > maxPassword:
 		return badRequest(fmt.Sprintf("password must be %d to %d bytes", minPassword, maxPassword))
@@ -191,7 +215,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return a.hashErr(err)
 	}
-	u, err := a.core.Store.CreateUser(r.Context(), req.Name, req.Email, hash)
+	u, err := a.core.Store.CreateUser(r.Context(), name, email, hash)
 	if errors.Is(err, chatcore.ErrConflict) {
 		return errf(http.StatusConflict, wire.CodeConflict, "email already registered")
 	}
@@ -220,9 +244,18 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	bad := errf(http.StatusUnauthorized, wire.CodeUnauthorized, "wrong email or password")
-	// No address is longer than 254 bytes; a longer one would only make
-	// a long limiter key.
-	if req.Email == "" || req.Password == "" || len(req.Password) > maxPassword || len(req.Email) > 254 {
+	// A NUL or control character can be in no account's address: say so
+	// (400) rather than let Postgres refuse it; it tells nothing about
+	// which accounts exist.
+	if ae := checkEmailChars(req.Email); ae != nil {
+		return ae
+	}
+	// The throttle and the lookup see the stored form, so "Ann@x",
+	// "ann@x" and a decomposed spelling share one account's bucket. No
+	// address is longer than 254 bytes; a longer one would only make a
+	// long limiter key.
+	email := store.NormEmail(req.Email)
+	if email == "" || req.Password == "" || len(req.Password) > maxPassword || len(email) > 254 {
 		return bad
 	}
 	if err := a.allowAuth(r); err != nil {
@@ -235,15 +268,15 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 		return a.hashErr(err)
 	}
 	defer release()
-	if err := a.allowLogin(r, req.Email); err != nil {
+	if err := a.allowLogin(r, email); err != nil {
 		return err
 	}
-	u, err := a.core.Store.UserByEmail(r.Context(), req.Email)
+	u, err := a.core.Store.UserByEmail(r.Context(), email)
 	if errors.Is(err, chatcore.ErrNotFound) {
 		// Hash anyway, so an unknown address takes as long as a wrong
 		// password and the timing does not tell which accounts exist.
 		_, _ = auth.CheckPassword(a.core.dummyHash(), req.Password)
-		a.loginFailed(r, req.Email)
+		a.loginFailed(r, email)
 		return bad
 	}
 	if err != nil {
@@ -251,7 +284,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	ok, err := auth.CheckPassword(u.PasswordHash, req.Password)
 	if err != nil || !ok {
-		a.loginFailed(r, req.Email)
+		a.loginFailed(r, email)
 		return bad
 	}
 	a.issue(w, r, http.StatusOK, u)
@@ -344,11 +377,11 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request, who auth.Claims
 	if err := a.decode(w, r, &req); err != nil {
 		return err
 	}
-	req.Name = strings.TrimSpace(req.Name)
-	if req.Name == "" || utf8.RuneCountInString(req.Name) > 100 || !utf8.ValidString(req.Name) {
-		return badRequest("name must be 1 to 100 characters")
+	name, ae := cleanName("name", req.Name, 100)
+	if ae != nil {
+		return ae
 	}
-	room, err := a.core.Store.CreateRoom(r.Context(), who.UserID, req.Name, req.IsPrivate)
+	room, err := a.core.Store.CreateRoom(r.Context(), who.UserID, name, req.IsPrivate)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/chatgate/chatgate/chatcore/wire"
@@ -17,7 +18,10 @@ import (
 // FuzzDecode feeds arbitrary request bodies to the REST body decoder under a
 // small size limit: it must never panic, must answer either a value or a 4xx
 // *apiError, must refuse every body over the limit and never call a body
-// within it too large, and must accept only one complete JSON value.
+// within it too large, must accept only one complete JSON value, and must
+// refuse a body exactly when an object in it repeats a key (compared as
+// encoding/json matches keys to fields, by strings.EqualFold: the oracle
+// below compares pairwise, the decoder by folded key).
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{
 		`{"name":"Ann","email":"ann@example.com","password":"secret123"}`,
@@ -38,6 +42,12 @@ func FuzzDecode(f *testing.F) {
 		`{"user_id":1e400}`,
 		`{"name":"caf` + "\xe9" + `"}`,
 		`{"a":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]}`,
+		`{"name":"x","is_private":true,"is_private":false}`,
+		`{"name":"x","is_private":true,"IS_PRIVATE":false}`,
+		`{"a":{"b":1,"B":2}}`,
+		`[{"k":1,"\u212a":2}]`,
+		`{"s":1,"\u017f":2}`,
+		`{"a":{"x":1},"b":{"x":1}}`,
 	} {
 		f.Add([]byte(s), uint16(64))
 	}
@@ -68,6 +78,9 @@ func FuzzDecode(f *testing.F) {
 				if uerr := json.Unmarshal(body, want); uerr != nil || !reflect.DeepEqual(v, want) {
 					t.Fatalf("decoded %q to %#v; json.Unmarshal: %#v, %v", body, v, want, uerr)
 				}
+				if hasEqualFoldKeys(t, body) {
+					t.Fatalf("accepted %q with a duplicate key", body)
+				}
 				continue
 			}
 			var ae *apiError
@@ -86,8 +99,53 @@ func FuzzDecode(f *testing.F) {
 			if ae.msg == "" {
 				t.Fatalf("%q: empty message", body)
 			}
+			if strings.Contains(ae.msg, "duplicate key") && !hasEqualFoldKeys(t, body) {
+				t.Fatalf("%q refused as a duplicate: %s", body, ae.msg)
+			}
 		}
 	})
+}
+
+// hasEqualFoldKeys is the fuzz oracle for duplicate keys: body (one valid
+// JSON value) has an object with two keys equal under strings.EqualFold,
+// found by comparing every pair, the slow obvious way.
+func hasEqualFoldKeys(t *testing.T, body []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var walk func() bool
+	walk = func() bool {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("oracle on %q: %v", body, err)
+		}
+		switch tok {
+		case json.Delim('{'):
+			var keys []string
+			dup := false
+			for dec.More() {
+				k, err := dec.Token()
+				if err != nil {
+					t.Fatalf("oracle on %q: %v", body, err)
+				}
+				for _, prev := range keys {
+					dup = dup || strings.EqualFold(prev, k.(string))
+				}
+				keys = append(keys, k.(string))
+				dup = walk() || dup
+			}
+			_, _ = dec.Token() // '}'
+			return dup
+		case json.Delim('['):
+			dup := false
+			for dec.More() {
+				dup = walk() || dup
+			}
+			_, _ = dec.Token() // ']'
+			return dup
+		}
+		return false
+	}
+	return walk()
 }
 
 // FuzzParsePage feeds arbitrary query strings to the pagination parser of

@@ -38,7 +38,9 @@ type SendResult struct {
 // ErrInvalidText is returned by Submit for a body or client id Postgres could
 // not store (NUL bytes or invalid UTF-8). It is checked up front because one
 // such message would otherwise fail the whole transaction it is batched in.
-var ErrInvalidText = errors.New("store: text contains NUL or invalid UTF-8")
+// It is a chatcore.ErrInvalidInput, so it answers 400 like any other value
+// Postgres refuses.
+var ErrInvalidText = fmt.Errorf("store: text contains NUL or invalid UTF-8: %w", chatcore.ErrInvalidInput)
 
 // maxFlushAttempts bounds the retries of one flush after a unique violation
 // (another instance stored the same client id first), a deadlock or a
@@ -345,6 +347,15 @@ func (f *flusher) readBumps(br pgx.BatchResults, runs []roomRun) error {
 	return rows.Err()
 }
 
+// isolate reports whether a failed flush should be retried one message at
+// a time: the error is neither transient (unavailability) nor a unique
+// violation (answered by the duplicate lookup), so one message may be its
+// cause.
+func isolate(err error) bool {
+	sentinel := classify(err)
+	return (sentinel == nil || errors.Is(sentinel, chatcore.ErrInvalidInput)) && pgCode(err) != codeUniqueViolation
+}
+
 func (f *flusher) flush() {
 	b := f.b
 	// In-batch idempotency: a later request with the same (user, cid) as an
@@ -424,10 +435,11 @@ func (f *flusher) flush() {
 		b.s.log.Debug("retrying batch flush", zap.Int("attempt", attempt), zap.Error(err))
 	}
 
-	if err != nil && len(f.primaries) > 1 && classify(err) == nil && pgCode(err) != codeUniqueViolation {
-		// An unexpected, non-transient error (not unavailability): isolate
-		// the request that causes it by committing one at a time, so one bad
-		// message cannot sink its batch.
+	if err != nil && len(f.primaries) > 1 && isolate(err) {
+		// An unexpected, non-transient error (not unavailability), or a
+		// value Postgres refused: isolate the request that causes it by
+		// committing one at a time, so one bad message cannot sink its
+		// batch (it alone gets the error, a 400 for input).
 		b.s.log.Warn("batch flush failed, retrying one by one", zap.Int("size", len(f.primaries)), zap.Error(err))
 		all := slices.Clone(f.primaries)
 		for _, p := range all {

@@ -20,6 +20,7 @@ var errPoolClosed = errors.New("store closed")
 const (
 	codeUniqueViolation     = "23505"
 	codeForeignKeyViolation = "23503"
+	codeExclusionViolation  = "23P01"
 	codeSerialization       = "40001"
 	codeDeadlock            = "40P01"
 	codeQueryCanceled       = "57014" // statement_timeout
@@ -55,10 +56,12 @@ func classify(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
-		case pgErr.Code == codeUniqueViolation:
+		case pgErr.Code == codeUniqueViolation, pgErr.Code == codeExclusionViolation:
 			return chatcore.ErrConflict
 		case pgErr.Code == codeForeignKeyViolation, pgErr.Code == codeInvalidCatalog:
 			return chatcore.ErrNotFound
+		case inputCaused(pgErr.Code):
+			return chatcore.ErrInvalidInput
 		case pgErr.Code == codeQueryCanceled, pgErr.Code == codeLockNotAvailable,
 			pgErr.Code == codeIdleInTxTimeout, pgErr.Code == codeSerialization,
 			pgErr.Code == codeDeadlock,
@@ -86,6 +89,19 @@ func classify(err error) error {
 		return chatcore.ErrUnavailable
 	}
 	return nil
+}
+
+// inputCaused reports whether a SQLSTATE means the database refused a value
+// the request carried, so the answer is a 400 and never a 503: every query
+// passes input as bind parameters, so a data exception (class 22: a NUL
+// 22021, an untranslatable character 22P05, a string too long 22001, a number
+// out of range 22003...), an integrity violation other than the ones mapped
+// above (class 23: NOT NULL, CHECK) or a program limit (class 54: an index
+// row too large) comes from what was sent, not from the database's health.
+// Validation should catch all of these first; this is the backstop for
+// whatever slips past it.
+func inputCaused(code string) bool {
+	return strings.HasPrefix(code, "22") || strings.HasPrefix(code, "23") || strings.HasPrefix(code, "54")
 }
 
 // pgCode returns the SQLSTATE of err, or "".

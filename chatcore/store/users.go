@@ -6,6 +6,7 @@ import (
 
 	"github.com/chatgate/chatgate/chatcore"
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/text/unicode/norm"
 )
 
 const userCols = "id, name, email, password_hash, created_at"
@@ -17,9 +18,16 @@ func scanUser(row pgx.Row) (chatcore.User, error) {
 	return u, err
 }
 
-// normEmail is the one place emails are normalized: they are stored and
-// compared lowercase so "Ann@X.org" and "ann@x.org" are one account.
-func normEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+// NormEmail is the one place emails are normalized: they are stored,
+// compared and rate-limited lowercase and in Unicode NFC, so "Ann@X.org"
+// and "ann@x.org" are one account, and so are "josé@x" with a precomposed é
+// and "jose\u0301@x" with a combining accent, which look the same.
+// Lowercasing first: a lowercase mapping may leave a string that is not in
+// NFC, NFC never needs lowercasing again. Migration 0002 brought older rows
+// to this form.
+func NormEmail(email string) string {
+	return norm.NFC.String(strings.ToLower(strings.TrimSpace(email)))
+}
 
 // CreateUser inserts a user. A taken email returns a wrapped
 // chatcore.ErrConflict.
@@ -28,18 +36,19 @@ func (s *Store) CreateUser(ctx context.Context, name, email, passwordHash string
 	err := s.run(ctx, "create_user", func(ctx context.Context) (n int, err error) {
 		u, err = scanUser(s.pool.QueryRow(ctx,
 			"INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING "+userCols,
-			name, normEmail(email), passwordHash))
+			name, NormEmail(email), passwordHash))
 		return 1, err
 	})
 	return u, err
 }
 
-// UserByEmail looks a user up by (case-insensitive) email; chatcore.ErrNotFound
+// UserByEmail looks a user up by email, in NormEmail form (case and Unicode
+// normalization do not matter); chatcore.ErrNotFound
 // when there is none.
 func (s *Store) UserByEmail(ctx context.Context, email string) (chatcore.User, error) {
 	var u chatcore.User
 	err := s.run(ctx, "user_by_email", func(ctx context.Context) (n int, err error) {
-		u, err = scanUser(s.pool.QueryRow(ctx, "SELECT "+userCols+" FROM users WHERE email = $1", normEmail(email)))
+		u, err = scanUser(s.pool.QueryRow(ctx, "SELECT "+userCols+" FROM users WHERE email = $1", NormEmail(email)))
 		return 1, err
 	})
 	return u, err
