@@ -1,5 +1,5 @@
 // Command loadtest drives a Chatgate server over its public protocol
-// (shared PROTOCOL.md: REST + /ws) and proves latency, throughput, scale and
+// (PROTOCOL.md: REST + /ws) and proves latency, throughput, scale and
 // zero loss: every send acked, every member gets every message of its room
 // exactly once and in seq order, and the server returns to its idle
 // goroutines and heap afterwards. See loadtest/README.md.

@@ -15,7 +15,7 @@ const ipBindAddressNoPort = 24
 // connect() time, keyed on the full 4-tuple, instead of at bind() time. Without
 // it every source address is limited to ~28k ports across all destinations
 // and dials fail with EADDRINUSE once TIME_WAIT sockets pile up
-// (shared/notes/performance.md §9).
+// (the load generator opens many connections from few addresses).
 func bindNoPort(_, _ string, rc syscall.RawConn) error {
 	var serr error
 	if err := rc.Control(func(fd uintptr) {

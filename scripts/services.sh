@@ -5,7 +5,7 @@
 #                                      set) reachable; prints export lines
 #   scripts/services.sh down           stop only what `up` started
 #
-# Environment (see DESIGN.md, "Running it"):
+# Environment (see README.md, "The two commands" and "Configuration"):
 #   CHATGATE_POSTGRES  primary DSN
 #                      (default postgres://postgres@127.0.0.1:5432/chatgate?sslmode=disable)
 #   CHATGATE_REDIS     redis://host:port/db or a comma list of cluster nodes;

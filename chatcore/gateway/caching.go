@@ -13,7 +13,7 @@ import (
 	"github.com/chatgate/chatgate/chatcore/entitycache"
 )
 
-// Entity cache lifetimes (DESIGN.md, Caching). Every write invalidates
+// Entity cache lifetimes (README.md, Architecture: "API reads come from cache"). Every write invalidates
 // explicitly; the TTLs only bound what a lost invalidation could cost.
 const (
 	roomTTL = 5 * time.Minute
