@@ -1,11 +1,7 @@
 package gateway
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -92,75 +88,6 @@ func checkEmailChars(email string) *apiError {
 		return badRequest("email must not contain control or bidirectional formatting characters")
 	}
 	return nil
-}
-
-// duplicateKey returns the first object key, at any depth, that repeats a
-// key of the same object (found is false when there is none). encoding/json keeps the
-// last of duplicate keys ({"is_private":true,"is_private":false} is a public
-// room), and other parsers keep the first, so a body that means two things
-// is refused. Keys compare as encoding/json matches them to struct fields:
-// case-insensitively, with Unicode simple folding ("IS_PRIVATE" and
-// "is_private", "ſ" and "s"), after unescaping ("\u005f" is "_"). raw must be
-// one valid JSON value (decode checks that first).
-func duplicateKey(raw []byte) (key string, found bool, err error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber() // numbers are not converted, so none can fail here
-	type level struct {
-		keys    map[string]struct{} // nil for an array
-		wantKey bool
-	}
-	var stack []level
-	valueDone := func() {
-		if n := len(stack); n > 0 && stack[n-1].keys != nil {
-			stack[n-1].wantKey = true
-		}
-	}
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			return "", false, nil
-		}
-		if err != nil {
-			return "", false, fmt.Errorf("scanning for duplicate keys: %w", err)
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{':
-				stack = append(stack, level{keys: map[string]struct{}{}, wantKey: true})
-			case '[':
-				stack = append(stack, level{})
-			default:
-				stack = stack[:len(stack)-1]
-				valueDone()
-			}
-		default:
-			if n := len(stack); n > 0 && stack[n-1].keys != nil && stack[n-1].wantKey {
-				key := tok.(string)
-				folded := foldKey(key)
-				if _, dup := stack[n-1].keys[folded]; dup {
-					return key, true, nil
-				}
-				stack[n-1].keys[folded] = struct{}{}
-				stack[n-1].wantKey = false
-				continue
-			}
-			valueDone()
-		}
-	}
-}
-
-// foldKey maps every rune to the smallest rune of its simple case folding
-// orbit, so foldKey(a) == foldKey(b) exactly when strings.EqualFold(a, b),
-// which is how encoding/json matches keys to fields.
-func foldKey(s string) string {
-	return strings.Map(func(r rune) rune {
-		least := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			least = min(least, f)
-		}
-		return least
-	}, s)
 }
 
 // shorten cuts s for an error message: a key or a header may be most of a

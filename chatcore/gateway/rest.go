@@ -144,7 +144,7 @@ func (a *API) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		// would let a stray '}' or ']' through, and stop at the limit).
 		if _, err = dec.Token(); errors.Is(err, io.EOF) {
 			// One valid value: now refuse one that means two things.
-			key, dup, err := duplicateKey(raw)
+			key, dup, err := wire.DuplicateKey(raw)
 			if err != nil {
 				return badRequest("malformed JSON: " + err.Error())
 			}

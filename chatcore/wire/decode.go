@@ -22,6 +22,14 @@ func DecodeClientFrame(data []byte) (ClientFrame, error) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return ClientFrame{}, errors.New("malformed JSON frame: " + err.Error())
 	}
+	// {"room":1,"room":2} means two things to two parsers: refuse it, as
+	// REST bodies are refused.
+	if key, dup, err := DuplicateKey(data); err != nil || dup {
+		if err == nil {
+			err = fmt.Errorf("duplicate key %q", shortKey(key))
+		}
+		return ClientFrame{}, errors.New("malformed JSON frame: " + err.Error())
+	}
 	switch f.Type {
 	case TypeSubscribe, TypeUnsubscribe, TypeSend, TypeTyping, TypePing:
 	case "":
@@ -40,4 +48,16 @@ func DecodeClientFrame(data []byte) (ClientFrame, error) {
 		return f, errors.New("since must be a non-negative integer")
 	}
 	return f, nil
+}
+
+// shortKey cuts a key for an error message: it may be most of a frame.
+func shortKey(k string) string {
+	if len(k) <= 64 {
+		return k
+	}
+	cut := 64
+	for cut > 0 && !utf8.RuneStart(k[cut]) {
+		cut--
+	}
+	return k[:cut] + "…"
 }
