@@ -773,6 +773,9 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	if err != nil {
 		return err
 	}
+	if users == nil {
+		users = []int64{} // "online":[] , never null
+	}
 	sort.Slice(users, func(i, j int) bool { return users[i] < users[j] })
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{"room": id, "online": users})

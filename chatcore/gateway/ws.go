@@ -62,8 +62,11 @@ type session struct {
 	// commands limits the frames other than sends; made on first use.
 	commands *rate.Limiter
 	strikes  int
-	rooms    map[int64]struct{}
-	release  func() // frees the address's connection slot
+	// lastStrike ends a run of refusals after strikePause without one, so
+	// a client that only rarely overruns its command bucket is never closed.
+	lastStrike time.Time
+	rooms      map[int64]struct{}
+	release    func() // frees the address's connection slot
 }
 
 func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -221,8 +224,7 @@ func (s *session) checkRoom(room int64) error {
 func (s *session) send(f *wire.ClientFrame) {
 	if !s.sends.Allow() {
 		s.a.core.Metrics.RateLimited.WithLabelValues("ws_send").Inc()
-		s.strikes++
-		if s.strikes > maxStrikes {
+		if s.strike() {
 			s.c.Abort(wire.CloseRateLimited, "rate limited: too many messages")
 			return
 		}
@@ -258,6 +260,21 @@ func (s *session) send(f *wire.ClientFrame) {
 	}
 }
 
+// strikePause is how long without a refusal ends a run of them.
+const strikePause = 10 * time.Second
+
+// strike counts one refusal and reports whether the run is past
+// maxStrikes: a flood, to be closed with 4429.
+func (s *session) strike() bool {
+	now := time.Now()
+	if now.Sub(s.lastStrike) > strikePause {
+		s.strikes = 0
+	}
+	s.lastStrike = now
+	s.strikes++
+	return s.strikes > maxStrikes
+}
+
 // allowCommand takes a token from the connection's bucket for frames
 // other than sends (subscribes, typing, pings): each may cost a membership
 // lookup, and a client ignoring rate_limited is closed like a send flood.
@@ -273,8 +290,7 @@ func (s *session) allowCommand() bool {
 		return true
 	}
 	s.a.core.Metrics.RateLimited.WithLabelValues("ws_command").Inc()
-	s.strikes++
-	if s.strikes > maxStrikes {
+	if s.strike() {
 		s.c.Abort(wire.CloseRateLimited, "rate limited: too many frames")
 		return false
 	}
@@ -283,6 +299,9 @@ func (s *session) allowCommand() bool {
 }
 
 func (s *session) subscribe(f *wire.ClientFrame) {
+	if _, ok := s.rooms[f.Room]; !ok && s.a.cfg.Limits.MaxRooms > 0 && len(s.rooms) >= s.a.cfg.Limits.MaxRooms {
+		s.pruneRooms()
+	}
 	if _, ok := s.rooms[f.Room]; !ok && s.a.cfg.Limits.MaxRooms > 0 && len(s.rooms) >= s.a.cfg.Limits.MaxRooms {
 		s.fail(wire.CodeTooManyRooms, fmt.Sprintf("subscribed to %d rooms, the most one connection may hold; unsubscribe first", len(s.rooms)), "", f.Room)
 		return
@@ -310,6 +329,17 @@ func (s *session) subscribe(f *wire.ClientFrame) {
 	// membership by now, so this second look sees it.
 	if ok, err := s.a.core.isMember(ctx, f.Room, s.who.UserID); err == nil && !ok {
 		s.a.core.Hub.UnsubscribeUser(f.Room, s.who.UserID)
+	}
+}
+
+// pruneRooms forgets the rooms the hub ended this connection's
+// subscription to from elsewhere (a leave, a removal): they no longer count
+// against max_rooms. Only run at the cap, so it costs nothing before.
+func (s *session) pruneRooms() {
+	for room := range s.rooms {
+		if !s.a.core.Hub.Subscribed(s.c, room) {
+			delete(s.rooms, room)
+		}
 	}
 }
 

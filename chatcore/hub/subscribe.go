@@ -254,6 +254,19 @@ func (h *Hub) LocalUsers(roomID int64) []int64 {
 	return out
 }
 
+// Subscribed reports whether sub has a subscription to the room here.
+func (h *Hub) Subscribed(sub Subscriber, roomID int64) bool {
+	s := h.shard(roomID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[roomID]
+	if !ok {
+		return false
+	}
+	_, ok = r.subs[sub]
+	return ok
+}
+
 // HasUser reports whether the user has a live subscription to the room on
 // this instance.
 func (h *Hub) HasUser(roomID, userID int64) bool {
