@@ -1,40 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { backoff, Engine, unreadOf } from "../src/store/engine";
+import { Engine, unreadOf } from "../src/store/engine";
+import { FakeWS } from "./fakeWebSocket";
 import type { RoomInfo, WireMsg } from "../src/types";
-
-// A scriptable WebSocket.
-class FakeWS {
-  static all: FakeWS[] = [];
-  readyState = 0;
-  sent: any[] = [];
-  onopen: (() => void) | null = null;
-  onmessage: ((e: { data: string }) => void) | null = null;
-  onclose: ((e: { code: number }) => void) | null = null;
-  onerror: (() => void) | null = null;
-  constructor(public url: string) {
-    FakeWS.all.push(this);
-  }
-  send(s: string) {
-    this.sent.push(JSON.parse(s));
-  }
-  close() {
-    this.readyState = 3;
-  }
-  open() {
-    this.readyState = 1;
-    this.onopen?.();
-  }
-  push(v: unknown) {
-    this.onmessage?.({ data: JSON.stringify(v) });
-  }
-  drop(code = 1006) {
-    this.readyState = 3;
-    this.onclose?.({ code });
-  }
-  frames(type: string) {
-    return this.sent.filter((f) => f.type === type);
-  }
-}
 
 const me = { id: 1, name: "me" };
 const m = (seq: number, user = 2, cid?: string, room = 10): WireMsg => ({
@@ -245,15 +212,5 @@ describe("Engine", () => {
     t.ws().push({ type: "message", ...m(6, 1, "z", 11) });
     t.flush();
     expect(unreadOf(r11())).toBe(0);
-  });
-});
-
-describe("backoff", () => {
-  it("grows exponentially with jitter and caps at 15 s", () => {
-    expect(backoff(0, () => 0)).toBe(250);
-    expect(backoff(0, () => 0.999)).toBeLessThanOrEqual(500);
-    expect(backoff(3, () => 0.5)).toBe(3000);
-    expect(backoff(20, () => 0.999)).toBeLessThanOrEqual(15000);
-    expect(backoff(20, () => 0)).toBe(7500);
   });
 });
