@@ -61,6 +61,9 @@ type DialOptions struct {
 	Log *Log
 	// Without OnEvent and Log, events are queued for Next.
 
+	// Lean leaves out what a load generator never reads, the user and ts
+	// of every event (Event.User and TS stay zero), for a cheaper decode.
+	Lean bool
 	// OnBadFrame sees frames that are not events (default: dropped).
 	OnBadFrame func(data []byte, err error)
 
@@ -216,7 +219,11 @@ func (c *Conn) readLoop() {
 		}
 		c.lastRead.Store(time.Now().UnixNano())
 		c.frames.Add(1)
-		evs, err := DecodeFrame(data)
+		decode := DecodeFrame
+		if c.opts.Lean {
+			decode = decodeLean
+		}
+		evs, err := decode(data)
 		if err != nil {
 			if c.opts.OnBadFrame != nil {
 				c.opts.OnBadFrame(data, err)

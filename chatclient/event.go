@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Server event types.
@@ -74,6 +75,9 @@ func (u *UserRef) UnmarshalJSON(b []byte) error {
 	case len(b) == 0 || string(b) == "null":
 		return nil
 	case b[0] == '{':
+		if fastUserRef(b, u) {
+			return nil
+		}
 		type plain UserRef
 		return json.Unmarshal(b, (*plain)(u))
 	default:
@@ -84,6 +88,37 @@ func (u *UserRef) UnmarshalJSON(b []byte) error {
 		*u = UserRef{ID: id}
 		return nil
 	}
+}
+
+// fastUserRef reads the server's own shape, {"id":N,"name":"..."} with no
+// escapes, without a second pass of encoding/json (a message event's most
+// expensive field otherwise); anything else is left to encoding/json.
+func fastUserRef(b []byte, u *UserRef) bool {
+	const pre, mid = `{"id":`, `,"name":"`
+	if !bytes.HasPrefix(b, []byte(pre)) {
+		return false
+	}
+	b = b[len(pre):]
+	i := bytes.IndexByte(b, ',')
+	if i <= 0 {
+		return false
+	}
+	id, err := strconv.ParseInt(string(b[:i]), 10, 64)
+	if err != nil || !bytes.HasPrefix(b[i:], []byte(mid)) {
+		return false
+	}
+	b = b[i+len(mid):]
+	j := bytes.IndexByte(b, '"')
+	if j < 0 || string(b[j:]) != `"}` || bytes.IndexByte(b[:j], '\\') >= 0 || !utf8.Valid(b[:j]) {
+		return false
+	}
+	for _, c := range b[:j] {
+		if c < 0x20 {
+			return false
+		}
+	}
+	u.ID, u.Name = id, string(b[:j])
+	return true
 }
 
 // DecodeFrame reads one text frame: one event, or a JSON array of events
@@ -103,6 +138,45 @@ func DecodeFrame(data []byte) ([]Event, error) {
 	evs := make([]Event, 1)
 	if err := json.Unmarshal(data, &evs[0]); err != nil {
 		return nil, fmt.Errorf("decode event: %w", err)
+	}
+	return evs, nil
+}
+
+// leanEvent is Event without user and ts, the fields a load generator
+// never reads: encoding/json skips them without allocating.
+type leanEvent struct {
+	Type      string `json:"type"`
+	Room      int64  `json:"room"`
+	Seq       int64  `json:"seq"`
+	LastSeq   int64  `json:"last_seq"`
+	Body      string `json:"body"`
+	CID       string `json:"cid"`
+	Online    bool   `json:"online"`
+	Duplicate bool   `json:"duplicate"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+}
+
+// decodeLean is DecodeFrame without user and ts (DialOptions.Lean).
+func decodeLean(data []byte) ([]Event, error) {
+	data = bytes.TrimLeft(data, " \t\r\n")
+	if len(data) == 0 {
+		return nil, errors.New("empty frame")
+	}
+	var one [1]leanEvent
+	lean := one[:]
+	if data[0] == '[' {
+		lean = nil
+		if err := json.Unmarshal(data, &lean); err != nil {
+			return nil, fmt.Errorf("decode event batch: %w", err)
+		}
+	} else if err := json.Unmarshal(data, &one[0]); err != nil {
+		return nil, fmt.Errorf("decode event: %w", err)
+	}
+	evs := make([]Event, len(lean))
+	for i, l := range lean {
+		evs[i] = Event{Type: l.Type, Room: l.Room, Seq: l.Seq, LastSeq: l.LastSeq, Body: l.Body, CID: l.CID,
+			Online: l.Online, Duplicate: l.Duplicate, Code: l.Code, Message: l.Message}
 	}
 	return evs, nil
 }
