@@ -172,10 +172,9 @@ func (c *client) dial(ctx context.Context) (*chatclient.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return c.w.api.as(c.baseURL(), c.token()).Dial(dctx, &chatclient.DialOptions{
-		OnEvent:    func(ev *chatclient.Event) { c.handle(ctx, ev, ev.At) },
-		OnBadFrame: func(_ []byte, err error) { c.w.errs.add(shortErr(err)) },
-		Lean:       true, // no user, no ts: a cheaper decode, as before
-
+		OnEvent:      func(ev *chatclient.Event) { c.handle(ctx, ev, ev.At) },
+		OnBadFrame:   func(_ []byte, err error) { c.w.errs.add(shortErr(err)) },
+		Lean:         true, // no user, no ts: a cheaper decode, as before
 		ReadTimeout:  c.w.cfg.WSTimeout,
 		WriteTimeout: c.w.cfg.WSTimeout,
 		KeepAlive:    c.w.cfg.WSTimeout / 3,
