@@ -11,6 +11,8 @@ package deploy_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -25,6 +27,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/chatgate/chatgate/chatclient"
 )
 
 // edgeBurst is the gateways' auth_ip_rate and ip_connect_rate burst in
@@ -55,27 +59,21 @@ type edgeAttempt func(t *testing.T, base, src, xff string) int
 // before any hashing; 401 when let through.
 func edgeLogin(t *testing.T, base, src, xff string) int {
 	t.Helper()
-	body := fmt.Sprintf(`{"email":"nobody-%d@edge.test","password":"not the password"}`, rand.Int64())
-	req, err := http.NewRequest("POST", base+"/api/auth/login", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if xff != "" {
-		req.Header.Set("X-Forwarded-For", xff)
-	}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: edgeDialer(src).DialContext}}
 	defer c.CloseIdleConnections()
-	resp, err := c.Do(req)
-	if err != nil {
+	cc := chatclient.New(base, chatclient.WithHTTPClient(c), chatclient.WithHeader(edgeXFF(xff)))
+	_, err := cc.Login(context.Background(), fmt.Sprintf("nobody-%d@edge.test", rand.Int64()), "not the password")
+	if err == nil {
+		return http.StatusOK
+	}
+	var e *chatclient.Error
+	if !errors.As(err, &e) {
 		t.Fatalf("login from %s: %v", src, err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode == 429 && resp.Header.Get("Retry-After") == "" {
+	if e.Status == 429 && e.RetryAfter == 0 {
 		t.Errorf("429 without Retry-After")
 	}
-	return resp.StatusCode
+	return e.Status
 }
 
 // edgeHandshake is a WebSocket handshake without a token: counted by
@@ -84,19 +82,26 @@ func edgeLogin(t *testing.T, base, src, xff string) int {
 func edgeHandshake(t *testing.T, base, src, xff string) int {
 	t.Helper()
 	// No Origin: a non-browser client, which the origin check lets through.
-	h := http.Header{}
-	if xff != "" {
-		h.Set("X-Forwarded-For", xff)
+	d := &websocket.Dialer{NetDialContext: edgeDialer(src).DialContext, HandshakeTimeout: 10 * time.Second}
+	cc := chatclient.New(base, chatclient.WithDialer(d), chatclient.WithHeader(edgeXFF(xff)))
+	c, err := cc.Dial(context.Background(), nil)
+	if err == nil {
+		c.Drop()
+		return c.Response().StatusCode
 	}
-	d := websocket.Dialer{NetDialContext: edgeDialer(src).DialContext, HandshakeTimeout: 10 * time.Second}
-	c, resp, err := d.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", h)
-	if c != nil {
-		c.Close()
+	if st := chatclient.StatusOf(err); st != 0 {
+		return st
 	}
-	if resp == nil {
-		t.Fatalf("handshake from %s: %v", src, err)
+	t.Fatalf("handshake from %s: %v", src, err)
+	return 0
+}
+
+// edgeXFF is the X-Forwarded-For header a client writes (none when empty).
+func edgeXFF(xff string) http.Header {
+	if xff == "" {
+		return nil
 	}
-	return resp.StatusCode
+	return http.Header{"X-Forwarded-For": {xff}}
 }
 
 func edgeDialer(src string) *net.Dialer {

@@ -1,9 +1,8 @@
 package deploy_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chatgate/chatgate/chatclient"
 )
 
 // TestPasswordHashFlood: 200 clients, each from its own address (so no
@@ -86,21 +87,21 @@ func TestPasswordHashFlood(t *testing.T) {
 			hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 				DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: src}}).DialContext}}
 			defer hc.CloseIdleConnections()
+			cc := chatclient.New(base, chatclient.WithHTTPClient(hc))
 			for n := 0; ctx.Err() == nil; n++ {
-				body, _ := json.Marshal(map[string]string{"email": fmt.Sprintf("ghost-%d-%d@flood.test", i, n), "password": "not the password"})
-				req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/auth/login", bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := hc.Do(req)
+				_, err := cc.Login(ctx, fmt.Sprintf("ghost-%d-%d@flood.test", i, n), "not the password")
+				code := http.StatusOK // a ghost signed in: counted, and fails below
 				if err != nil {
-					continue // the flood's own deadline
-				}
-				resp.Body.Close()
-				if resp.StatusCode == 503 {
-					if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || s < 1 {
+					var e *chatclient.Error
+					if !errors.As(err, &e) {
+						continue // the flood's own deadline
+					}
+					if e.Status == 503 && e.RetryAfter < time.Second { // absent: 0
 						badRetry.Add(1)
 					}
+					code = e.Status
 				}
-				v, _ := status.LoadOrStore(resp.StatusCode, new(atomic.Int64))
+				v, _ := status.LoadOrStore(code, new(atomic.Int64))
 				v.(*atomic.Int64).Add(1)
 			}
 		}()

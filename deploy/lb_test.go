@@ -22,7 +22,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -34,7 +33,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,6 +40,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chatgate/chatgate/chatclient"
 	"github.com/chatgate/chatgate/internal/freeport"
 )
 
@@ -213,8 +212,8 @@ func lbCheckCaddy(t *testing.T, bin, root, tmp string, gws []*lbGateway, redis b
 		t.Errorf("%d clients lost their socket, gw2 held %v", len(dropped), n2)
 	}
 	for _, c := range dropped {
-		if code := c.closeCode(); code != websocket.CloseGoingAway {
-			t.Errorf("%s: close %d (%v), want 1001 from the draining instance", c.name, code, c.err)
+		if code := c.closeCode(); code != chatclient.CloseGoingAway {
+			t.Errorf("%s: close %d (%v), want 1001 from the draining instance", c.name, code, c.conn.Err())
 		}
 	}
 
@@ -849,30 +848,18 @@ func lbCreateRoom(t *testing.T, base, token, name string) int64 {
 	return r.ID
 }
 
+// lbHTTP is the REST transport of every helper here.
+var lbHTTP = &http.Client{Timeout: 10 * time.Second}
+
+// lbTry makes one call through chatclient and returns its status and body
+// whatever they are (0 and the error's text when there was no answer).
 func lbTry(method, u, token string, body any) (int, []byte) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, u, rd)
-	if err != nil {
-		return 0, nil
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Do(req)
-	if err != nil {
+	c := chatclient.New("", chatclient.WithHTTPClient(lbHTTP), chatclient.WithToken(token))
+	r, err := c.Do(context.Background(), method, u, body, nil)
+	if r == nil {
 		return 0, []byte(err.Error())
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return r.StatusCode, r.Body
 }
 
 func lbDo(t *testing.T, method, u, token string, body any, want int) []byte {
@@ -891,35 +878,20 @@ func lbJSON(t *testing.T, b []byte, v any) {
 	}
 }
 
-// ---------- WebSocket client (PROTOCOL.md) ----------
+// ---------- WebSocket client (chatclient) ----------
 
-type lbEvent struct {
-	Type    string `json:"type"`
-	Room    int64  `json:"room"`
-	Seq     int64  `json:"seq"`
-	LastSeq int64  `json:"last_seq"`
-	Cid     string `json:"cid"`
-	Body    string `json:"body"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	// Presence events: user is the user's id there (an object in messages).
-	User   json.RawMessage `json:"user"`
-	Online bool            `json:"online"`
-}
+// lbEvent is any server event.
+type lbEvent = chatclient.Event
 
+// lbWS is one chatclient connection and the log of everything it received.
 type lbWS struct {
 	name  string
 	token string
 	since int64
-	conn  *websocket.Conn
-	done  chan struct{}
-	err   error // the read error that ended the socket
-
-	mu     sync.Mutex
-	events []lbEvent
-	notify chan struct{}
-	cid    int
-	wmu    sync.Mutex
+	conn  *chatclient.Conn
+	log   *chatclient.Log
+	done  <-chan struct{}
+	cid   int
 }
 
 func lbDial(t *testing.T, base, token string) *lbWS {
@@ -933,103 +905,39 @@ func lbDial(t *testing.T, base, token string) *lbWS {
 }
 
 func lbDialErr(base, token string) (*lbWS, error) {
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	u := "ws" + strings.TrimPrefix(base, "http") + "/ws?token=" + token
-	conn, resp, err := d.Dial(u, nil)
+	cc := chatclient.New(base, chatclient.WithToken(token), chatclient.WithHTTPClient(lbHTTP),
+		chatclient.WithDialer(&websocket.Dialer{HandshakeTimeout: 5 * time.Second}))
+	log := chatclient.NewLog()
+	conn, err := cc.Dial(context.Background(), &chatclient.DialOptions{Log: log, TokenInQuery: true, WriteTimeout: 5 * time.Second})
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("%w (status %s)", err, resp.Status)
-		}
 		return nil, err
 	}
-	c := &lbWS{token: token, conn: conn, done: make(chan struct{}), notify: make(chan struct{}, 1)}
-	go c.readLoop()
-	return c, nil
+	return &lbWS{token: token, conn: conn, log: log, done: conn.Done()}, nil
 }
 
-func (c *lbWS) readLoop() {
-	defer close(c.done)
-	for {
-		_, data, err := c.conn.ReadMessage()
-		if err != nil {
-			c.mu.Lock()
-			c.err = err
-			c.mu.Unlock()
-			return
-		}
-		var evs []lbEvent
-		data = bytes.TrimSpace(data)
-		if len(data) > 0 && data[0] == '[' {
-			if json.Unmarshal(data, &evs) != nil {
-				continue
-			}
-		} else {
-			var e lbEvent
-			if json.Unmarshal(data, &e) != nil {
-				continue
-			}
-			evs = []lbEvent{e}
-		}
-		c.mu.Lock()
-		c.events = append(c.events, evs...)
-		c.mu.Unlock()
-		select {
-		case c.notify <- struct{}{}:
-		default:
-		}
-	}
-}
+func (c *lbWS) close() { c.conn.Drop() }
 
-func (c *lbWS) close() {
-	c.conn.Close()
-}
-
+// closeCode waits for the socket to end: the server's close code, or -1.
 func (c *lbWS) closeCode() int {
 	<-c.done
-	var ce *websocket.CloseError
-	if errors.As(c.err, &ce) {
-		return ce.Code
+	if code := chatclient.CloseCode(c.conn.Err()); code != 0 {
+		return code
 	}
 	return -1
 }
 
 func (c *lbWS) write(t *testing.T, v any) {
 	t.Helper()
-	if err := c.writeErr(v); err != nil {
+	if err := c.conn.WriteJSON(v); err != nil {
 		t.Fatalf("%s: write: %v", c.name, err)
 	}
 }
 
-func (c *lbWS) writeErr(v any) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	return c.conn.WriteJSON(v)
-}
-
 // find waits for an event matching pred, scanning from the start.
 func (c *lbWS) find(pred func(lbEvent) bool, within time.Duration) (lbEvent, error) {
-	deadline := time.After(within)
-	for {
-		c.mu.Lock()
-		for _, e := range c.events {
-			if pred(e) {
-				c.mu.Unlock()
-				return e, nil
-			}
-		}
-		err := c.err
-		c.mu.Unlock()
-		if err != nil {
-			return lbEvent{}, fmt.Errorf("socket closed: %w", err)
-		}
-		select {
-		case <-c.notify:
-		case <-c.done:
-		case <-deadline:
-			return lbEvent{}, errors.New("timeout")
-		}
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	return c.log.Wait(ctx, pred)
 }
 
 func (c *lbWS) waitFor(t *testing.T, what string, pred func(lbEvent) bool, within time.Duration) lbEvent {
@@ -1041,28 +949,15 @@ func (c *lbWS) waitFor(t *testing.T, what string, pred func(lbEvent) bool, withi
 	return e
 }
 
-func (c *lbWS) snapshot() []lbEvent {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]lbEvent(nil), c.events...)
-}
+func (c *lbWS) snapshot() []lbEvent { return c.log.Events() }
 
+// trySubscribe subscribes and waits for the answer to this subscribe.
 func (c *lbWS) trySubscribe(room int64, since *int64, within time.Duration) error {
-	m := map[string]any{"type": "subscribe", "room": room}
-	if since != nil {
-		m["since"] = *since
-	}
-	if err := c.writeErr(m); err != nil {
-		return err
-	}
-	e, err := c.find(func(e lbEvent) bool {
-		return (e.Type == "subscribed" && e.Room == room) || (e.Type == "error" && e.Cid == "")
-	}, within)
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	_, err := c.conn.Subscribe(ctx, room, since)
 	if err != nil {
-		return err
-	}
-	if e.Type == "error" {
-		return fmt.Errorf("subscribe: %s: %s", e.Code, e.Message)
+		return fmt.Errorf("subscribe: %w", err)
 	}
 	return nil
 }
@@ -1079,14 +974,13 @@ func (c *lbWS) send(t *testing.T, room int64, body string) int64 {
 	t.Helper()
 	c.cid++
 	cid := fmt.Sprintf("%s-%d-%d", c.name, c.cid, rand.IntN(1e9))
-	c.write(t, map[string]any{"type": "send", "room": room, "body": body, "cid": cid})
-	e := c.waitFor(t, "ack "+cid, func(e lbEvent) bool {
-		return (e.Type == "ack" || e.Type == "error") && e.Cid == cid
-	}, 5*time.Second)
-	if e.Type == "error" || e.Seq == 0 {
-		t.Fatalf("%s: send refused: %+v", c.name, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ack, err := c.conn.Send(ctx, room, body, cid)
+	if err != nil || ack.Seq == 0 {
+		t.Fatalf("%s: send refused: %+v %v (events %+v)", c.name, ack, err, c.snapshot())
 	}
-	return e.Seq
+	return ack.Seq
 }
 
 func (c *lbWS) waitMessage(t *testing.T, room, seq int64, body string) {
@@ -1113,17 +1007,12 @@ func (c *lbWS) seqs(room int64) []int64 {
 // contiguous is the resume point: the highest seq n such that this socket
 // (and the one it replaced) holds every seq 1..n.
 func (c *lbWS) contiguous(room int64) int64 {
-	have := map[int64]bool{}
+	var tr chatclient.Tracker
+	tr.Start(room, c.since)
 	for _, s := range c.seqs(room) {
-		have[s] = true
+		tr.Observe(room, s)
 	}
-	n := c.since
-	for n2 := int64(1); n2 <= c.since; n2++ {
-		have[n2] = true
-	}
-	for have[n+1] {
-		n++
-	}
+	n, _ := tr.Since(room)
 	return n
 }
 
@@ -1136,7 +1025,7 @@ func (c *lbWS) waitContiguous(t *testing.T, room, n int64, within time.Duration)
 			t.Fatalf("%s: holds seqs %v (since %d), want every seq up to %d", c.name, c.seqs(room), c.since, n)
 		}
 		select {
-		case <-c.notify:
+		case <-c.log.Changed():
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +31,7 @@ func TestPresenceAfterCrash(t *testing.T) {
 	}
 	isPresence := func(user int64, online bool) func(lbEvent) bool {
 		return func(e lbEvent) bool {
-			return e.Type == "presence" && e.Room == room && string(e.User) == strconv.FormatInt(user, 10) && e.Online == online
+			return e.Type == "presence" && e.Room == room && e.User.ID == user && e.Online == online
 		}
 	}
 	watcher := lbDial(t, s, bob.Token)

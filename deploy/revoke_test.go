@@ -58,9 +58,7 @@ func TestRevokeAcrossInstances(t *testing.T) {
 			t.Fatalf("round %d: subscribe after the invite: %v", i, err)
 		}
 		// The subscribed event of this round, not an earlier one's.
-		sock.mu.Lock()
-		sock.events = slices.DeleteFunc(sock.events, func(e lbEvent) bool { return e.Type == "subscribed" })
-		sock.mu.Unlock()
+		sock.log.DeleteFunc(func(e lbEvent) bool { return e.Type == "subscribed" })
 		if i == 0 {
 			// Fill B's response cache with the room as bob sees it.
 			for _, p := range []string{"", "/messages", "/members"} {
@@ -81,7 +79,7 @@ func TestRevokeAcrossInstances(t *testing.T) {
 				t.Fatalf("round %d: no unsubscribed on B within 5 s of the leave on A", i)
 			}
 			select {
-			case <-sock.notify:
+			case <-sock.log.Changed():
 			case <-time.After(5 * time.Millisecond):
 			}
 		}

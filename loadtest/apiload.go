@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -122,14 +123,15 @@ func (w *worker) apiLoad(ctx context.Context, start, end time.Time) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			res, err := w.api.do(ctx, http.MethodGet, c.baseURL()+path, c.token(), nil, nil)
+			res, err := w.api.as(c.baseURL(), c.token()).Do(ctx, http.MethodGet, path, nil, nil)
 			if ctx.Err() != nil {
 				return
 			}
 			if err != nil {
 				w.errs.add("api " + route.name + ": " + shortErr(err))
 			}
-			w.apiStats.record(route.name, time.Since(due), err == nil, res.CacheHit)
+			hit := res != nil && strings.HasPrefix(strings.ToUpper(res.Header.Get("X-Cache")), "HIT")
+			w.apiStats.record(route.name, time.Since(due), err == nil, hit)
 		}()
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"regexp"
 	"sort"
@@ -14,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/chatgate/chatgate/chatclient"
 )
 
 // client is one simulated user: one WebSocket connection subscribed to one
@@ -34,15 +33,13 @@ type client struct {
 	queue     []*sendRec          // not yet written on the current connection
 	ctrl      [][]byte            // control frames to write before sends
 	n         int64
-	conn      *websocket.Conn
+	conn      *chatclient.Conn
 	everSub   bool
 	up        bool // subscribed on the current connection
 	downSince time.Time
 	dialStart time.Time
 	repairing bool
 	joined    bool
-
-	lastRead atomic.Int64 // Unix ns of the last frame or ping from the server
 
 	wake    chan struct{}
 	done    chan struct{}
@@ -104,18 +101,18 @@ func (c *client) run(ctx context.Context) {
 		c.mu.Lock()
 		c.dialStart = time.Now()
 		c.mu.Unlock()
-		conn, resp, err := c.dial(ctx)
+		conn, err := c.dial(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			c.w.dialErrors.Add(1)
 			c.w.errs.add("dial: " + shortErr(err))
-			if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			if isStatus(err, http.StatusUnauthorized) {
 				c.relogin(ctx)
 			}
 			c.rotate()
-			if !sleepCtx(ctx, backoff(attempt, 100*time.Millisecond, 5*time.Second)) {
+			if !sleepCtx(ctx, chatclient.Backoff(attempt, 100*time.Millisecond, 5*time.Second)) {
 				return
 			}
 			attempt++
@@ -129,14 +126,14 @@ func (c *client) run(ctx context.Context) {
 			attempt = 0 // the backoff grows only while connections keep failing
 		}
 		switch code {
-		case websocket.CloseGoingAway: // draining: go elsewhere and resume
+		case chatclient.CloseGoingAway: // draining: go elsewhere and resume
 			c.rotate()
-		case 4401:
+		case chatclient.CloseUnauthorized:
 			c.relogin(ctx)
 		case 0:
 			c.rotate() // connection died (killed server): try the next URL
 		}
-		if !sleepCtx(ctx, backoff(attempt, 100*time.Millisecond, 5*time.Second)) {
+		if !sleepCtx(ctx, chatclient.Backoff(attempt, 100*time.Millisecond, 5*time.Second)) {
 			return
 		}
 		attempt++
@@ -167,27 +164,26 @@ func (c *client) token() string {
 	return c.u.Token
 }
 
-func (c *client) dial(ctx context.Context) (*websocket.Conn, *http.Response, error) {
-	h := http.Header{}
-	h.Set("Authorization", "Bearer "+c.token())
+// dial opens a connection whose events go to handle, in order, on its read
+// goroutine, stamped once per frame. A connection silent for -ws-timeout is
+// dead; a ping goes out when nothing was heard for a third of it (a busy
+// connection sends none).
+func (c *client) dial(ctx context.Context) (*chatclient.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, resp, err := c.w.dialer.DialContext(dctx, wsURL(c.baseURL()), h)
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
-	if err != nil {
-		if resp != nil {
-			return nil, resp, fmt.Errorf("handshake HTTP %d: %w", resp.StatusCode, err)
-		}
-		return nil, nil, fmt.Errorf("websocket dial: %w", err)
-	}
-	return conn, resp, nil
+	return c.w.api.as(c.baseURL(), c.token()).Dial(dctx, &chatclient.DialOptions{
+		OnEvent:      func(ev *chatclient.Event) { c.handle(ctx, ev, ev.At) },
+		OnBadFrame:   func(_ []byte, err error) { c.w.errs.add(shortErr(err)) },
+		Lean:         true, // no user, no ts: a cheaper decode, as before
+		ReadTimeout:  c.w.cfg.WSTimeout,
+		WriteTimeout: c.w.cfg.WSTimeout,
+		KeepAlive:    c.w.cfg.WSTimeout / 3,
+	})
 }
 
 // relogin renews an expired or rejected token with the stored password.
 func (c *client) relogin(ctx context.Context) {
-	a, err := c.w.api.login(ctx, c.baseURL(), c.u.Email, c.u.Password)
+	a, err := c.w.api.as(c.baseURL(), "").Login(ctx, c.u.Email, c.u.Password)
 	if err != nil {
 		c.w.errs.add("relogin: " + shortErr(err))
 		return
@@ -201,7 +197,7 @@ func (c *client) relogin(ctx context.Context) {
 // resend what is unacked, then read until the connection ends. It returns
 // the close code the server sent (0 for a broken connection) and whether the
 // connection got as far as subscribed.
-func (c *client) serve(ctx context.Context, conn *websocket.Conn) (int, bool) {
+func (c *client) serve(ctx context.Context, conn *chatclient.Conn) (int, bool) {
 	c.mu.Lock()
 	c.conn = conn
 	var since *int64
@@ -218,10 +214,9 @@ func (c *client) serve(ctx context.Context, conn *websocket.Conn) (int, bool) {
 	sort.Slice(c.queue, func(i, j int) bool { return c.queue[i].n < c.queue[j].n })
 	c.mu.Unlock()
 
-	_ = conn.SetWriteDeadline(time.Now().Add(c.w.cfg.WSTimeout))
-	if err := conn.WriteMessage(websocket.TextMessage, encodeSubscribe(c.room.id, since)); err != nil {
+	if err := conn.SubscribeAsync(c.room.id, since); err != nil {
 		c.w.errs.add("write subscribe: " + shortErr(err))
-		conn.Close()
+		conn.Drop()
 		return 0, c.markDown()
 	}
 	stop := make(chan struct{})
@@ -229,10 +224,10 @@ func (c *client) serve(ctx context.Context, conn *websocket.Conn) (int, bool) {
 	go c.writeLoop(conn, stop, writerDone)
 	c.signal()
 
-	code := c.readLoop(ctx, conn)
+	<-conn.Done()
+	code := c.closed(conn.Err())
 	close(stop)
 	<-writerDone
-	conn.Close()
 	return code, c.markDown()
 }
 
@@ -253,34 +248,14 @@ func (c *client) markDown() bool {
 	return wasUp
 }
 
-func (c *client) writeLoop(conn *websocket.Conn, stop <-chan struct{}, done chan<- struct{}) {
+// writeLoop writes what is queued: control frames, then sends. A failed
+// write closes the connection, so serve sees it end.
+func (c *client) writeLoop(conn *chatclient.Conn, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	ping := time.NewTicker(c.w.cfg.WSTimeout / 3)
-	defer ping.Stop()
-	write := func(b []byte) bool {
-		_ = conn.SetWriteDeadline(time.Now().Add(c.w.cfg.WSTimeout))
-		if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
-			// The reader sees the broken connection too and ends serve.
-			conn.Close()
-			return false
-		}
-		return true
-	}
 	for {
 		select {
 		case <-stop:
 			return
-		case <-ping.C:
-			// An application ping finds a dead server on a quiet room. A
-			// busy connection needs none: at 10,000 connections pings
-			// would otherwise cost as much as the sends.
-			if time.Since(time.Unix(0, c.lastRead.Load())) < c.w.cfg.WSTimeout/3 {
-				continue
-			}
-			if !write(pingFrame) {
-				return
-			}
-			continue
 		case <-c.wake:
 		}
 		c.mu.Lock()
@@ -288,12 +263,12 @@ func (c *client) writeLoop(conn *websocket.Conn, stop <-chan struct{}, done chan
 		c.ctrl, c.queue = nil, nil
 		c.mu.Unlock()
 		for _, b := range ctrl {
-			if !write(b) {
+			if conn.WriteFrame(b) != nil {
 				return
 			}
 		}
 		for _, rec := range batch {
-			if !write(encodeSend(c.room.id, rec.body, rec.cid)) {
+			if conn.SendAsync(c.room.id, rec.body, rec.cid) != nil {
 				return
 			}
 			// How late the generator itself was: if this grows, the
@@ -309,50 +284,21 @@ func (c *client) writeLoop(conn *websocket.Conn, stop <-chan struct{}, done chan
 	}
 }
 
-func (c *client) readLoop(ctx context.Context, conn *websocket.Conn) int {
-	// The server's WebSocket pings prove it alive too.
-	conn.SetPingHandler(func(data string) error {
-		c.lastRead.Store(time.Now().UnixNano())
-		_ = conn.SetReadDeadline(time.Now().Add(c.w.cfg.WSTimeout))
-		// Like gorilla's default handler, a failed pong is not a read
-		// error: a broken connection shows up on the next read anyway.
-		_ = conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
-		return nil
-	})
-	for {
-		_ = conn.SetReadDeadline(time.Now().Add(c.w.cfg.WSTimeout))
-		_, data, err := conn.ReadMessage()
-		if err != nil {
-			return c.closed(err)
-		}
-		c.lastRead.Store(time.Now().UnixNano())
-		evs, err := decodeEvents(data)
-		if err != nil {
-			c.w.errs.add(shortErr(err))
-			continue
-		}
-		now := time.Now()
-		for i := range evs {
-			c.handle(ctx, &evs[i], now)
-		}
-	}
-}
-
 // closed classifies why a connection ended and counts it.
 func (c *client) closed(err error) int {
 	if c.w.stopping.Load() {
-		return websocket.CloseNormalClosure
+		return chatclient.CloseNormal
 	}
-	var ce *websocket.CloseError
+	var ce *chatclient.CloseError
 	if errors.As(err, &ce) {
 		switch ce.Code {
-		case websocket.CloseGoingAway:
+		case chatclient.CloseGoingAway:
 			c.w.drained.Add(1)
-		case 4408:
+		case chatclient.CloseTooSlow:
 			c.w.tooSlow.Add(1)
-		case 4429:
+		case chatclient.CloseRateLimited:
 			c.w.rateLimited.Add(1)
-		case 4401:
+		case chatclient.CloseUnauthorized:
 			c.w.unauthorized.Add(1)
 		default:
 			c.w.errs.add(fmt.Sprintf("closed by server: %d %s", ce.Code, ce.Text))
@@ -364,7 +310,7 @@ func (c *client) closed(err error) int {
 	return 0
 }
 
-func (c *client) handle(ctx context.Context, ev *event, now time.Time) {
+func (c *client) handle(ctx context.Context, ev *chatclient.Event, now time.Time) {
 	switch ev.Type {
 	case "message":
 		if ev.Room == c.room.id {
@@ -381,7 +327,7 @@ func (c *client) handle(ctx context.Context, ev *event, now time.Time) {
 	}
 }
 
-func (c *client) onSubscribed(ev *event, now time.Time) {
+func (c *client) onSubscribed(ev *chatclient.Event, now time.Time) {
 	c.mu.Lock()
 	c.tr.subscribed(ev.LastSeq)
 	first := !c.everSub
@@ -406,7 +352,7 @@ func (c *client) onSubscribed(ev *event, now time.Time) {
 	}
 }
 
-func (c *client) onMessage(ctx context.Context, ev *event, now time.Time) {
+func (c *client) onMessage(ctx context.Context, ev *chatclient.Event, now time.Time) {
 	c.mu.Lock()
 	res := c.tr.receive(ev.Seq)
 	startRepair := c.tr.hasHole() && !c.repairing
@@ -425,7 +371,7 @@ func (c *client) onMessage(ctx context.Context, ev *event, now time.Time) {
 	}
 }
 
-func (c *client) onAck(ev *event, now time.Time) {
+func (c *client) onAck(ev *chatclient.Event, now time.Time) {
 	c.mu.Lock()
 	rec := c.pending[ev.CID]
 	delete(c.pending, ev.CID)
@@ -439,7 +385,7 @@ func (c *client) onAck(ev *event, now time.Time) {
 	c.room.ackedSeq(ev.Seq)
 }
 
-func (c *client) onError(ctx context.Context, ev *event) {
+func (c *client) onError(ctx context.Context, ev *chatclient.Event) {
 	if ev.CID == "" {
 		c.w.errs.add("server error: " + ev.Code + ": " + ev.Message)
 		c.mu.Lock()
@@ -482,7 +428,7 @@ func (c *client) onError(ctx context.Context, ev *event) {
 }
 
 func (c *client) joinAndResubscribe(ctx context.Context) {
-	if err := c.w.api.join(ctx, c.baseURL(), c.token(), c.room.id); err != nil && !isStatus(err, http.StatusConflict) {
+	if err := c.w.api.as(c.baseURL(), c.token()).Join(ctx, c.room.id); err != nil && !isStatus(err, http.StatusConflict) {
 		c.w.errs.add("join: " + shortErr(err))
 		return
 	}
@@ -492,7 +438,7 @@ func (c *client) joinAndResubscribe(ctx context.Context) {
 		s := c.tr.since()
 		since = &s
 	}
-	c.ctrl = append(c.ctrl, encodeSubscribe(c.room.id, since))
+	c.ctrl = append(c.ctrl, chatclient.SubscribeFrame(c.room.id, since))
 	c.mu.Unlock()
 	c.signal()
 }
@@ -505,11 +451,12 @@ func (c *client) repair(ctx context.Context, attempt int) {
 	after, upTo, hole := c.tr.next-1, c.tr.maxSeen, c.tr.hasHole()
 	c.mu.Unlock()
 	for hole && ctx.Err() == nil {
-		msgs, more, err := c.w.api.messagesAfter(ctx, c.baseURL(), c.token(), c.room.id, after, 200)
+		page, err := c.w.api.as(c.baseURL(), c.token()).MessagesAfter(ctx, c.room.id, after, 200)
 		if err != nil {
 			c.w.errs.add("gap repair: " + shortErr(err))
 			break
 		}
+		msgs, more := page.Messages, page.HasMore
 		now := time.Now()
 		for _, m := range msgs {
 			if m.Seq > upTo {
@@ -541,25 +488,20 @@ func (c *client) repair(ctx context.Context, attempt int) {
 }
 
 // stop closes the connection politely: a close frame, then wait for the
-// server to close first so TIME_WAIT stays on the server side; a client
-// that does not finish in time is reset (SO_LINGER 0).
+// server to close first so TIME_WAIT stays on the server side; a server that
+// does not close in time is reset (SO_LINGER 0).
 func (c *client) stop(wait time.Duration) {
 	c.mu.Lock()
 	conn := c.conn
 	c.mu.Unlock()
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	if conn != nil {
-		_ = conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseNormalClosure, "load test done"), time.Now().Add(time.Second))
+		_ = conn.CloseWith(chatclient.CloseNormal, "load test done", wait)
 	}
 	select {
 	case <-c.done:
-	case <-time.After(wait):
-		if conn != nil {
-			if tc, ok := conn.NetConn().(*net.TCPConn); ok {
-				_ = tc.SetLinger(0)
-			}
-			conn.Close()
-		}
+	case <-t.C:
 	}
 }
 
@@ -622,19 +564,6 @@ func (r *roomState) checkCID(cid string, seq int64) {
 		return
 	}
 	r.cids[cid] = seq
-}
-
-// backoff is exponential with full jitter in [d/2, 3d/2): clients that lost
-// their server together must not come back together.
-func backoff(attempt int, base, max time.Duration) time.Duration {
-	d := base
-	for i := 0; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d)))
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

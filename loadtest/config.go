@@ -216,13 +216,3 @@ func parseURLList(s string) ([]string, error) {
 	}
 	return out, nil
 }
-
-// wsURL turns a base URL into its WebSocket endpoint.
-func wsURL(base string) string {
-	switch {
-	case strings.HasPrefix(base, "https://"):
-		return "wss://" + strings.TrimPrefix(base, "https://") + "/ws"
-	default:
-		return "ws://" + strings.TrimPrefix(base, "http://") + "/ws"
-	}
-}

@@ -121,12 +121,3 @@ func TestSourceIPs(t *testing.T) {
 		t.Fatalf("none: %q", ips)
 	}
 }
-
-func TestWSURL(t *testing.T) {
-	if got := wsURL("http://127.0.0.1:8080"); got != "ws://127.0.0.1:8080/ws" {
-		t.Fatal(got)
-	}
-	if got := wsURL("https://chat.example:443"); got != "wss://chat.example:443/ws" {
-		t.Fatal(got)
-	}
-}

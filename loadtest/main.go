@@ -92,7 +92,7 @@ func run(ctx context.Context, cfg *Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	setupAPI := newAPIClient(newSourceDialer(cfg.SourceIPs, 10*time.Second), 64)
+	setupAPI := newAPIClient(newSourceDialer(cfg.SourceIPs, 10*time.Second), 64, nil)
 	t0 := time.Now()
 	users, rooms, err := setup(ctx, cfg, setupAPI, seed, logf)
 	if err != nil {

@@ -53,17 +53,6 @@ func TestSeriesAndSecondIndex(t *testing.T) {
 	}
 }
 
-func TestBackoffBounds(t *testing.T) {
-	for attempt := 0; attempt < 12; attempt++ {
-		for i := 0; i < 50; i++ {
-			d := backoff(attempt, 100*time.Millisecond, 5*time.Second)
-			if d < 50*time.Millisecond || d >= 7500*time.Millisecond {
-				t.Fatalf("attempt %d: %v out of bounds", attempt, d)
-			}
-		}
-	}
-}
-
 func TestRoomStateCIDAndAcks(t *testing.T) {
 	rs := &roomState{id: 1}
 	rs.checkCID("a", 1)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/chatgate/chatgate/chatclient"
 )
 
 // setup makes sure cfg.Users users and cfg.Rooms rooms exist, user i being a
@@ -46,9 +48,9 @@ func setup(ctx context.Context, cfg *Config, api *apiClient, seed *Seed, logf fu
 			continue
 		}
 		g.Go(func() error {
-			id, err := api.me(gctx, base, users[i].Token)
+			me, err := api.as(base, users[i].Token).Me(gctx)
 			switch {
-			case err == nil && id == users[i].ID:
+			case err == nil && me.ID == users[i].ID:
 			case err == nil || isStatus(err, http.StatusUnauthorized):
 				needAuth[i] = true
 			default:
@@ -119,8 +121,8 @@ func setup(ctx context.Context, cfg *Config, api *apiClient, seed *Seed, logf fu
 // created reports a new registration.
 func authUser(ctx context.Context, api *apiClient, base string, u *SeedUser) (created bool, err error) {
 	if u.ID != 0 {
-		var a authAnswer
-		err = withRetry(ctx, 8, func() (e error) { a, e = api.login(ctx, base, u.Email, u.Password); return e })
+		var a *chatclient.Auth
+		err = withRetry(ctx, 8, func() (e error) { a, e = api.as(base, "").Login(ctx, u.Email, u.Password); return e })
 		if err == nil {
 			u.ID, u.Token = a.User.ID, a.Token
 			return false, nil
@@ -129,10 +131,10 @@ func authUser(ctx context.Context, api *apiClient, base string, u *SeedUser) (cr
 			return false, fmt.Errorf("login %s: %w", u.Email, err)
 		}
 	}
-	var a authAnswer
-	err = withRetry(ctx, 8, func() (e error) { a, e = api.register(ctx, base, u.Name, u.Email, u.Password); return e })
+	var a *chatclient.Auth
+	err = withRetry(ctx, 8, func() (e error) { a, e = api.as(base, "").Register(ctx, u.Name, u.Email, u.Password); return e })
 	if isStatus(err, http.StatusConflict) {
-		err = withRetry(ctx, 8, func() (e error) { a, e = api.login(ctx, base, u.Email, u.Password); return e })
+		err = withRetry(ctx, 8, func() (e error) { a, e = api.as(base, "").Login(ctx, u.Email, u.Password); return e })
 		if err != nil {
 			return false, fmt.Errorf("user %s exists but login failed: %w", u.Email, err)
 		}
@@ -159,7 +161,7 @@ func ensureRooms(ctx context.Context, cfg *Config, api *apiClient, seed *Seed, u
 	for r := range rooms {
 		g.Go(func() error {
 			if rooms[r].ID != 0 {
-				_, err := api.room(gctx, base, users[r].Token, rooms[r].ID)
+				_, err := api.as(base, users[r].Token).Room(gctx, rooms[r].ID)
 				if err == nil {
 					return nil
 				}
@@ -168,8 +170,8 @@ func ensureRooms(ctx context.Context, cfg *Config, api *apiClient, seed *Seed, u
 				}
 			}
 			name := fmt.Sprintf("lt-%s-room-%d", seed.Prefix, r)
-			var info roomInfo
-			err := withRetry(gctx, 8, func() (e error) { info, e = api.createRoom(gctx, base, users[r].Token, name); return e })
+			var info *chatclient.Room
+			err := withRetry(gctx, 8, func() (e error) { info, e = api.as(base, users[r].Token).CreateRoom(gctx, name, false); return e })
 			if err != nil {
 				return fmt.Errorf("create room %s: %w", name, err)
 			}
@@ -210,7 +212,7 @@ func ensureMemberships(ctx context.Context, cfg *Config, api *apiClient, users [
 		}
 		g.Go(func() error {
 			defer done.Add(1)
-			err := withRetry(gctx, 8, func() error { return api.join(gctx, base, users[i].Token, room) })
+			err := withRetry(gctx, 8, func() error { return api.as(base, users[i].Token).Join(gctx, room) })
 			if err != nil && !isStatus(err, http.StatusConflict) {
 				return fmt.Errorf("user %s join room %d: %w", users[i].Email, room, err)
 			}

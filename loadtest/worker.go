@@ -37,7 +37,6 @@ type worker struct {
 	plan    *Plan
 	cfg     *Config
 	api     *apiClient
-	dialer  *websocket.Dialer
 	runID   string
 	logf    func(string, ...any)
 	errs    *errorLog
@@ -63,24 +62,12 @@ func newWorker(plan *Plan, logf func(string, ...any)) *worker {
 	cfg := &plan.Config
 	sd := newSourceDialer(cfg.SourceIPs, 10*time.Second)
 	w := &worker{
-		plan:  plan,
-		cfg:   cfg,
-		api:   newAPIClient(sd, 256),
-		runID: plan.RunID,
-		logf:  logf,
-		errs:  newErrorLog(30),
-		rooms: map[int64]*roomState{},
-		dialer: &websocket.Dialer{
-			NetDialContext:   sd.DialContext,
-			HandshakeTimeout: 10 * time.Second,
-			// Small buffers: 10k connections × the 4 KiB defaults is 80 MB
-			// of generator memory; a batched frame larger than the buffer
-			// is still read whole.
-			ReadBufferSize:    2048,
-			WriteBufferSize:   1024,
-			WriteBufferPool:   &sync.Pool{},
-			EnableCompression: cfg.Compression,
-		},
+		plan:       plan,
+		cfg:        cfg,
+		runID:      plan.RunID,
+		logf:       logf,
+		errs:       newErrorLog(30),
+		rooms:      map[int64]*roomState{},
 		rec:        newRecorder(plan.Origin, 4*runtime.GOMAXPROCS(0)),
 		sentS:      newSeries(plan.Origin, plan.Seconds),
 		ackedS:     newSeries(plan.Origin, plan.Seconds),
@@ -88,6 +75,19 @@ func newWorker(plan *Plan, logf func(string, ...any)) *worker {
 		connectedS: newSeries(plan.Origin, plan.Seconds),
 		apiStats:   newAPIStats(),
 	}
+	// REST and the WebSockets share one chatclient: the source addresses,
+	// the connection pool, this dialer.
+	w.api = newAPIClient(sd, 256, &websocket.Dialer{
+		NetDialContext:   sd.DialContext,
+		HandshakeTimeout: 10 * time.Second,
+		// Small buffers: 10k connections × the 4 KiB defaults is 80 MB
+		// of generator memory; a batched frame larger than the buffer
+		// is still read whole.
+		ReadBufferSize:    2048,
+		WriteBufferSize:   1024,
+		WriteBufferPool:   &sync.Pool{},
+		EnableCompression: cfg.Compression,
+	})
 	for i, u := range plan.Users {
 		rs := w.rooms[u.Room]
 		if rs == nil {
@@ -317,7 +317,7 @@ func (w *worker) finalSeqs(ctx context.Context) map[int64]int64 {
 			c := rs.members[0]
 			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			if info, err := w.api.room(rctx, c.baseURL(), c.token(), id); err == nil && info.LastSeq > final {
+			if info, err := w.api.as(c.baseURL(), c.token()).Room(rctx, id); err == nil && info.LastSeq > final {
 				final = info.LastSeq
 			} else if err != nil {
 				w.errs.add("final room check: " + shortErr(err))

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/chatgate/chatgate/chatclient"
 	"github.com/chatgate/chatgate/chatcore"
 	"github.com/chatgate/chatgate/chatcore/store"
 	"github.com/chatgate/chatgate/internal/freeport"
@@ -116,50 +116,23 @@ func startInstanceWith(t testing.TB, name string, rdb redis.UniversalClient, cfg
 	return &instance{core: core, api: api, srv: srv}
 }
 
-type wsEvent struct {
-	Type   string
-	Room   int64
-	Seq    int64
-	User   json.RawMessage
-	Online bool
-}
+type wsEvent = chatclient.Event
 
+// peer is one chatclient connection whose events are read in order.
 type peer struct {
-	conn   *websocket.Conn
-	events chan wsEvent
+	conn *chatclient.Conn
 }
 
 func (in *instance) dial(t testing.TB, user chatcore.User) *peer {
 	t.Helper()
 	tok, _ := in.core.Signer.Issue(user.ID, user.Name)
-	url := "ws" + strings.TrimPrefix(in.srv.URL, "http") + "/ws?token=" + tok
-	c, _, err := websocket.DefaultDialer.Dial(url, nil)
+	cc := chatclient.New(in.srv.URL, chatclient.WithToken(tok), chatclient.WithDialer(websocket.DefaultDialer))
+	c, err := cc.Dial(context.Background(), &chatclient.DialOptions{TokenInQuery: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &peer{conn: c, events: make(chan wsEvent, 1<<14)}
-	go func() {
-		defer close(p.events)
-		for {
-			_, data, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			var evs []wsEvent
-			if data[0] == '[' {
-				_ = json.Unmarshal(data, &evs)
-			} else {
-				var e wsEvent
-				_ = json.Unmarshal(data, &e)
-				evs = []wsEvent{e}
-			}
-			for _, e := range evs {
-				p.events <- e
-			}
-		}
-	}()
-	t.Cleanup(func() { c.Close() })
-	return p
+	t.Cleanup(c.Drop)
+	return &peer{conn: c}
 }
 
 func (p *peer) send(t testing.TB, v any) {
@@ -169,24 +142,32 @@ func (p *peer) send(t testing.TB, v any) {
 	}
 }
 
+// poll returns an event already received, if there is one.
+func (p *peer) poll() (wsEvent, bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	e, err := p.conn.Next(ctx)
+	return e, err == nil
+}
+
 // want returns the next event of type typ, skipping acks and pongs.
 func (p *peer) want(t testing.TB, typ string, within time.Duration) wsEvent {
 	t.Helper()
-	deadline := time.After(within)
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
 	for {
-		select {
-		case e, ok := <-p.events:
-			if !ok {
-				t.Fatalf("closed waiting for %s", typ)
-			}
-			if e.Type == typ {
-				return e
-			}
-			if e.Type != "ack" && e.Type != "pong" && e.Type != "subscribed" && e.Type != "presence" && e.Type != "typing" {
-				t.Fatalf("want %s, got %+v", typ, e)
-			}
-		case <-deadline:
+		e, err := p.conn.Next(ctx)
+		if ctx.Err() != nil {
 			t.Fatalf("no %s within %v", typ, within)
+		}
+		if err != nil {
+			t.Fatalf("closed waiting for %s", typ)
+		}
+		if e.Type == typ {
+			return e
+		}
+		if e.Type != "ack" && e.Type != "pong" && e.Type != "subscribed" && e.Type != "presence" && e.Type != "typing" {
+			t.Fatalf("want %s, got %+v", typ, e)
 		}
 	}
 }
@@ -375,17 +356,13 @@ func TestPresenceAcrossInstances(t *testing.T) {
 		}
 	}
 	second.subscribe(t, room) // a second connection: no new event
-	first.conn.Close()
+	first.conn.Drop()
 	second.send(t, map[string]any{"type": "ping"})
 	time.Sleep(300 * time.Millisecond)
-	select {
-	case e := <-watcher.events:
-		if e.Type == "presence" {
-			t.Fatalf("offline pushed while a connection remains: %+v", e)
-		}
-	default:
+	if e, ok := watcher.poll(); ok && e.Type == "presence" {
+		t.Fatalf("offline pushed while a connection remains: %+v", e)
 	}
-	second.conn.Close()
+	second.conn.Drop()
 	if p := next(); p.User != ann.ID || p.Online {
 		t.Fatalf("got %+v", p)
 	}
