@@ -214,7 +214,7 @@ func TestCloseCodes(t *testing.T) {
 // A client that answers pings stays connected past PingInterval +
 // PongTimeout; one that does not is dropped after about that long.
 func TestPingPongTimeout(t *testing.T) {
-	cfg := Config{PingInterval: 100 * time.Millisecond, PongTimeout: 100 * time.Millisecond}
+	cfg := Config{PingInterval: 300 * time.Millisecond, PongTimeout: 300 * time.Millisecond}
 
 	alive := newPair(t, cfg, true)
 	go func() { // reading makes gorilla answer pings with pongs
@@ -227,13 +227,13 @@ func TestPingPongTimeout(t *testing.T) {
 	r := NewRegistry()
 	r.Add(alive.srv)
 	ctx := t.Context()
-	go r.Heartbeat(ctx, cfg.PingInterval/2)
+	go r.Heartbeat(ctx, cfg.PingInterval/3)
 	errc := make(chan error, 1)
 	go func() { errc <- alive.srv.ReadLoop(func([]byte, error) {}) }()
 	select {
 	case err := <-errc:
 		t.Fatalf("a client answering pings was dropped: %v", err)
-	case <-time.After(5 * (cfg.PingInterval + cfg.PongTimeout)):
+	case <-time.After(3 * (cfg.PingInterval + cfg.PongTimeout)):
 	}
 
 	silent := newPair(t, cfg, true) // never reads, never pongs
