@@ -82,15 +82,21 @@ func TestProcAndWaitHTTP(t *testing.T) {
 
 	dir := t.TempDir()
 	p := Start(t, dir, "sleeper", []string{"X_TESTENV=yes"}, "/bin/sh", "-c", `echo "$X_TESTENV"; exec sleep 60`)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(p.Log); strings.TrimSpace(string(b)) == "yes" {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(p.Log)
+			t.Fatalf("log %q: env not passed", b)
+		}
+	}
 	p.Signal(syscall.SIGTERM)
 	if !p.Wait(5 * time.Second) {
 		t.Fatal("SIGTERM: the process did not exit")
 	}
 	if p.Err() == nil {
 		t.Fatal("a process killed by SIGTERM exited cleanly")
-	}
-	if b, _ := os.ReadFile(p.Log); strings.TrimSpace(string(b)) != "yes" {
-		t.Fatalf("log %q: env not passed", b)
 	}
 	if ModuleRoot(t) == "" {
 		t.Fatal("no module root")
