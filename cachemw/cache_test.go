@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // origin is a test backend that counts its calls and answers with a
@@ -429,8 +431,8 @@ func TestNotStored(t *testing.T) {
 // keep answering 200 with BYPASS, without waiting on Redis, and HITs resume
 // once it is back.
 func TestRedisDownAndBack(t *testing.T) {
-	own := startOwnRedis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: own.addr(), MaxRetries: -1, DialTimeout: 50 * time.Millisecond})
+	own := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: own.Addr(), MaxRetries: -1, DialTimeout: 50 * time.Millisecond})
 	t.Cleanup(func() { rdb.Close() })
 	o := &origin{}
 	c, err := New(Config{Storage: NewRedis(rdb, "t:"), Identify: identifyHeader, Timeout: 100 * time.Millisecond,
@@ -442,7 +444,7 @@ func TestRedisDownAndBack(t *testing.T) {
 	wantCache(t, get(t, h, "GET", "/r", "a"), "MISS")
 	wantCache(t, get(t, h, "GET", "/r", "a"), "HIT")
 
-	own.stop()
+	own.Stop()
 	var slowest time.Duration
 	for i := 0; i < 50; i++ {
 		start := time.Now()
@@ -465,7 +467,7 @@ func TestRedisDownAndBack(t *testing.T) {
 		t.Fatal("invalidate with Redis down succeeded")
 	}
 
-	own.start()
+	own.Start()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		r := get(t, h, "GET", "/r", "a")

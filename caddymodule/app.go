@@ -77,16 +77,17 @@ type App struct {
 	BatchWorkers int `json:"batch_workers,omitempty"`
 	// TokenTTL is how long issued tokens live (default 24h).
 	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
-	// PasswordMemoryKiB and PasswordTime are the argon2id costs (19456, 2).
+	// PasswordMemoryKiB is argon2id's memory cost per hash, in KiB
+	// (default 19456).
 	PasswordMemoryKiB uint32 `json:"password_memory_kib,omitempty"`
-	PasswordTime      uint32 `json:"password_time,omitempty"`
+	// PasswordTime is argon2id's time cost, in passes (default 2).
+	PasswordTime uint32 `json:"password_time,omitempty"`
 	// PasswordConcurrency caps password hashes running at once (default
 	// GOMAXPROCS): each holds password_memory_kib of memory.
 	PasswordConcurrency int `json:"password_concurrency,omitempty"`
 	// PasswordQueue is how many registers and logins may wait for a
-	// hashing slot (default 4 × password_concurrency, at least 8; -1, "off" in a
-	// Caddyfile: none); past it
-	// they get 503 with Retry-After.
+	// hashing slot (default 4 × password_concurrency, at least 8; -1, `off`
+	// in a Caddyfile: none); past it they get 503 with Retry-After.
 	PasswordQueue int `json:"password_queue,omitempty"`
 	// RecentBuffer is how many recent messages each active room keeps in
 	// memory for resumes (default 256).

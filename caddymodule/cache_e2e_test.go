@@ -3,19 +3,15 @@ package caddymodule_test
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // shippedCacheBlocks returns the matchers and chat_cache blocks of the
@@ -37,58 +33,12 @@ func shippedCacheBlocks(t testing.TB) string {
 
 const cacheTestDSN = "postgres://postgres@127.0.0.1:5432/chatgate_test_cache?sslmode=disable"
 
-func ensureCacheDB(t testing.TB) {
-	t.Helper()
-	conn, err := pgx.Connect(context.Background(), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(context.Background(), "CREATE DATABASE chatgate_test_cache")
-	if err != nil && !strings.Contains(err.Error(), "already exists") {
-		t.Fatal(err)
-	}
-}
-
-// e2eRedis is a redis-server of the test's own, to stop and restart.
-type e2eRedis struct {
-	t    testing.TB
-	port int
-	cmd  *exec.Cmd
-}
-
-func (r *e2eRedis) start() {
-	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", r.t.TempDir())
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	for i := 0; i < 200; i++ {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(r.port)); err == nil {
-			c.Close()
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	r.t.Fatal("redis-server did not start")
-}
-
-func (r *e2eRedis) stop() {
-	if r.cmd != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
-	}
-}
-
 // startCacheServer runs the cached site, and the same API uncached on
 // another port (for benchmarks), on the test's own Redis.
-func startCacheServer(t testing.TB) (*server, *e2eRedis, string) {
+func startCacheServer(t testing.TB) (*server, *testenv.Redis, string) {
 	t.Helper()
-	ensureCacheDB(t)
-	rs := &e2eRedis{t: t, port: freePort(t)}
-	rs.start()
-	t.Cleanup(rs.stop)
+	testenv.EnsureDB(t, "chatgate_test_cache")
+	rs := testenv.StartRedis(t)
 	s := newServer(t)
 	uncached := freePort(t)
 	cfg := fmt.Sprintf(`{
@@ -120,7 +70,7 @@ http://:%d {
 		chat
 	}
 }
-`, s.admin, cacheTestDSN, rs.port, testSecret, s.port, shippedCacheBlocks(t), uncached)
+`, s.admin, cacheTestDSN, rs.Port, testSecret, s.port, shippedCacheBlocks(t), uncached)
 	s.start(t, cfg)
 	return s, rs, fmt.Sprintf("http://127.0.0.1:%d", uncached)
 }
@@ -242,14 +192,14 @@ func TestResponseCacheThroughCaddy(t *testing.T) {
 	}
 
 	// Redis stops: still 200, BYPASS; Redis back: HITs resume.
-	rs.stop()
+	rs.Stop()
 	for i := 0; i < 20; i++ {
 		r := ann.call(t, "GET", path, nil)
 		if r.status != 200 || xcache(r) != "BYPASS" {
 			t.Fatalf("Redis down, GET %d: %d %s %s", i, r.status, xcache(r), r.body)
 		}
 	}
-	rs.start()
+	rs.Start()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r := ann.call(t, "GET", path, nil)

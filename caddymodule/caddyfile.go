@@ -143,6 +143,19 @@ func optInt(s string) (int, error) {
 	return n, err
 }
 
+// isOff reports whether a limit's value turns it off: off, or -1, the
+// deprecated spelling kept for old Caddyfiles.
+func isOff(s string) bool { return s == "off" || s == "-1" }
+
+// optLimit is a count that can be turned off: off (or the deprecated -1)
+// is -1, anything else optInt's non-negative number.
+func optLimit(s string) (int, error) {
+	if isOff(s) {
+		return -1, nil
+	}
+	return optInt(s)
+}
+
 func optDuration(s string) (caddy.Duration, error) {
 	if s == "" {
 		return 0, nil
@@ -173,7 +186,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    max_request        <size>
 //	    queue_frames       <n>
 //	    queue_bytes        <size>
-//	    send_buffer        <size, -1: kernel autotuning>
+//	    send_buffer        <size>|off
 //	    ping_interval      <duration>
 //	    pong_timeout       <duration>
 //	    write_timeout      <duration>
@@ -181,26 +194,28 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    compress_min       <size>
 //	    send_rate          <per second>
 //	    send_burst         <n>
-//	    user_send_rate     <per second, -1: off>
+//	    user_send_rate     <per second>|off
 //	    origins            <origin...>
 //	    stream_close_delay <duration>
 //	    drain_batch        <n>
 //	    drain_pause        <duration>
 //	    drain_timeout      <duration>
-//	    ip_conns           <n, -1: off>
+//	    ip_conns           <n>|off
 //	    ip_connect_rate    <rate> [<burst>]
 //	    ip_request_rate    <rate> [<burst>]
 //	    user_request_rate  <rate> [<burst>]
 //	    auth_ip_rate       <rate> [<burst>]
 //	    login_account_ip_rate <rate> [<burst>]
 //	    login_account_rate <rate> [<burst>]
-//	    max_rooms          <n, -1: off>
+//	    max_rooms          <n>|off
 //	    command_rate       <rate> [<burst>]
 //	    handshake_timeout  <duration>
 //	    secure_cookie
 //	}
 //
-// A <rate> is <n>/s, <n>/m, <n>/h, a bare number per second, or off.
+// A <rate> is <n>/s, <n>/m, <n>/h, a bare number per second, or off. off
+// turns a limit off (send_buffer off: the kernel's autotuning); -1, its
+// old spelling for the counts, is still accepted but deprecated.
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
@@ -272,7 +287,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			sz, err = optSize(val)
 			h.QueueBytes = int(sz)
 		case "send_buffer":
-			if val == "-1" {
+			if isOff(val) {
 				h.SendBuffer = -1
 				break
 			}
@@ -292,7 +307,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "send_burst":
 			h.SendBurst, err = optInt(val)
 		case "user_send_rate":
-			h.UserSendRate, err = strconv.Atoi(val)
+			h.UserSendRate, err = optLimit(val)
 		case "stream_close_delay":
 			h.StreamCloseDelay, err = optDuration(val)
 		case "drain_batch":
@@ -303,9 +318,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "drain_timeout":
 			h.DrainTimeout, err = optDuration(val)
 		case "ip_conns":
-			h.IPConns, err = strconv.Atoi(val)
+			h.IPConns, err = optLimit(val)
 		case "max_rooms":
-			h.MaxRooms, err = strconv.Atoi(val)
+			h.MaxRooms, err = optLimit(val)
 		case "handshake_timeout":
 			h.HandshakeTimeout, err = optDuration(val)
 		default:

@@ -182,3 +182,46 @@ func TestShippedCaddyfile(t *testing.T) {
 		t.Error("chat is ordered after the client's file_server")
 	}
 }
+
+// One spelling of off: every limit takes `off`; -1, the old spelling of
+// the counts, is still accepted. Other negative numbers are errors.
+func TestOffSpellings(t *testing.T) {
+	for _, tc := range []struct {
+		opt string
+		get func(*Handler) int
+		on  string
+		set int
+	}{
+		{"user_send_rate", func(h *Handler) int { return h.UserSendRate }, "5", 5},
+		{"ip_conns", func(h *Handler) int { return h.IPConns }, "10", 10},
+		{"max_rooms", func(h *Handler) int { return h.MaxRooms }, "16", 16},
+		{"send_buffer", func(h *Handler) int { return h.SendBuffer }, "64KiB", 64 << 10},
+	} {
+		for val, want := range map[string]int{"off": -1, "-1": -1, tc.on: tc.set} {
+			var h Handler
+			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("chat {\n " + tc.opt + " " + val + "\n}")); err != nil {
+				t.Errorf("%s %s: %v", tc.opt, val, err)
+				continue
+			}
+			if got := tc.get(&h); got != want {
+				t.Errorf("%s %s: %d, want %d", tc.opt, val, got, want)
+			}
+		}
+		for _, bad := range []string{"-2", "of", "none"} {
+			var h Handler
+			if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("chat {\n " + tc.opt + " " + bad + "\n}")); err == nil {
+				t.Errorf("%s %s: no error", tc.opt, bad)
+			}
+		}
+	}
+	for _, val := range []string{"off", "-1/s"} {
+		var h Handler
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("chat {\n ip_request_rate " + val + "\n}")); err != nil {
+			t.Errorf("ip_request_rate %s: %v", val, err)
+		}
+	}
+	var a App
+	if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser("chat {\n password_queue off\n}")); err != nil || a.PasswordQueue != -1 {
+		t.Errorf("password_queue off: %d %v", a.PasswordQueue, err)
+	}
+}

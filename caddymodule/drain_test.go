@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // TestGracefulDrain runs the real binary with the shipped Caddyfile and
@@ -20,7 +22,7 @@ import (
 // (shutdown_delay), then every WebSocket gets 1001, in paced batches, and
 // every acked message is in the store.
 func TestGracefulDrain(t *testing.T) {
-	bin := buildGateway(t)
+	bin := testenv.BuildGateway(t)
 	s := &server{port: freePort(t), admin: freePort(t)}
 	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
 	s.ws = fmt.Sprintf("ws://127.0.0.1:%d/ws", s.port)

@@ -30,27 +30,39 @@ type Handler struct {
 	MaxBody int `json:"max_body,omitempty"`
 	// MaxRequest caps REST request bodies (64KiB).
 	MaxRequest int64 `json:"max_request,omitempty"`
-	// QueueFrames and QueueBytes bound each connection's outbound queue
-	// (1024, 1MiB); overflow closes it with 4408.
+	// QueueFrames is how many events may wait in one connection's outbound
+	// queue (default 1024); one more closes the connection with 4408, and
+	// the client resumes with since.
 	QueueFrames int `json:"queue_frames,omitempty"`
-	QueueBytes  int `json:"queue_bytes,omitempty"`
-	// SendBuffer is each connection's kernel send buffer (256KiB; -1:
-	// the kernel's autotuning).
+	// QueueBytes is how many bytes of events may wait in one connection's
+	// outbound queue (default 1MiB); past it the connection is closed with
+	// 4408.
+	QueueBytes int `json:"queue_bytes,omitempty"`
+	// SendBuffer is each connection's kernel send buffer in bytes (SO_SNDBUF,
+	// default 256KiB); -1 (`off` in a Caddyfile) leaves it to the kernel's
+	// autotuning, up to several MiB per stalled client.
 	SendBuffer int `json:"send_buffer,omitempty"`
-	// PingInterval and PongTimeout are the heartbeat (25s, 10s).
+	// PingInterval is how often the server pings each WebSocket (default
+	// 25s).
 	PingInterval caddy.Duration `json:"ping_interval,omitempty"`
-	PongTimeout  caddy.Duration `json:"pong_timeout,omitempty"`
+	// PongTimeout is how long past a ping interval a client that sent
+	// nothing, not even a pong, is kept before it is dropped (default 10s).
+	PongTimeout caddy.Duration `json:"pong_timeout,omitempty"`
 	// WriteTimeout bounds one socket write (10s).
 	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
 	// Compression enables permessage-deflate for clients that offer it.
 	Compression bool `json:"compression,omitempty"`
 	// CompressMin is the smallest event sent compressed (512 bytes).
 	CompressMin int `json:"compress_min,omitempty"`
-	// SendRate and SendBurst limit messages per connection (20/s, 40).
-	SendRate  float64 `json:"send_rate,omitempty"`
-	SendBurst int     `json:"send_burst,omitempty"`
-	// UserSendRate limits one user's messages per second across their
-	// connections and, with Redis, all instances (50; -1 turns it off).
+	// SendRate limits the messages one connection sends, per second
+	// (default 20).
+	SendRate float64 `json:"send_rate,omitempty"`
+	// SendBurst is how many messages a connection may send at once above
+	// SendRate (default 40).
+	SendBurst int `json:"send_burst,omitempty"`
+	// UserSendRate limits one user's messages per second (burst 2×) across
+	// their connections and REST and, with Redis, all instances (default
+	// 50; -1, `off` in a Caddyfile, turns it off).
 	UserSendRate int `json:"user_send_rate,omitempty"`
 	// Origins allows cross-origin WebSocket upgrades from these origins
 	// ("*" for any); by default only same-origin ones. Listed origins (not
@@ -59,25 +71,32 @@ type Handler struct {
 	// StreamCloseDelay keeps connections open this long after a reload
 	// before closing them with 1001, like reverse_proxy's option (0).
 	StreamCloseDelay caddy.Duration `json:"stream_close_delay,omitempty"`
-	// DrainBatch and DrainPause pace closing connections on unload (128,
-	// 50ms) so reconnects do not all arrive at once.
-	DrainBatch int            `json:"drain_batch,omitempty"`
+	// DrainBatch is how many connections a drain (shutdown, or a reload
+	// that drops the site) closes with 1001 at a time (default 128), so
+	// reconnects do not all arrive elsewhere at once.
+	DrainBatch int `json:"drain_batch,omitempty"`
+	// DrainPause is the pause between two drain batches (default 50ms).
 	DrainPause caddy.Duration `json:"drain_pause,omitempty"`
-	// DrainTimeout bounds the drain (10s).
+	// DrainTimeout bounds the drain; connections still open then are cut
+	// (default 10s).
 	DrainTimeout caddy.Duration `json:"drain_timeout,omitempty"`
 
 	// Abuse limits, counted across instances through Redis when the chat
 	// app has one. Client addresses are Caddy's client_ip: set the
 	// server's trusted_proxies behind a load balancer. A rate's per_second
-	// of -1 turns it off.
-	//
-	// IPConns caps concurrent WebSockets per address, IPv6 per /64 (1000).
+	// of -1 (`off` in a Caddyfile) turns it off.
+
+	// IPConns caps concurrent WebSockets per client address, IPv6 per /64,
+	// across instances; past it the upgrade gets 429 (default 1000; -1,
+	// `off` in a Caddyfile, turns it off).
 	IPConns int `json:"ip_conns,omitempty"`
 	// IPConnectRate limits handshakes per address (50/s, burst 500).
 	IPConnectRate limits.Rate `json:"ip_connect_rate,omitempty"`
-	// IPRequestRate and UserRequestRate limit REST requests per address
-	// (300/s, burst 3000) and per user (100/s, burst 1000).
-	IPRequestRate   limits.Rate `json:"ip_request_rate,omitempty"`
+	// IPRequestRate limits REST requests per client address (default
+	// 300/s, burst 3000).
+	IPRequestRate limits.Rate `json:"ip_request_rate,omitempty"`
+	// UserRequestRate limits REST requests per authenticated user (default
+	// 100/s, burst 1000).
 	UserRequestRate limits.Rate `json:"user_request_rate,omitempty"`
 	// AuthIPRate limits register and login attempts per address (2/s,
 	// burst 20).
@@ -89,7 +108,8 @@ type Handler struct {
 	// addresses together (30/m, burst 60), high enough that one attacker
 	// cannot lock the owner out.
 	LoginAccountRate limits.Rate `json:"login_account_rate,omitempty"`
-	// MaxRooms caps the rooms one connection subscribes to (128).
+	// MaxRooms caps the rooms one connection subscribes to at once
+	// (default 128; -1, `off` in a Caddyfile, turns it off).
 	MaxRooms int `json:"max_rooms,omitempty"`
 	// CommandRate limits a connection's non-send frames (100/s, burst 200).
 	CommandRate limits.Rate `json:"command_rate,omitempty"`
@@ -191,8 +211,9 @@ func (h *Handler) Validate() error {
 }
 
 // ServeHTTP serves chat requests and passes everything else on. A
-// WebSocket request blocks here for the connection's lifetime, so Caddy's
-// logs, metrics and least_conn balancing count it.
+// WebSocket request returns once upgraded: the connection lives on in a
+// goroutine of its own, so Caddy's request metrics do not count open
+// WebSockets (chatgate_ws_connections does; README, design choices).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if !h.api.Handles(r) {
 		return next.ServeHTTP(w, r)

@@ -8,8 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,17 +170,6 @@ func waitReady(t testing.TB, base string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// buildGateway builds the real binary (./cmd/caddy) for tests that need a
-// process of its own: signals, memory readings.
-func buildGateway(t testing.TB) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "caddy")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/caddy").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 var userSeq atomic.Int64

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // BenchmarkIdleConnectionMemory measures the server's memory per idle
@@ -24,7 +26,7 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 	if v := os.Getenv("CHATGATE_BENCH_CONNS"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
-	bin := buildGateway(b)
+	bin := testenv.BuildGateway(b)
 	s := &server{port: freePort(b), admin: freePort(b)}
 	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
 	s.ws = fmt.Sprintf("ws://127.0.0.1:%d/ws", s.port)

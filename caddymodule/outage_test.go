@@ -15,6 +15,7 @@ import (
 	"github.com/chatgate/chatgate/chatcore/gateway"
 	"github.com/chatgate/chatgate/chatcore/store"
 	"github.com/chatgate/chatgate/internal/pgtest"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // The misbehaviour table of issue 8: a dependency goes away mid-stream.
@@ -678,7 +679,7 @@ func startPlainInstance(t *testing.T, dsn, redisAddr, name string) *server {
 // are not held up by the limiter's timeout on the connection's read loop.
 func TestRedisOutage(t *testing.T) {
 	const ackBound = 2500 * time.Millisecond
-	t.Run("limits_off", func(t *testing.T) { testRedisOutage(t, "user_send_rate -1", ackBound) })
+	t.Run("limits_off", func(t *testing.T) { testRedisOutage(t, "user_send_rate off", ackBound) })
 	t.Run("limits_on", func(t *testing.T) {
 		testRedisOutage(t, "user_send_rate 1000\nip_conns 100\nip_connect_rate 100/s 100\nip_request_rate 1000/s 1000\nuser_request_rate 1000/s 1000", ackBound)
 	})
@@ -687,10 +688,8 @@ func TestRedisOutage(t *testing.T) {
 // testRedisOutage is TestRedisOutage with chatOpts on instance 1;
 // ackBound bounds every ack's latency.
 func testRedisOutage(t *testing.T, chatOpts string, ackBound time.Duration) {
-	rs := &e2eRedis{t: t, port: freePort(t)}
-	rs.start()
-	t.Cleanup(rs.stop)
-	addr := fmt.Sprintf("127.0.0.1:%d", rs.port)
+	rs := testenv.StartRedis(t)
+	addr := rs.Addr()
 	// Instance 1 has the per-user send limit on, which counts in Redis and
 	// must fail open.
 	s1 := startServerOn(t, testDSN, "redis redis://"+addr+"/0", outageSendRate+"\n"+chatOpts)
@@ -704,7 +703,7 @@ func testRedisOutage(t *testing.T, chatOpts string, ackBound time.Duration) {
 	stop := log.stream("a", 20*time.Millisecond)
 	time.Sleep(time.Second)
 	down := time.Now()
-	rs.stop() // SIGKILL
+	rs.Stop() // SIGKILL
 	killed := time.Now()
 	ready1, ready2 := readyzDown(t, s1.base), readyzDown(t, s2.base)
 	time.Sleep(time.Until(down.Add(2 * time.Second)))
@@ -730,7 +729,7 @@ func testRedisOutage(t *testing.T, chatOpts string, ackBound time.Duration) {
 		t.Errorf("only %d sends during the outage", duringOutage)
 	}
 	readyTook1, readyTook2 := ready1(), ready2()
-	rs.start()
+	rs.Start()
 	up := time.Now()
 	// One more message right after Redis is back, and nothing after it: it
 	// must arrive too, whether it was published or not.

@@ -12,28 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatgate/chatgate/chatcore/gateway"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
-
-// freshDB drops and creates a database, so its first user and room get id 1.
-func freshDB(t testing.TB, name string) string {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, q := range []string{"DROP DATABASE IF EXISTS " + name + " WITH (FORCE)", "CREATE DATABASE " + name} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	return "postgres://postgres@127.0.0.1:5432/" + name + "?sslmode=disable"
-}
 
 // deploymentCaddyfile is one deployment on the shared Redis: the shipped
 // response-cache blocks, and a tight per-address sign-in limit (3 at once).
@@ -72,14 +55,12 @@ http://:%d {
 // coincide (user 1, room 1 in both); nothing of one may reach the other,
 // and every key and channel in Redis carries one of their prefixes.
 func TestDeploymentsShareRedis(t *testing.T) {
-	rs := &e2eRedis{t: t, port: freePort(t)}
-	rs.start()
-	t.Cleanup(rs.stop)
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", rs.port)})
+	rs := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
 	ctx := context.Background()
 
-	dsnA, dsnB := freshDB(t, "chatgate_test_prefix_a"), freshDB(t, "chatgate_test_prefix_b")
+	dsnA, dsnB := testenv.FreshDB(t, "chatgate_test_prefix_a"), testenv.FreshDB(t, "chatgate_test_prefix_b")
 	prefixA, err := gateway.DefaultRedisPrefix(dsnA)
 	if err != nil {
 		t.Fatal(err)
@@ -92,12 +73,12 @@ func TestDeploymentsShareRedis(t *testing.T) {
 		t.Fatalf("prefixes %q and %q overlap", prefixA, prefixB)
 	}
 
-	bin := buildGateway(t)
+	bin := testenv.BuildGateway(t)
 	a := newServer(t)
-	a.start(t, deploymentCaddyfile(t, a, dsnA, testSecret, rs.port))
+	a.start(t, deploymentCaddyfile(t, a, dsnA, testSecret, rs.Port))
 	b := newServer(t)
 	cfgB := filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(cfgB, []byte(deploymentCaddyfile(t, b, dsnB, testSecret+"-b", rs.port)), 0o644); err != nil {
+	if err := os.WriteFile(cfgB, []byte(deploymentCaddyfile(t, b, dsnB, testSecret+"-b", rs.Port)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "run", "--config", cfgB, "--adapter", "caddyfile")

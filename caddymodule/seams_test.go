@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/chatgate/chatgate/chatcore/auth"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // The seams of "Trust at the seams": what the network hands the server
@@ -364,7 +365,7 @@ func checkPathVariants(t *testing.T, s *server, token string) {
 // the single-page fallback still come from file_server, and the client's
 // own kind of request (same origin, cookie, JSON) works.
 func TestShippedCaddyfileSeams(t *testing.T) {
-	bin := buildGateway(t)
+	bin := testenv.BuildGateway(t)
 	s := newServer(t)
 	web := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(web, "assets"), 0o755); err != nil {

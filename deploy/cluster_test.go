@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/chatgate/chatgate/internal/freeport"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // TestClusterFailover is issue 4's cluster test: Postgres, a private Redis,
@@ -20,41 +23,28 @@ import (
 // back within 5 s.
 func TestClusterFailover(t *testing.T) {
 	root, tmp, bin, redisURL, web := lbCluster(t)
-	gen := filepath.Join(tmp, "loadtest")
-	lbRun(t, root, "go", "build", "-o", gen, "./loadtest")
+	gen := testenv.Build(t, "./loadtest")
 
 	var gws []*lbGateway
 	for i := 1; i <= 3; i++ {
-		name := fmt.Sprintf("gw%d", i)
-		g := &lbGateway{name: name, addr: fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)), admin: fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)),
-			ops: fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))}
-		dir := filepath.Join(tmp, name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		g.proc = lbStart(t, dir, name, []string{
-			"CHATGATE_ADDR=" + g.addr, "CHATGATE_ADMIN=" + g.admin, "CHATGATE_OPS_ADDR=" + g.ops, "CHATGATE_INSTANCE=" + name,
-			"CHATGATE_POSTGRES=" + lbDSN, "CHATGATE_SECRET=" + lbSecret, "CHATGATE_WEB_ROOT=" + web,
-			"CHATGATE_DATA_DIR=" + filepath.Join(dir, ".data"), "CHATGATE_REDIS=" + redisURL,
-			"CHATGATE_SHUTDOWN_DELAY=1500ms", "CHATGATE_AUTH_IP_RATE=off",
-		}, bin, "run", "--config", filepath.Join(root, "Caddyfile"), "--adapter", "caddyfile")
+		g := lbStartGateway(t, bin, root, tmp, fmt.Sprintf("gw%d", i), web, redisURL, "CHATGATE_SHUTDOWN_DELAY=1500ms")
 		gws = append(gws, g)
 	}
 	for _, g := range gws {
-		lbWaitStatus(t, "http://"+g.addr+"/readyz", 200, 60*time.Second)
+		testenv.WaitHTTP(t, "http://"+g.addr+"/readyz", 200, 60*time.Second)
 	}
-	lbAddr := fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))
-	lbStart(t, tmp, "caddy-lb", []string{
+	lbAddr := fmt.Sprintf("127.0.0.1:%d", freeport.Take(t))
+	testenv.Start(t, tmp, "caddy-lb", []string{
 		"CHATGATE_LB_ADDR=" + lbAddr,
 		"CHATGATE_UPSTREAMS=" + gws[0].addr + " " + gws[1].addr + " " + gws[2].addr,
-		"CHATGATE_LB_ADMIN=" + fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)),
+		"CHATGATE_LB_ADMIN=" + fmt.Sprintf("127.0.0.1:%d", freeport.Take(t)),
 		"CHATGATE_LB_HEALTH_INTERVAL=1s",
 	}, bin, "run", "--config", filepath.Join(root, "deploy/Caddyfile.lb"), "--adapter", "caddyfile")
 	base := "http://" + lbAddr
-	lbWaitStatus(t, base+"/readyz", 200, 30*time.Second)
+	testenv.WaitHTTP(t, base+"/readyz", 200, 30*time.Second)
 
 	out := filepath.Join(tmp, "r.json")
-	kills := fmt.Sprintf("KILL:%d@6s,TERM:%d@12s", gws[0].proc.cmd.Process.Pid, gws[1].proc.cmd.Process.Pid)
+	kills := fmt.Sprintf("KILL:%d@6s,TERM:%d@12s", gws[0].proc.Pid(), gws[1].proc.Pid())
 	cmd := exec.Command(gen, "-url", base, "-users", "300", "-rooms", "30", "-rate", "150", "-duration", "20s",
 		"-ramp", "3s", "-kill", kills, "-admin", "none", "-leak-check", "off", "-json", out, "-html", filepath.Join(tmp, "r.html"), "-q")
 	output, runErr := cmd.CombinedOutput()
@@ -105,11 +95,10 @@ func lbCluster(t *testing.T) (root, tmp, bin, redisURL, web string) {
 		t.Fatal(err)
 	}
 	tmp = t.TempDir()
-	bin = filepath.Join(tmp, "caddy")
-	lbRun(t, root, "go", "build", "-o", bin, "./cmd/caddy")
+	bin = testenv.BuildGateway(t)
 	lbEnsureDB(t)
-	redisURL = lbStartRedis(t, tmp)
+	redisURL = lbStartRedis(t)
 	web = filepath.Join(tmp, "web")
-	lbWrite(t, web, "index.html", "<!doctype html><title>chatgate</title>")
+	testenv.WriteFile(t, web, "index.html", "<!doctype html><title>chatgate</title>")
 	return root, tmp, bin, redisURL, web
 }

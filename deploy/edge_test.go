@@ -29,6 +29,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/chatgate/chatgate/chatclient"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // edgeBurst is the gateways' auth_ip_rate and ip_connect_rate burst in
@@ -138,7 +139,7 @@ func TestClientAddress(t *testing.T) {
 	rate := fmt.Sprintf("1/m %d", edgeBurst)
 	gw := lbStartGateway(t, bin, root, tmp, "gw", web, redisURL,
 		"CHATGATE_AUTH_IP_RATE="+rate, "CHATGATE_IP_CONNECT_RATE="+rate, "CHATGATE_LOGIN_ACCOUNT_RATE=off")
-	lbWaitStatus(t, "http://"+gw.addr+"/readyz", 200, 60*time.Second)
+	testenv.WaitHTTP(t, "http://"+gw.addr+"/readyz", 200, 60*time.Second)
 	direct := "http://" + gw.addr
 	caddyLB := lbStartCaddyLB(t, bin, root, tmp, []*lbGateway{gw})
 	nginx := lbStartNginx(t, root, []*lbGateway{gw})
@@ -217,11 +218,11 @@ func TestClientAddress(t *testing.T) {
 
 func TestOperatorListener(t *testing.T) {
 	root, tmp, bin, redisURL, web := lbCluster(t)
-	lbWrite(t, web, "assets/app-1a2b.js", "console.log('chatgate');\n")
+	testenv.WriteFile(t, web, "assets/app-1a2b.js", "console.log('chatgate');\n")
 	shut := lbStartGateway(t, bin, root, tmp, "default", web, redisURL)
 	open := lbStartGateway(t, bin, root, tmp, "on-site", web, redisURL, "CHATGATE_OPS_ON_SITE=on")
 	for _, g := range []*lbGateway{shut, open} {
-		lbWaitStatus(t, "http://"+g.addr+"/readyz", 200, 60*time.Second)
+		testenv.WaitHTTP(t, "http://"+g.addr+"/readyz", 200, 60*time.Second)
 	}
 
 	get := func(u string) (int, string, string) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chatgate/chatgate/chatclient"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // TestPasswordHashFlood: 200 clients, each from its own address (so no
@@ -28,7 +29,7 @@ func TestPasswordHashFlood(t *testing.T) {
 	root, tmp, bin, redisURL, web := lbCluster(t)
 	g := lbStartGateway(t, bin, root, tmp, "flooded", web, redisURL)
 	base := "http://" + g.addr
-	lbWaitStatus(t, base+"/readyz", 200, 60*time.Second)
+	testenv.WaitHTTP(t, base+"/readyz", 200, 60*time.Second)
 
 	ann, bob := lbRegister(t, base, "ann"), lbRegister(t, base, "bob")
 	room := lbCreateRoom(t, base, ann.Token, "bystanders")
@@ -54,7 +55,7 @@ func TestPasswordHashFlood(t *testing.T) {
 	pct := func(l []time.Duration, p int) time.Duration { return l[(len(l)-1)*p/100] }
 
 	quiet := measure(2 * time.Second)
-	baseRSS := rssKiB(t, g.proc.cmd.Process.Pid)
+	baseRSS := rssKiB(t, g.proc.Pid())
 
 	// The flood, and RSS sampled throughout.
 	var peak atomic.Int64
@@ -63,7 +64,7 @@ func TestPasswordHashFlood(t *testing.T) {
 	go func() {
 		defer close(sampled)
 		for {
-			if v := rssKiB(t, g.proc.cmd.Process.Pid); v > peak.Load() {
+			if v := rssKiB(t, g.proc.Pid()); v > peak.Load() {
 				peak.Store(v)
 			}
 			select {

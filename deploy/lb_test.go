@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -38,10 +37,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/chatgate/chatgate/chatclient"
 	"github.com/chatgate/chatgate/internal/freeport"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 const (
@@ -60,30 +59,29 @@ func TestLoadBalancers(t *testing.T) {
 	// Static first: cheap, and independent of the gateways.
 	t.Run("compose", func(t *testing.T) { lbCheckCompose(t, root) })
 
-	bin := filepath.Join(tmp, "caddy")
-	lbRun(t, root, "go", "build", "-o", bin, "./cmd/caddy")
+	bin := testenv.BuildGateway(t)
 	t.Logf("built the gateway in %v", time.Since(start).Round(time.Millisecond))
 
 	lbEnsureDB(t)
 	redisURL := ""
 	if lbRedisBus(t, root) {
-		redisURL = lbStartRedis(t, tmp)
+		redisURL = lbStartRedis(t)
 		t.Logf("Redis bus present: both instances use %s, cross-instance delivery is asserted", redisURL)
 	} else {
 		t.Log("no Redis bus in chatcore/bus yet: instances run on the memory bus, cross-instance delivery is not asserted")
 	}
 
 	web := filepath.Join(tmp, "web")
-	lbWrite(t, web, "index.html", "<!doctype html><title>chatgate</title>")
-	lbWrite(t, web, "assets/app-3f2a.js", strings.Repeat("console.log('chatgate');\n", 64))
-	lbWrite(t, web, "assets/private-9c1d.js", strings.Repeat("console.log('private');\n", 64))
+	testenv.WriteFile(t, web, "index.html", "<!doctype html><title>chatgate</title>")
+	testenv.WriteFile(t, web, "assets/app-3f2a.js", strings.Repeat("console.log('chatgate');\n", 64))
+	testenv.WriteFile(t, web, "assets/private-9c1d.js", strings.Repeat("console.log('private');\n", 64))
 
 	gws := []*lbGateway{
 		lbStartGateway(t, bin, root, tmp, "gw1", web, redisURL),
 		lbStartGateway(t, bin, root, tmp, "gw2", web, redisURL),
 	}
 	for _, g := range gws {
-		lbWaitStatus(t, "http://"+g.addr+"/readyz", 200, 60*time.Second)
+		testenv.WaitHTTP(t, "http://"+g.addr+"/readyz", 200, 60*time.Second)
 	}
 	t.Logf("gw1 on %s, gw2 on %s, ready after %v", gws[0].addr, gws[1].addr, time.Since(start).Round(time.Millisecond))
 
@@ -173,7 +171,7 @@ func lbCheckCaddy(t *testing.T, bin, root, tmp string, gws []*lbGateway, redis b
 
 	// Stop gw2 (SIGTERM: readyz 503, 1001 to its sockets, exit).
 	stopAt := time.Now()
-	gws[1].proc.signal(syscall.SIGTERM)
+	gws[1].proc.Signal(syscall.SIGTERM)
 
 	// REST keeps working through the LB within a few seconds.
 	var restOK time.Duration
@@ -196,7 +194,7 @@ func lbCheckCaddy(t *testing.T, bin, root, tmp string, gws []*lbGateway, redis b
 
 	// The clients that were on gw2 lose their socket (1001) and reconnect
 	// through the LB, resuming with since = the last seq they hold.
-	if !gws[1].proc.wait(20 * time.Second) {
+	if !gws[1].proc.Wait(20 * time.Second) {
 		t.Fatal("gw2 did not exit within 20 s of SIGTERM")
 	}
 	var dropped []*lbWS
@@ -317,18 +315,18 @@ func lbCheckCaddy(t *testing.T, bin, root, tmp string, gws []*lbGateway, redis b
 // returns its base URL once /readyz answers through it.
 func lbStartCaddyLB(t *testing.T, bin, root, tmp string, gws []*lbGateway) string {
 	t.Helper()
-	lbAddr := fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))
+	lbAddr := fmt.Sprintf("127.0.0.1:%d", freeport.Take(t))
 	var ups []string
 	for _, g := range gws {
 		ups = append(ups, g.addr)
 	}
-	lbStart(t, tmp, "caddy-lb", []string{
+	testenv.Start(t, tmp, "caddy-lb", []string{
 		"CHATGATE_LB_ADDR=" + lbAddr,
 		"CHATGATE_UPSTREAMS=" + strings.Join(ups, " "),
-		"CHATGATE_LB_ADMIN=" + fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)),
+		"CHATGATE_LB_ADMIN=" + fmt.Sprintf("127.0.0.1:%d", freeport.Take(t)),
 	}, bin, "run", "--config", filepath.Join(root, "deploy/Caddyfile.lb"), "--adapter", "caddyfile")
 	base := "http://" + lbAddr
-	lbWaitStatus(t, base+"/readyz", 200, 30*time.Second)
+	testenv.WaitHTTP(t, base+"/readyz", 200, 30*time.Second)
 	return base
 }
 
@@ -421,7 +419,7 @@ func lbCheckNginx(t *testing.T, root string, gws []*lbGateway) {
 // URL once /readyz answers through it.
 func lbStartNginx(t *testing.T, root string, gws []*lbGateway) string {
 	t.Helper()
-	nginx := lbEnsureTool(t, "nginx", "nginx")
+	nginx := testenv.Tool(t, "nginx", "nginx")
 	// Workers run as nobody when started as root: the prefix must be
 	// traversable, which t.TempDir (0700 parents) is not.
 	prefix, err := os.MkdirTemp("", "chatgate-lb-nginx-")
@@ -432,7 +430,7 @@ func lbStartNginx(t *testing.T, root string, gws []*lbGateway) string {
 	os.Chmod(prefix, 0o755)
 	os.MkdirAll(filepath.Join(prefix, "logs"), 0o755)
 
-	listen := fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))
+	listen := fmt.Sprintf("127.0.0.1:%d", freeport.Take(t))
 	tmpl, err := os.ReadFile(filepath.Join(root, "deploy/nginx.conf"))
 	if err != nil {
 		t.Fatal(err)
@@ -445,12 +443,12 @@ func lbStartNginx(t *testing.T, root string, gws []*lbGateway) string {
 	if strings.Contains(conf, "__") {
 		t.Fatalf("unsubstituted placeholder in the rendered nginx.conf")
 	}
-	confPath := lbWrite(t, prefix, "nginx.conf", conf)
+	confPath := testenv.WriteFile(t, prefix, "nginx.conf", conf)
 	args := []string{"-c", confPath, "-p", prefix + "/", "-e", filepath.Join(prefix, "logs/error.log")}
-	lbRun(t, prefix, nginx, append([]string{"-t", "-q"}, args...)...)
-	lbStart(t, prefix, "nginx", nil, nginx, args...)
+	testenv.Run(t, prefix, nginx, append([]string{"-t", "-q"}, args...)...)
+	testenv.Start(t, prefix, "nginx", nil, nginx, args...)
 	base := "http://" + listen
-	lbWaitStatus(t, base+"/readyz", 200, 15*time.Second)
+	testenv.WaitHTTP(t, base+"/readyz", 200, 15*time.Second)
 	return base
 }
 
@@ -475,7 +473,7 @@ func lbCacheStatus(t *testing.T, u string, h http.Header) string {
 // ---------- compose ----------
 
 func lbCheckCompose(t *testing.T, root string) {
-	dc := lbEnsureTool(t, "docker-compose", "docker-compose")
+	dc := testenv.Tool(t, "docker-compose", "docker-compose")
 	file := filepath.Join(root, "deploy/docker-compose.yml")
 	cmd := exec.Command(dc, "-f", file, "config")
 	cmd.Dir = root
@@ -534,7 +532,7 @@ type lbGateway struct {
 	// ops is the operator listener (CHATGATE_OPS_ADDR): /metrics and the
 	// live view, each instance on its own port.
 	name, addr, admin, ops string
-	proc                   *lbProc
+	proc                   *testenv.Proc
 }
 
 // lbStartGateway runs the shipped Caddyfile; env entries override the
@@ -542,9 +540,9 @@ type lbGateway struct {
 func lbStartGateway(t *testing.T, bin, root, tmp, name, web, redisURL string, env ...string) *lbGateway {
 	t.Helper()
 	g := &lbGateway{name: name,
-		addr:  fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)),
-		admin: fmt.Sprintf("127.0.0.1:%d", lbFreePort(t)),
-		ops:   fmt.Sprintf("127.0.0.1:%d", lbFreePort(t))}
+		addr:  fmt.Sprintf("127.0.0.1:%d", freeport.Take(t)),
+		admin: fmt.Sprintf("127.0.0.1:%d", freeport.Take(t)),
+		ops:   fmt.Sprintf("127.0.0.1:%d", freeport.Take(t))}
 	dir := filepath.Join(tmp, name)
 	os.MkdirAll(dir, 0o755)
 	dsn := lbDSN
@@ -564,122 +562,8 @@ func lbStartGateway(t *testing.T, bin, root, tmp, name, web, redisURL string, en
 		"CHATGATE_REDIS=" + redisURL,
 		"CHATGATE_AUTH_IP_RATE=off",
 	}, env...)
-	g.proc = lbStart(t, dir, name, env, bin, "run", "--config", filepath.Join(root, "Caddyfile"), "--adapter", "caddyfile")
+	g.proc = testenv.Start(t, dir, name, env, bin, "run", "--config", filepath.Join(root, "Caddyfile"), "--adapter", "caddyfile")
 	return g
-}
-
-type lbProc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// lbStart runs a long-lived process in its own process group, logging to
-// dir/<name>.log, and stops it (then its group) at cleanup.
-func lbStart(t *testing.T, dir, name string, env []string, bin string, args ...string) *lbProc {
-	t.Helper()
-	logPath := filepath.Join(dir, name+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := filepath.Join(dir, name+"-home")
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+home+"/config", "XDG_DATA_HOME="+home+"/data")
-	cmd.Env = append(cmd.Env, env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &lbProc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		p.signal(syscall.SIGTERM)
-		if !p.wait(10 * time.Second) {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // leftovers (nginx workers)
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			if len(b) > 4000 {
-				b = b[len(b)-4000:]
-			}
-			t.Logf("%s log (tail):\n%s", name, b)
-		}
-	})
-	return p
-}
-
-func (p *lbProc) signal(sig syscall.Signal) {
-	select {
-	case <-p.done:
-	default:
-		p.cmd.Process.Signal(sig)
-	}
-}
-
-func (p *lbProc) wait(d time.Duration) bool {
-	select {
-	case <-p.done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
-func lbRun(t *testing.T, dir, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
-
-// lbEnsureTool returns the path of a Debian tool, installing its package
-// (never starting or touching a system service) when it is missing.
-func lbEnsureTool(t *testing.T, bin, pkg string) string {
-	t.Helper()
-	find := func() string {
-		if p, err := exec.LookPath(bin); err == nil {
-			return p
-		}
-		if p := "/usr/sbin/" + bin; lbExists(p) {
-			return p
-		}
-		return ""
-	}
-	if p := find(); p != "" {
-		return p
-	}
-	install := func(args ...string) {
-		cmd := exec.Command("apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Logf("apt-get %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	t.Logf("%s missing: apt-get install -y %s", bin, pkg)
-	install("install", "-y", "--no-install-recommends", pkg)
-	if find() == "" {
-		install("update")
-		install("install", "-y", "--no-install-recommends", pkg)
-	}
-	p := find()
-	if p == "" {
-		t.Fatalf("%s is required (apt-get install -y %s, as root)", bin, pkg)
-	}
-	return p
-}
-
-func lbExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // lbRedisBus reports whether the Redis bus exists (then the instances get
@@ -695,94 +579,24 @@ func lbRedisBus(t *testing.T, root string) bool {
 	return false
 }
 
-// lbStartRedis runs a private redis-server on a free port: pub/sub channels
-// ignore the db number, so a shared server would mix these rooms with
-// other suites' rooms of the same id. CHATGATE_TEST_LB_REDIS overrides it.
-func lbStartRedis(t *testing.T, tmp string) string {
+// lbStartRedis is a private redis-server: pub/sub channels ignore the db
+// number, so a shared server would mix these rooms with other suites'
+// rooms of the same id. CHATGATE_TEST_LB_REDIS overrides it.
+func lbStartRedis(t *testing.T) string {
 	t.Helper()
 	if v := os.Getenv("CHATGATE_TEST_LB_REDIS"); v != "" {
 		return v
 	}
-	srv := lbEnsureTool(t, "redis-server", "redis-server")
-	port := lbFreePort(t)
-	dir := filepath.Join(tmp, "redis")
-	os.MkdirAll(dir, 0o755)
-	lbStart(t, dir, "redis", nil, srv, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.Write([]byte("PING\r\n"))
-			buf := make([]byte, 16)
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			n, _ := c.Read(buf)
-			c.Close()
-			if strings.HasPrefix(string(buf[:n]), "+PONG") {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("private redis-server on %d did not answer", port)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	return testenv.StartRedis(t).URL()
 }
 
+// lbEnsureDB creates the suites' database unless CHATGATE_TEST_LB_POSTGRES
+// names another.
 func lbEnsureDB(t *testing.T) {
 	t.Helper()
-	if os.Getenv("CHATGATE_TEST_LB_POSTGRES") != "" {
-		return
+	if os.Getenv("CHATGATE_TEST_LB_POSTGRES") == "" {
+		testenv.EnsureDB(t, "chatgate_test_lb")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
-	if err != nil {
-		t.Fatalf("postgres: %v", err)
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "CREATE DATABASE chatgate_test_lb")
-	if err != nil && !strings.Contains(err.Error(), "42P04") && !strings.Contains(err.Error(), "already exists") {
-		t.Fatalf("create database chatgate_test_lb: %v", err)
-	}
-}
-
-func lbFreePort(t *testing.T) int {
-	return freeport.Take(t)
-}
-
-func lbWrite(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func lbWaitStatus(t *testing.T, u string, want int, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	var last string
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(u)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: no %d within %v (last: %s)", u, want, within, last)
 }
 
 var lbMetricRE = regexp.MustCompile(`(?m)^chatgate_ws_connections(?:\{[^}]*\})? ([0-9.eE+-]+)$`)

@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -35,6 +34,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/chatgate/chatgate/internal/freeport"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // metricFamilies are the chatgate_* families (and the Go, process and Caddy
@@ -138,22 +138,20 @@ func TestObservability(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	prom := ensureBinary(t, "prometheus", "prometheus")
-	promtool := ensureBinary(t, "promtool", "prometheus")
-	redisServer := ensureBinary(t, "redis-server", "redis-server")
+	prom := testenv.Tool(t, "prometheus", "prometheus")
+	promtool := testenv.Tool(t, "promtool", "prometheus")
 
 	// Static checks first: they are cheap and explain failures better.
 	dash := loadDashboard(t, filepath.Join(root, "deploy/grafana/dashboards/chatgate.json"))
 	checkGrafanaProvisioning(t, root)
 	rules := loadAlerts(t, filepath.Join(root, "deploy/prometheus/alerts.yml"))
-	lbRun(t, root, promtool, "check", "rules", "deploy/prometheus/alerts.yml")
-	lbRun(t, root, promtool, "check", "config", "deploy/prometheus/prometheus.yml")
+	testenv.Run(t, root, promtool, "check", "rules", "deploy/prometheus/alerts.yml")
+	testenv.Run(t, root, promtool, "check", "config", "deploy/prometheus/prometheus.yml")
 	// Each alert fires on a synthetic outage, and only there.
-	lbRun(t, root, promtool, "test", "rules", "deploy/testdata/alerts_test.yml")
+	testenv.Run(t, root, promtool, "test", "rules", "deploy/testdata/alerts_test.yml")
 
 	// The gateway and a load balancer in front of it.
-	bin := filepath.Join(tmp, "caddy")
-	lbRun(t, root, "go", "build", "-o", bin, "./cmd/caddy")
+	bin := testenv.BuildGateway(t)
 	t.Logf("built the gateway in %v", time.Since(start).Round(time.Millisecond))
 
 	dsn := obsDSN
@@ -161,30 +159,28 @@ func TestObservability(t *testing.T) {
 		dsn = v
 	}
 	// A private Redis: the bus between the two instances.
-	redisPort := freePort(t)
-	lbStart(t, tmp, "redis", nil, redisServer, "--port", fmt.Sprint(redisPort), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", tmp)
-	redisURL := fmt.Sprintf("redis://127.0.0.1:%d/0", redisPort)
+	redis := testenv.StartRedis(t)
+	redisURL := redis.URL()
 
 	// gws are the sites, ops the operator listeners Prometheus scrapes.
 	var gws, admins, ops []string
 	for i := 1; i <= 2; i++ {
-		gw := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		op := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		file := writeFile(t, tmp, fmt.Sprintf("Caddyfile.gw%d", i), gatewayCaddyfile(gw, admin, op, filepath.Join(root, "deploy/live")))
-		lbStart(t, tmp, fmt.Sprintf("gw%d", i), []string{"CHATGATE_POSTGRES=" + dsn, "CHATGATE_REDIS=" + redisURL,
+		gw := fmt.Sprintf("127.0.0.1:%d", freeport.Take(t))
+		admin := fmt.Sprintf("127.0.0.1:%d", freeport.Take(t))
+		op := fmt.Sprintf("127.0.0.1:%d", freeport.Take(t))
+		file := testenv.WriteFile(t, tmp, fmt.Sprintf("Caddyfile.gw%d", i), gatewayCaddyfile(gw, admin, op, filepath.Join(root, "deploy/live")))
+		testenv.Start(t, tmp, fmt.Sprintf("gw%d", i), []string{"CHATGATE_POSTGRES=" + dsn, "CHATGATE_REDIS=" + redisURL,
 			fmt.Sprintf("CHATGATE_INSTANCE=obs-gw%d", i)}, bin, "run", "--config", file, "--adapter", "caddyfile")
 		gws, admins, ops = append(gws, gw), append(admins, admin), append(ops, op)
 	}
 	for _, gw := range gws {
-		waitHTTP(t, "http://"+gw+"/readyz", 200, 60*time.Second)
+		testenv.WaitHTTP(t, "http://"+gw+"/readyz", 200, 60*time.Second)
 	}
-	lb := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	lbFile := writeFile(t, tmp, "Caddyfile.lb", lbCaddyfile(lb, gws))
-	lbStart(t, tmp, "lb", nil, bin, "run", "--config", lbFile, "--adapter", "caddyfile")
-	waitHTTP(t, "http://"+lb+"/readyz", 200, 30*time.Second)
-	t.Logf("gateways on %v (admin %v, operator listeners %v), load balancer on %s, redis on %d", gws, admins, ops, lb, redisPort)
+	lb := fmt.Sprintf("127.0.0.1:%d", freeport.Take(t))
+	lbFile := testenv.WriteFile(t, tmp, "Caddyfile.lb", lbCaddyfile(lb, gws))
+	testenv.Start(t, tmp, "lb", nil, bin, "run", "--config", lbFile, "--adapter", "caddyfile")
+	testenv.WaitHTTP(t, "http://"+lb+"/readyz", 200, 30*time.Second)
+	t.Logf("gateways on %v (admin %v, operator listeners %v), load balancer on %s, redis on %d", gws, admins, ops, lb, redis.Port)
 
 	// The live view, on the operator listener as the shipped Caddyfile
 	// serves it.
@@ -207,17 +203,17 @@ func TestObservability(t *testing.T) {
 	}
 
 	// Prometheus with the shipped config, our targets and 1 s scrapes.
-	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	promAddr := fmt.Sprintf("127.0.0.1:%d", freeport.Take(t))
 	promDir := filepath.Join(tmp, "prometheus")
 	cfg := promConfig(t, root, promDir, promAddr, ops, lb)
-	lbRun(t, root, promtool, "check", "config", cfg)
-	lbStart(t, tmp, "prometheus", nil, prom,
+	testenv.Run(t, root, promtool, "check", "config", cfg)
+	testenv.Start(t, tmp, "prometheus", nil, prom,
 		"--config.file="+cfg,
 		"--storage.tsdb.path="+filepath.Join(promDir, "data"),
 		"--web.listen-address="+promAddr,
 		"--log.level=warn")
 	api := &promAPI{base: "http://" + promAddr}
-	waitHTTP(t, api.base+"/-/ready", 200, 30*time.Second)
+	testenv.WaitHTTP(t, api.base+"/-/ready", 200, 30*time.Second)
 	api.waitScrapes(t, len(ops), 8)
 	t.Logf("prometheus scraping after %v", time.Since(start).Round(time.Millisecond))
 
@@ -389,14 +385,14 @@ func promConfig(t *testing.T, root, dir, promAddr string, gwTargets []string, lb
 	if err := os.MkdirAll(filepath.Join(dir, "targets"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, dir, "targets/chatgate.yml", fmt.Sprintf("- targets: ['%s']\n  labels:\n    role: gateway\n", strings.Join(gwTargets, "', '")))
-	writeFile(t, dir, "targets/lb.yml", fmt.Sprintf("- targets: ['%s']\n  labels:\n    role: lb\n", lb))
+	testenv.WriteFile(t, dir, "targets/chatgate.yml", fmt.Sprintf("- targets: ['%s']\n  labels:\n    role: gateway\n", strings.Join(gwTargets, "', '")))
+	testenv.WriteFile(t, dir, "targets/lb.yml", fmt.Sprintf("- targets: ['%s']\n  labels:\n    role: lb\n", lb))
 	alerts, err := os.ReadFile(filepath.Join(root, "deploy/prometheus/alerts.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, dir, "alerts.yml", string(alerts))
-	return writeFile(t, dir, "prometheus.yml", cfg)
+	testenv.WriteFile(t, dir, "alerts.yml", string(alerts))
+	return testenv.WriteFile(t, dir, "prometheus.yml", cfg)
 }
 
 // ---------- dashboard, provisioning, alerts ----------
@@ -1030,53 +1026,6 @@ func (p *promAPI) checkRuleHealth(t *testing.T, want int) {
 
 // ---------- processes and helpers ----------
 
-// ensureBinary returns the path of a command, installing its Debian
-// package when it is missing (the tests run as root in CI).
-func ensureBinary(t *testing.T, name, pkg string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	t.Logf("%s missing: apt-get install -y %s", name, pkg)
-	install := func(args ...string) {
-		cmd := exec.Command("apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Logf("apt-get %s: %v\n%s", strings.Join(args, " "), err, tail(out, 2000))
-		}
-	}
-	install("install", "-y", "--no-install-recommends", pkg)
-	if _, err := exec.LookPath(name); err != nil {
-		install("update")
-		install("install", "-y", "--no-install-recommends", pkg)
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is required (apt-get install -y %s, as root)", name, pkg)
-	}
-	return p
-}
-
-func waitHTTP(t *testing.T, u string, want int, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	var last string
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(u)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: no %d within %v (last: %s)", u, want, within, last)
-}
-
 func httpStatus(t *testing.T, u string) int {
 	t.Helper()
 	resp, err := http.Get(u)
@@ -1088,17 +1037,6 @@ func httpStatus(t *testing.T, u string) int {
 	return resp.StatusCode
 }
 
-func freePort(t *testing.T) int { return freeport.Take(t) }
-
-func writeFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func readYAML(t *testing.T, path string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -1108,11 +1046,4 @@ func readYAML(t *testing.T, path string, v any) {
 	if err := yaml.Unmarshal(b, v); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // TestPresenceAfterCrash: two gateway processes (the built binary, the
@@ -20,7 +22,7 @@ func TestPresenceAfterCrash(t *testing.T) {
 	doomed := lbStartGateway(t, bin, root, tmp, "doomed", web, redisURL)
 	survivor := lbStartGateway(t, bin, root, tmp, "survivor", web, redisURL)
 	for _, g := range []*lbGateway{doomed, survivor} {
-		lbWaitStatus(t, "http://"+g.addr+"/readyz", 200, 60*time.Second)
+		testenv.WaitHTTP(t, "http://"+g.addr+"/readyz", 200, 60*time.Second)
 	}
 	d, s := "http://"+doomed.addr, "http://"+survivor.addr
 
@@ -44,8 +46,8 @@ func TestPresenceAfterCrash(t *testing.T) {
 	watcher.waitFor(t, "dan online", isPresence(dan.ID, true), 10*time.Second)
 
 	killed := time.Now()
-	doomed.proc.signal(syscall.SIGKILL)
-	if !doomed.proc.wait(10 * time.Second) {
+	doomed.proc.Signal(syscall.SIGKILL)
+	if !doomed.proc.Wait(10 * time.Second) {
 		t.Fatal("SIGKILL: the gateway did not exit")
 	}
 	watcher.waitFor(t, "ann offline", isPresence(ann.ID, false), 30*time.Second)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // TestRevokeAcrossInstances: two gateway processes (the built binary, the
@@ -20,7 +22,7 @@ func TestRevokeAcrossInstances(t *testing.T) {
 	ga := lbStartGateway(t, bin, root, tmp, "a", web, redisURL)
 	gb := lbStartGateway(t, bin, root, tmp, "b", web, redisURL)
 	for _, g := range []*lbGateway{ga, gb} {
-		lbWaitStatus(t, "http://"+g.addr+"/readyz", 200, 60*time.Second)
+		testenv.WaitHTTP(t, "http://"+g.addr+"/readyz", 200, 60*time.Second)
 	}
 	a, b := "http://"+ga.addr, "http://"+gb.addr
 

@@ -3,8 +3,6 @@ package entitycache
 import (
 	"context"
 	"fmt"
-	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -13,7 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/chatgate/chatgate/internal/freeport"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // Tests use the machine's Redis (DB 12) with a cache name unique to each
@@ -197,24 +195,8 @@ func TestNoRedis(t *testing.T) {
 // TestRedisDown stops this test's own redis-server: reads keep working from
 // the loader without touching the LRU, and the caches come back with Redis.
 func TestRedisDown(t *testing.T) {
-	port := freeport.Take(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	start := func() *exec.Cmd {
-		cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 200; i++ {
-			if c, err := net.Dial("tcp", addr); err == nil {
-				c.Close()
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		return cmd
-	}
-	cmd := start()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	rs := testenv.StartRedis(t)
+	addr := rs.Addr()
 	a := newInstance(t, addr, "room")
 	d := &db{}
 	ctx := context.Background()
@@ -223,8 +205,7 @@ func TestRedisDown(t *testing.T) {
 	if d.loads.Load() != 1 {
 		t.Fatalf("loads %d", d.loads.Load())
 	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
+	rs.Stop()
 	deadline := time.Now().Add(3 * time.Second)
 	for a.bus.Healthy() {
 		if time.Now().After(deadline) {
@@ -247,7 +228,7 @@ func TestRedisDown(t *testing.T) {
 	if err := a.cache.Invalidate(ctx, "1"); err == nil {
 		t.Fatal("invalidate with Redis down succeeded")
 	}
-	cmd = start()
+	rs.Start()
 	deadline = time.Now().Add(5 * time.Second)
 	for !a.bus.Healthy() {
 		if time.Now().After(deadline) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/chatgate/chatgate/cachemw"
 	"github.com/chatgate/chatgate/chatcore/auth"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // cachedInstance is a gateway with the response cache in front, routed like
@@ -145,10 +146,10 @@ func (ci *cachedInstance) register(t testing.TB, name string) (token string, id 
 // changes reach every instance within 10 ms; Redis down means BYPASS, not
 // errors.
 func TestCacheAcrossThreeInstances(t *testing.T) {
-	rs := startRedis(t, freePort(t))
-	a := startCachedInstance(t, "a", rs.addr())
-	b := startCachedInstance(t, "b", rs.addr())
-	c := startCachedInstance(t, "c", rs.addr())
+	rs := testenv.StartRedis(t)
+	a := startCachedInstance(t, "a", rs.Addr())
+	b := startCachedInstance(t, "b", rs.Addr())
+	c := startCachedInstance(t, "c", rs.Addr())
 	ann, _ := a.register(t, "Ann")
 	bob, _ := a.register(t, "Bob")
 	r := a.do(t, "POST", "/api/rooms", ann, map[string]any{"name": "cache-cluster", "is_private": false})
@@ -221,7 +222,7 @@ func TestCacheAcrossThreeInstances(t *testing.T) {
 	}
 
 	// Redis stops: 200 and BYPASS everywhere; back: HITs again.
-	rs.stop()
+	rs.Stop()
 	for _, in := range []*cachedInstance{a, b, c} {
 		for i := 0; i < 6; i++ {
 			if r := in.do(t, "GET", path, ann, nil); r.status != 200 || r.cache != "BYPASS" {
@@ -229,7 +230,7 @@ func TestCacheAcrossThreeInstances(t *testing.T) {
 			}
 		}
 	}
-	rs.start()
+	rs.Start()
 	deadline := time.Now().Add(10 * time.Second)
 	for _, in := range []*cachedInstance{a, b, c} {
 		for {
@@ -258,8 +259,8 @@ func mustID(t testing.TB, in *cachedInstance, token string) int64 {
 
 // TestWarmUp fills the caches from the most active rooms within the budget.
 func TestWarmUp(t *testing.T) {
-	rs := startRedis(t, freePort(t))
-	a := startCachedInstance(t, "warm", rs.addr())
+	rs := testenv.StartRedis(t)
+	a := startCachedInstance(t, "warm", rs.Addr())
 	tok, _ := a.register(t, "Warm")
 	for i := 0; i < 3; i++ {
 		a.do(t, "POST", "/api/rooms", tok, map[string]any{"name": fmt.Sprint("warm", i)})

@@ -5,10 +5,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,11 +14,12 @@ import (
 	"github.com/chatgate/chatgate/chatclient"
 	"github.com/chatgate/chatgate/chatcore"
 	"github.com/chatgate/chatgate/chatcore/store"
-	"github.com/chatgate/chatgate/internal/freeport"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // Two gateway instances on one Postgres, joined by a Redis bus: a private
-// redis-server (or a 3-master cluster) per test, so it can be killed.
+// redis-server (or a 3-master cluster) per test, so it can be killed
+// (internal/testenv).
 
 func testDSN() string {
 	if v := os.Getenv("CHATGATE_TEST_POSTGRES_GATEWAY"); v != "" {
@@ -30,56 +27,6 @@ func testDSN() string {
 	}
 	return "postgres://postgres@127.0.0.1:5432/chatgate_test_gateway?sslmode=disable"
 }
-
-func freePort(t testing.TB) int { return freeport.Take(t) }
-
-// redisServer runs redis-server on port until the test ends.
-type redisServer struct {
-	t    testing.TB
-	port int
-	dir  string
-	args []string
-	cmd  *exec.Cmd
-}
-
-func startRedis(t testing.TB, port int, extra ...string) *redisServer {
-	t.Helper()
-	r := &redisServer{t: t, port: port, dir: t.TempDir(), args: extra}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
-}
-
-func (r *redisServer) start() {
-	r.t.Helper()
-	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", r.dir}, r.args...)
-	r.cmd = exec.Command("redis-server", args...)
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatalf("redis-server: %v", err)
-	}
-	c := redis.NewClient(&redis.Options{Addr: r.addr()})
-	defer c.Close()
-	for i := 0; ; i++ {
-		if c.Ping(context.Background()).Err() == nil {
-			return
-		}
-		if i > 100 {
-			r.t.Fatal("redis-server did not start")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func (r *redisServer) stop() {
-	if r.cmd != nil && r.cmd.Process != nil {
-		_ = r.cmd.Process.Kill()
-		_ = r.cmd.Wait()
-		r.cmd = nil
-	}
-}
-
-func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
 
 // instance is one gateway: a core, its API and an HTTP server.
 type instance struct {
@@ -208,9 +155,9 @@ func (p *peer) expectSeqs(t testing.TB, room, from int64, n int, within time.Dur
 }
 
 func TestRedisBusAcrossInstances(t *testing.T) {
-	rs := startRedis(t, freePort(t))
+	rs := testenv.StartRedis(t)
 	newClient := func() redis.UniversalClient {
-		return redis.NewClient(&redis.Options{Addr: rs.addr(), DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: 1})
+		return redis.NewClient(&redis.Options{Addr: rs.Addr(), DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: 1})
 	}
 	a, b := startInstance(t, "a", newClient()), startInstance(t, "b", newClient())
 	user, rooms := seedUsersAndRoom(t, a.core.Store, 1)
@@ -245,12 +192,12 @@ func TestRedisBusAcrossInstances(t *testing.T) {
 
 	// Redis dies: messages sent through B are stored and delivered on B;
 	// A gets them when Redis is back, from the store, none twice.
-	rs.stop()
+	rs.Stop()
 	for i := 0; i < 10; i++ {
 		onB.send(t, map[string]any{"type": "send", "room": room, "body": "during outage", "cid": fmt.Sprint("o", i)})
 	}
 	onB.expectSeqs(t, room, 21, 10, 10*time.Second)
-	rs.start()
+	rs.Start()
 	onA.expectSeqs(t, room, 21, 10, 20*time.Second)
 	onA.send(t, map[string]any{"type": "send", "room": room, "body": "after", "cid": "after"})
 	onA.expectSeqs(t, room, 31, 1, 5*time.Second)
@@ -263,37 +210,11 @@ func TestRedisBusAcrossInstances(t *testing.T) {
 // TestRedisClusterShardedPubSub: the same across a local 3-master Redis
 // Cluster, with SSUBSCRIBE/SPUBLISH and rooms spread over partitions.
 func TestRedisClusterShardedPubSub(t *testing.T) {
-	if _, err := exec.LookPath("redis-cli"); err != nil {
-		t.Fatal("redis-cli is required: apt-get install redis-tools")
-	}
-	var addrs []string
-	for i := 0; i < 3; i++ {
-		port := freePort(t)
-		dir := t.TempDir()
-		startRedis(t, port, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-			"--cluster-node-timeout", "2000")
-		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(port))
-	}
-	out, err := exec.Command("redis-cli", append([]string{"--cluster", "create"}, append(addrs, "--cluster-replicas", "0", "--cluster-yes")...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("cluster create: %v\n%s", err, out)
-	}
+	rc := testenv.StartRedisCluster(t, 3)
+	addrs := rc.Addrs()
 	newClient := func() redis.UniversalClient {
 		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: time.Second})
 	}
-	// Wait until the cluster agrees on its slots.
-	probe := newClient()
-	for i := 0; ; i++ {
-		info, err := probe.(*redis.ClusterClient).ClusterInfo(context.Background()).Result()
-		if err == nil && strings.Contains(info, "cluster_state:ok") {
-			break
-		}
-		if i > 100 {
-			t.Fatalf("cluster not ok: %v %s", err, info)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	probe.Close()
 
 	a, b := startInstance(t, "a", newClient()), startInstance(t, "b", newClient())
 	user, rooms := seedUsersAndRoom(t, a.core.Store, 6)
@@ -327,8 +248,8 @@ func TestRedisClusterShardedPubSub(t *testing.T) {
 // pushed as online to a subscriber on another, listed by either instance,
 // and pushed as offline when their last connection goes, not before.
 func TestPresenceAcrossInstances(t *testing.T) {
-	rs := startRedis(t, freePort(t))
-	newClient := func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: rs.addr()}) }
+	rs := testenv.StartRedis(t)
+	newClient := func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: rs.Addr()}) }
 	a, b := startInstance(t, "a", newClient()), startInstance(t, "b", newClient())
 	ctx := context.Background()
 	ann, rooms := seedUsersAndRoom(t, a.core.Store, 1)

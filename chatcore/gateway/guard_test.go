@@ -12,15 +12,16 @@ import (
 
 	"github.com/chatgate/chatgate/chatcore/limits"
 	"github.com/chatgate/chatgate/chatcore/store"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // TestLimitsAcrossInstances: two instances share one Redis, so the
 // per-address connection cap and the per-user request rate hold for the
 // pair, not for each; with Redis gone each instance limits on its own.
 func TestLimitsAcrossInstances(t *testing.T) {
-	rs := startRedis(t, freePort(t))
+	rs := testenv.StartRedis(t)
 	newClient := func() redis.UniversalClient {
-		return redis.NewClient(&redis.Options{Addr: rs.addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+		return redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	}
 	cfg := APIConfig{Limits: Limits{IPConns: 3, UserRequestRate: limits.Rate{PerSecond: 1.0 / 60, Burst: 4}}}
 	a := startInstanceWith(t, "a", newClient(), cfg)
@@ -92,7 +93,7 @@ func TestLimitsAcrossInstances(t *testing.T) {
 
 	// Redis down: each instance falls back to its own buckets and counts
 	// (a has 1 open of 3, so 2 more; b has 2, so 1 more), and nothing hangs.
-	rs.stop()
+	rs.Stop()
 	start := time.Now()
 	for name, want := range map[*instance]int{a: 2, b: 1} {
 		got := 0

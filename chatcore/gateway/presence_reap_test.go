@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // presenceEvent is a presence frame a peer received.
@@ -71,10 +72,10 @@ func TestPresenceReapsLostInstance(t *testing.T) {
 	presenceBeat, presenceDead = 100*time.Millisecond, 500*time.Millisecond
 	t.Cleanup(func() { presenceBeat, presenceDead = beat, dead })
 
-	rs := startRedis(t, freePort(t))
+	rs := testenv.StartRedis(t)
 	link := &severable{}
-	a := startInstance(t, "a", redis.NewClient(&redis.Options{Addr: rs.addr(), Dialer: link.dial, MaxRetries: -1}))
-	b := startInstance(t, "b", redis.NewClient(&redis.Options{Addr: rs.addr()}))
+	a := startInstance(t, "a", redis.NewClient(&redis.Options{Addr: rs.Addr(), Dialer: link.dial, MaxRetries: -1}))
+	b := startInstance(t, "b", redis.NewClient(&redis.Options{Addr: rs.Addr()}))
 	ctx := context.Background()
 	ann, rooms := seedUsersAndRoom(t, a.core.Store, 1)
 	room := rooms[0]

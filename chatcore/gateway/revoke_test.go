@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/internal/testenv"
 )
 
 // leaveVia posts a leave for user through the instance's REST API.
@@ -56,8 +57,8 @@ func privateRoomWith(t testing.TB, in *instance) (room int64, member chatcore.Us
 // subscription on the other at once, with an unsubscribed event, and a
 // subscribe there afterwards is refused.
 func TestRevokeAcrossInstances(t *testing.T) {
-	rs := startRedis(t, freePort(t))
-	newClient := func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: rs.addr()}) }
+	rs := testenv.StartRedis(t)
+	newClient := func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: rs.Addr()}) }
 	a, b := startInstance(t, "a", newClient()), startInstance(t, "b", newClient())
 	room, bob := privateRoomWith(t, a)
 	p := b.dial(t, bob)
@@ -79,9 +80,9 @@ func TestRevokeAcrossInstances(t *testing.T) {
 // instance holding the subscription finds the leave in Postgres within its
 // unhealthy sweep period (SECURITY.md: fail closed).
 func TestRevokeWhileRedisDown(t *testing.T) {
-	rs := startRedis(t, freePort(t))
+	rs := testenv.StartRedis(t)
 	newClient := func() redis.UniversalClient {
-		return redis.NewClient(&redis.Options{Addr: rs.addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+		return redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	}
 	a, b := startInstance(t, "a", newClient()), startInstance(t, "b", newClient())
 	room, bob := privateRoomWith(t, a)
@@ -92,7 +93,7 @@ func TestRevokeWhileRedisDown(t *testing.T) {
 		t.Fatalf("member before: %v %v", ok, err)
 	}
 
-	rs.stop()
+	rs.Stop()
 	start := time.Now()
 	leaveVia(t, a, room, bob)
 	// Detection of the lost channel (a ping every 2 s) plus one sweep.

@@ -157,8 +157,10 @@ func (s *session) failErr(err error, cid string, room int64) {
 	s.fail(ae.code, ae.msg, cid, room)
 }
 
-// handle serves one client frame. It must not block for long: it runs on
-// the read loop, which also answers pings.
+// handle serves one client frame. It runs on the connection's handler
+// goroutine (socket.ReadLoop), off the read loop, one frame at a time in
+// order: blocking delays this connection's later frames, and past 64 waiting
+// frames the read loop stops reading.
 func (s *session) handle(data []byte, err error) {
 	if err != nil {
 		if !s.allowCommand() {

@@ -186,7 +186,8 @@ func (l *Limiter) allowLocal(key string, r Rate) (bool, time.Duration) {
 }
 
 // ParseRate reads "<n>/s", "<n>/m", "<n>/h" or a bare per-second number;
-// "off" or a negative number turns the limit off (PerSecond -1).
+// "off" turns the limit off (PerSecond -1); so does a negative number, an
+// older spelling kept for compatibility.
 func ParseRate(s string) (Rate, error) {
 	if s == "off" {
 		return Rate{PerSecond: -1}, nil
