@@ -25,10 +25,10 @@ const (
 	countTTL      = 30 * time.Second
 )
 
-// caching is the caching side of a Core: the entity caches and the response
-// caches registered to receive tag bumps. It is kept beside the Core, keyed
-// by pointer, so this file needs no change to core.go; a `caching` field
-// built in New would replace the map.
+// caching is the caching side of a Core: the entity caches on their
+// invalidation bus, and the response caches registered to receive tag
+// bumps. New builds it (newCaching), Start starts its
+// bus (start), Stop stops it (StopCaches).
 type caching struct {
 	core    *Core
 	bus     *entitycache.Bus
@@ -41,19 +41,9 @@ type caching struct {
 	tags map[string]*tagRef
 }
 
-type tagRef struct {
-	inv  TagInvalidator
-	refs int
-}
-
-var cachings sync.Map // *Core -> *caching
-
-// caches returns the core's caching state, creating it (and starting the
-// invalidation subscriber) on first use.
-func (c *Core) caches() *caching {
-	if v, ok := cachings.Load(c); ok {
-		return v.(*caching)
-	}
+// newCaching builds the core's caches without I/O: the bus subscribes in
+// start.
+func newCaching(c *Core) *caching {
 	bus := entitycache.NewBus(c.Redis(), c.cfg.RedisPrefix, c.log)
 	k := &caching{core: c, bus: bus, tags: make(map[string]*tagRef),
 		rooms:   entitycache.New[chatcore.Room](bus, entitycache.Options{Name: "room", TTL: roomTTL}),
@@ -73,18 +63,22 @@ func (c *Core) caches() *caching {
 		c.revoker.check(pairs...)
 	}
 	k.members.OnClear = c.revoker.checkAll
-	if v, loaded := cachings.LoadOrStore(c, k); loaded {
-		return v.(*caching)
-	}
-	bus.Start(context.Background())
 	return k
 }
 
-// StartCaches starts the entity caches' invalidation subscriber and warms
-// them with the most active rooms, their members and their profiles,
-// bounded by 30 s. Call it after Start; it is safe to call again.
+// start subscribes to the invalidation channel in the background (the
+// in-process level is bypassed until the subscription is up); idempotent.
+func (k *caching) start() { k.bus.Start(context.Background()) }
+
+// caches is the core's caching state.
+func (c *Core) caches() *caching { return c.cache }
+
+// StartCaches starts the entity caches' invalidation subscriber (Start
+// has) and warms them with the most active rooms, their members and their
+// profiles, bounded by 30 s. It is safe to call again.
 func (c *Core) StartCaches(ctx context.Context) error {
-	k := c.caches()
+	k := c.cache
+	k.start()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -93,12 +87,13 @@ func (c *Core) StartCaches(ctx context.Context) error {
 	return err
 }
 
-// StopCaches stops the invalidation subscriber. Call it from Stop, before
-// the Redis client closes.
-func (c *Core) StopCaches() {
-	if v, ok := cachings.LoadAndDelete(c); ok {
-		v.(*caching).bus.Close()
-	}
+// StopCaches stops the invalidation subscriber; Stop calls it, before the
+// Redis client closes. It is idempotent.
+func (c *Core) StopCaches() { c.cache.bus.Close() }
+
+type tagRef struct {
+	inv  TagInvalidator
+	refs int
 }
 
 // TagInvalidator is a response cache whose tags the API bumps on writes
