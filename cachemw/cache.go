@@ -11,6 +11,17 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+
+	"github.com/chatgate/chatgate/chatcore/breaker"
+)
+
+// Storage breaker states (chatcore/breaker), also the values of the
+// breaker-state metric. While open, requests skip the storage entirely, so
+// a dead Redis costs nothing per request.
+const (
+	BreakerClosed   = int(breaker.Closed)
+	BreakerOpen     = int(breaker.Open)
+	BreakerHalfOpen = int(breaker.HalfOpen)
 )
 
 // Response headers the cache sets.
@@ -119,7 +130,7 @@ type Cache struct {
 	cfg     Config
 	obs     Observer
 	now     func() time.Time
-	breaker *breaker
+	breaker *breaker.Breaker
 	sf      singleflight.Group
 	// dirty is set when a bump could not be made: some entry may now be
 	// stale, so the whole cache is invalidated (EpochTag) before the
@@ -154,12 +165,13 @@ func New(cfg Config) (*Cache, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	c.breaker = newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, c.obs.Breaker)
+	c.breaker = &breaker.Breaker{Threshold: cfg.BreakerThreshold, Cooldown: cfg.BreakerCooldown, Now: c.now,
+		OnChange: func(s breaker.State) { c.obs.Breaker(int(s)) }}
 	return c, nil
 }
 
 // BreakerState is the storage breaker's state (BreakerClosed, ...).
-func (c *Cache) BreakerState() int { return c.breaker.current() }
+func (c *Cache) BreakerState() int { return int(c.breaker.State()) }
 
 // Middleware wraps next with the cache policy rt.
 func (c *Cache) Middleware(rt Route, next http.Handler) http.Handler {
@@ -179,7 +191,7 @@ func (c *Cache) Invalidate(ctx context.Context, tags ...string) error {
 	if len(tags) == 0 {
 		return nil
 	}
-	if !c.breaker.allow(c.now()) {
+	if !c.breaker.Allow() {
 		c.dirty.Store(true)
 		return errors.New("cachemw: storage unavailable (breaker open), invalidation deferred")
 	}
@@ -199,10 +211,10 @@ func (c *Cache) bump(ctx context.Context, tags []string) error {
 	cancel()
 	c.obs.Storage("bump", time.Since(start), err)
 	if err != nil {
-		c.breaker.failure(c.now())
+		c.breaker.Done(err)
 		return err
 	}
-	c.breaker.success()
+	c.breaker.Done(nil)
 	return nil
 }
 
@@ -236,7 +248,7 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 		keyID = sharedID
 	}
 	now := c.now()
-	if !c.breaker.allow(now) {
+	if !c.breaker.Allow() {
 		return c.bypass(w, r, rt, "storage-unavailable", next)
 	}
 	if c.dirty.Load() {
@@ -244,7 +256,7 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 			return c.bypass(w, r, rt, "storage-unavailable", next)
 		}
 		c.dirty.Store(false)
-		if !c.breaker.allow(now) {
+		if !c.breaker.Allow() {
 			return c.bypass(w, r, rt, "storage-unavailable", next)
 		}
 	}
@@ -261,10 +273,10 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 	cancel()
 	c.obs.Storage("lookup", time.Since(start), err)
 	if err != nil {
-		c.breaker.failure(c.now())
+		c.breaker.Done(err)
 		return c.bypass(w, r, rt, "storage-unavailable", next)
 	}
-	c.breaker.success()
+	c.breaker.Done(nil)
 
 	detail := "uri-miss"
 	if raw != nil {

@@ -143,7 +143,7 @@ func (c *Cache) runOrigin(w http.ResponseWriter, r *http.Request, rt *Route, key
 
 // store saves an entry under the timeout; false when it was not stored.
 func (c *Cache) store(ctx context.Context, key string, enc []byte, ttl time.Duration) bool {
-	if !c.breaker.allow(c.now()) {
+	if !c.breaker.Allow() {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
@@ -152,10 +152,10 @@ func (c *Cache) store(ctx context.Context, key string, enc []byte, ttl time.Dura
 	cancel()
 	c.obs.Storage("store", time.Since(start), err)
 	if err != nil {
-		c.breaker.failure(c.now())
+		c.breaker.Done(err)
 		return false
 	}
-	c.breaker.success()
+	c.breaker.Done(nil)
 	return true
 }
 

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/chatgate/chatgate/chatcore/auth"
@@ -171,9 +170,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	} else if cfg.Password.Time == 0 {
 		cfg.Password.Time = auth.DefaultPasswordParams.Time
 	}
-	rdb, err := redisClient(a.Redis)
+	rdb, err := newRedisClient(a.Redis, appRedisTimeouts)
 	if err != nil {
-		return err
+		return fmt.Errorf("chat: %w", err)
 	}
 	cfg.Redis = rdb
 	if rdb != nil {
@@ -199,46 +198,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.poolKey = key
 	a.core = val.(coreRef).core
 	return nil
-}
-
-// redisClient makes the go-redis client for the redis option without
-// dialing: a single URL (redis://host:port/db) is one server, a comma list
-// of host:port (or URLs) a Redis Cluster.
-func redisClient(spec string) (redis.UniversalClient, error) {
-	if spec == "" {
-		return nil, nil
-	}
-	parts := strings.Split(spec, ",")
-	if len(parts) == 1 {
-		u := spec
-		if !strings.Contains(u, "://") {
-			u = "redis://" + u
-		}
-		opt, err := redis.ParseURL(u)
-		if err != nil {
-			return nil, fmt.Errorf("chat: redis %q: %w", spec, err)
-		}
-		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 2*time.Second, time.Second, time.Second
-		// One dial per attempt: go-redis's default five, 100 ms apart, go
-		// on after the caller gave up and make an outage slower to see
-		// (readiness) and to skip (the limits' breaker).
-		opt.DialerRetries = 1
-		return redis.NewClient(opt), nil
-	}
-	var addrs []string
-	for _, p := range parts {
-		p = strings.TrimSpace(p)
-		if strings.Contains(p, "://") {
-			opt, err := redis.ParseURL(p)
-			if err != nil {
-				return nil, fmt.Errorf("chat: redis %q: %w", p, err)
-			}
-			p = opt.Addr
-		}
-		addrs = append(addrs, p)
-	}
-	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialerRetries: 1,
-		DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second}), nil
 }
 
 // key identifies a configuration: the same key shares one core. The secret

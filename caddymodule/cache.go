@@ -212,19 +212,10 @@ func (h *CacheHandler) newCache(kind string, appRedis redis.UniversalClient) (ca
 	default:
 		rdb := appRedis
 		if h.Redis != "" {
-			u := h.Redis
-			if !strings.Contains(u, "://") {
-				u = "redis://" + u
+			var err error
+			if rdb, err = newRedisClient(h.Redis, cacheRedisTimeouts); err != nil {
+				return nil, err
 			}
-			opt, err := redis.ParseURL(u)
-			if err != nil {
-				return nil, fmt.Errorf("redis %q: %w", h.Redis, err)
-			}
-			// Short dial and I/O timeouts: the cache gives up after tens of
-			// milliseconds anyway, and a dead Redis must not pile up dials.
-			opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 200*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
-			opt.MaxRetries = -1
-			rdb = redis.NewClient(opt)
 			ref.rdb = rdb
 		}
 		st = cachemw.NewRedis(rdb, h.Prefix)

@@ -159,14 +159,7 @@ func TestValidateOffline(t *testing.T) {
 // TestShippedCaddyfile: the repository's Caddyfile adapts, with the chat
 // handler ordered before file_server and inside the chat routes.
 func TestShippedCaddyfile(t *testing.T) {
-	b, err := os.ReadFile("../Caddyfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, warns, err := caddyconfig.GetAdapter("caddyfile").Adapt(b, map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatalf("adapt: %v", err)
-	}
+	j, warns := adaptShipped(t)
 	for _, w := range warns {
 		t.Errorf("warning: %v", w)
 	}

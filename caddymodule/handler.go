@@ -127,7 +127,11 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{ID: "http.handlers.chat", New: func() caddy.Module { return new(Handler) }}
 }
 
-// Provision builds the site's API on the chat app's core.
+// Provision builds the site's API on the chat app's core. It starts
+// nothing: Caddy gives an HTTP handler no Start, and Provision also runs
+// under `caddy validate`, so the API starts its one goroutine (the
+// WebSocket heartbeat) on its first request, before which there is no
+// connection to ping (gateway.API.Start).
 func (h *Handler) Provision(ctx caddy.Context) error {
 	appIface, err := ctx.App("chat")
 	if err != nil {

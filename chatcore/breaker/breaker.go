@@ -1,6 +1,10 @@
 // Package breaker skips a failing dependency for a while instead of
 // paying its timeout on every call: after Threshold failures in a row it
-// opens for Cooldown, then lets one probe through; a success closes it.
+// opens for Cooldown, then lets one probe through (half-open); the probe's
+// outcome closes or reopens it. It is the one circuit breaker of Chatgate:
+// the limits and entity caches use it for Redis, and so does cachemw (a
+// plain net/http package: this one imports nothing but the standard
+// library).
 package breaker
 
 import (
@@ -8,13 +12,28 @@ import (
 	"time"
 )
 
+// State is a breaker's state; the values are those of the
+// chatgate_cache_breaker_state metric.
+type State int
+
+const (
+	Closed   State = 0
+	Open     State = 1
+	HalfOpen State = 2
+)
+
 // Breaker is a circuit breaker; the zero value opens after 5 failures for
-// a second. It is safe for concurrent use.
+// a second. It is safe for concurrent use. Set the fields before first use.
 type Breaker struct {
 	// Threshold is how many failures in a row open it (default 5).
 	Threshold int
 	// Cooldown is how long it stays open before a probe (default 1s).
 	Cooldown time.Duration
+	// OnChange, if set, hears every state change. It runs under the
+	// breaker's lock: it must not call the breaker.
+	OnChange func(State)
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
 
 	mu       sync.Mutex
 	failures int
@@ -31,10 +50,11 @@ func (b *Breaker) Allow() bool {
 	if !b.open {
 		return true
 	}
-	if b.probing || time.Since(b.openedAt) < b.cooldown() {
+	if b.probing || b.now().Sub(b.openedAt) < b.cooldown() {
 		return false
 	}
 	b.probing = true
+	b.changed(Open)
 	return true
 }
 
@@ -42,22 +62,58 @@ func (b *Breaker) Allow() bool {
 func (b *Breaker) Done(err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	was := b.state()
 	b.probing = false
 	if err == nil {
 		b.failures, b.open = 0, false
+		b.changed(was)
 		return
 	}
 	b.failures++
 	if b.open || b.failures >= b.threshold() {
-		b.open, b.openedAt = true, time.Now()
+		b.open, b.openedAt = true, b.now()
 	}
+	b.changed(was)
 }
 
-// Open reports whether calls are being skipped.
+// Open reports whether calls are being skipped (or only a probe let
+// through).
 func (b *Breaker) Open() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.open
+}
+
+// State is the current state.
+func (b *Breaker) State() State {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state()
+}
+
+func (b *Breaker) state() State {
+	switch {
+	case !b.open:
+		return Closed
+	case b.probing:
+		return HalfOpen
+	default:
+		return Open
+	}
+}
+
+// changed tells OnChange when the state is no longer was. Caller holds mu.
+func (b *Breaker) changed(was State) {
+	if s := b.state(); s != was && b.OnChange != nil {
+		b.OnChange(s)
+	}
+}
+
+func (b *Breaker) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
 }
 
 func (b *Breaker) threshold() int {

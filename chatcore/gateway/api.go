@@ -92,6 +92,7 @@ type API struct {
 	cancel   context.CancelFunc
 	draining chan struct{}
 	drainOne sync.Once
+	startOne sync.Once
 
 	// wg counts connection goroutines; once closed is set (under mu) no
 	// more are added, so Close's Wait never races an Add.
@@ -100,7 +101,8 @@ type API struct {
 	wg     sync.WaitGroup
 }
 
-// NewAPI returns the site handler; Close drains its connections.
+// NewAPI builds the site handler; it starts nothing (Start, or the first
+// request, does) and Close drains its connections.
 func NewAPI(core *Core, cfg APIConfig) *API {
 	cfg.setDefaults()
 	a := &API{core: core, cfg: cfg, log: core.log, mux: http.NewServeMux(), conns: socket.NewRegistry(),
@@ -117,8 +119,16 @@ func NewAPI(core *Core, cfg APIConfig) *API {
 		HandshakeTimeout:  cfg.Limits.HandshakeTimeout,
 	}
 	a.routes()
-	go a.conns.Heartbeat(a.ctx, cfg.Socket.PingInterval)
 	return a
+}
+
+// Start starts the site's background work: the heartbeat that pings every
+// WebSocket and cuts those whose pong is late. ServeHTTP calls it on the
+// first request (no connection exists before one), so a site that is
+// provisioned but never serves, as under `caddy validate`, starts nothing;
+// calling it earlier, or again, is fine.
+func (a *API) Start() {
+	a.startOne.Do(func() { go a.conns.Heartbeat(a.ctx, a.cfg.Socket.PingInterval) })
 }
 
 // Handles reports whether the request is for this API (else the host's next
@@ -137,6 +147,7 @@ func (a *API) Handles(r *http.Request) bool {
 // JSON 404 here rather than the mux's redirect, and any other case
 // (/API/rooms) is a JSON 404 from the mux's catch-all.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.Start()
 	if p := r.URL.Path; p != path.Clean(p) {
 		a.notFound.ServeHTTP(w, r)
 		return

@@ -25,10 +25,10 @@ const (
 	countTTL      = 30 * time.Second
 )
 
-// caching is the caching side of a Core: the entity caches and the response
-// caches registered to receive tag bumps. It is kept beside the Core, keyed
-// by pointer, so this file needs no change to core.go; a `caching` field
-// built in New would replace the map.
+// caching is the caching side of a Core: the entity caches on their
+// invalidation bus, and the response caches registered to receive tag
+// bumps (response_cache.go). New builds it (newCaching), Start starts its
+// bus (start), Stop stops it (StopCaches).
 type caching struct {
 	core    *Core
 	bus     *entitycache.Bus
@@ -41,19 +41,9 @@ type caching struct {
 	tags map[string]*tagRef
 }
 
-type tagRef struct {
-	inv  TagInvalidator
-	refs int
-}
-
-var cachings sync.Map // *Core -> *caching
-
-// caches returns the core's caching state, creating it (and starting the
-// invalidation subscriber) on first use.
-func (c *Core) caches() *caching {
-	if v, ok := cachings.Load(c); ok {
-		return v.(*caching)
-	}
+// newCaching builds the core's caches without I/O: the bus subscribes in
+// start.
+func newCaching(c *Core) *caching {
 	bus := entitycache.NewBus(c.Redis(), c.cfg.RedisPrefix, c.log)
 	k := &caching{core: c, bus: bus, tags: make(map[string]*tagRef),
 		rooms:   entitycache.New[chatcore.Room](bus, entitycache.Options{Name: "room", TTL: roomTTL}),
@@ -73,18 +63,22 @@ func (c *Core) caches() *caching {
 		c.revoker.check(pairs...)
 	}
 	k.members.OnClear = c.revoker.checkAll
-	if v, loaded := cachings.LoadOrStore(c, k); loaded {
-		return v.(*caching)
-	}
-	bus.Start(context.Background())
 	return k
 }
 
-// StartCaches starts the entity caches' invalidation subscriber and warms
-// them with the most active rooms, their members and their profiles,
-// bounded by 30 s. Call it after Start; it is safe to call again.
+// start subscribes to the invalidation channel in the background (the
+// in-process level is bypassed until the subscription is up); idempotent.
+func (k *caching) start() { k.bus.Start(context.Background()) }
+
+// caches is the core's caching state.
+func (c *Core) caches() *caching { return c.cache }
+
+// StartCaches starts the entity caches' invalidation subscriber (Start
+// has) and warms them with the most active rooms, their members and their
+// profiles, bounded by 30 s. It is safe to call again.
 func (c *Core) StartCaches(ctx context.Context) error {
-	k := c.caches()
+	k := c.cache
+	k.start()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -93,82 +87,9 @@ func (c *Core) StartCaches(ctx context.Context) error {
 	return err
 }
 
-// StopCaches stops the invalidation subscriber. Call it from Stop, before
-// the Redis client closes.
-func (c *Core) StopCaches() {
-	if v, ok := cachings.LoadAndDelete(c); ok {
-		v.(*caching).bus.Close()
-	}
-}
-
-// TagInvalidator is a response cache whose tags the API bumps on writes
-// (cachemw.Cache is one).
-type TagInvalidator interface {
-	Invalidate(ctx context.Context, tags ...string) error
-}
-
-// AddTagInvalidator makes every write bump its response-cache tags in inv.
-// Registrations are counted by name, so a reloaded config can register the
-// same storage before the old one releases it; call release once.
-func (c *Core) AddTagInvalidator(name string, inv TagInvalidator) (release func()) {
-	k := c.caches()
-	k.mu.Lock()
-	if r, ok := k.tags[name]; ok {
-		r.refs++
-	} else {
-		k.tags[name] = &tagRef{inv: inv, refs: 1}
-	}
-	k.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			k.mu.Lock()
-			defer k.mu.Unlock()
-			if r, ok := k.tags[name]; ok {
-				if r.refs--; r.refs <= 0 {
-					delete(k.tags, name)
-				}
-			}
-		})
-	}
-}
-
-// Response cache tags. A GET names what it depends on (Cache-Tags) and a
-// write bumps what it changes:
-//
-//	room:R      room R's info and newest messages: posts, joins, leaves
-//	members:R   room R's member list and history pages: joins, leaves
-//	rooms:list  the room list: rooms created, joins, leaves, posts
-//	user:U      U's profile, /api/me and U's room list: U's read markers
-func tagRoom(id int64) string    { return "room:" + strconv.FormatInt(id, 10) }
-func tagMembers(id int64) string { return "members:" + strconv.FormatInt(id, 10) }
-func tagUser(id int64) string    { return "user:" + strconv.FormatInt(id, 10) }
-
-const tagRoomList = "rooms:list"
-
-// cacheTagsHeader must match cachemw.TagsHeader.
-const cacheTagsHeader = "Cache-Tags"
-
-func setTags(h interface{ Set(k, v string) }, tags ...string) {
-	h.Set(cacheTagsHeader, strings.Join(tags, " "))
-}
-
-// bumpTags invalidates response-cache tags in every registered cache.
-// Failures are logged, never returned: the write itself succeeded, and the
-// cache invalidates everything once its storage is back.
-func (k *caching) bumpTags(ctx context.Context, tags ...string) {
-	k.mu.Lock()
-	invs := make([]TagInvalidator, 0, len(k.tags))
-	for _, r := range k.tags {
-		invs = append(invs, r.inv)
-	}
-	k.mu.Unlock()
-	for _, inv := range invs {
-		if err := inv.Invalidate(ctx, tags...); err != nil {
-			k.core.log.Warn("gateway: response cache invalidation failed", zap.Strings("tags", tags), zap.Error(err))
-		}
-	}
-}
+// StopCaches stops the invalidation subscriber; Stop calls it, before the
+// Redis client closes. It is idempotent.
+func (c *Core) StopCaches() { c.cache.bus.Close() }
 
 func (k *caching) logErr(what string, err error) {
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/chatgate/chatgate/chatcore/hub"
 	"github.com/chatgate/chatgate/chatcore/limits"
 	"github.com/chatgate/chatgate/chatcore/metrics"
+	"github.com/chatgate/chatgate/chatcore/presence"
 	"github.com/chatgate/chatgate/chatcore/store"
 )
 
@@ -63,8 +64,9 @@ type Core struct {
 	hasher   *auth.Hasher
 	Metrics  *metrics.Set
 	revoker  *revoker
-	pub      *publisher
-	presence *presence
+	pub      *publisher // built by Start
+	presence presence.Manager
+	cache    *caching
 	// Limits holds the token buckets (per user, address, account) and
 	// Conns the open connections per address, both shared through Redis.
 	Limits *limits.Limiter
@@ -79,8 +81,11 @@ type Core struct {
 	cancel  context.CancelFunc
 }
 
-// New builds the core without touching the network, so it can run inside
-// `caddy validate` and during config provisioning.
+// New builds the core without touching the network or starting a
+// goroutine, so it can run inside `caddy validate` and during config
+// provisioning: the pool, the Redis client, the bus, the presence and the
+// entity caches are built, none is connected or started. Start starts
+// them; Stop ends them (and a core never started does no I/O there).
 func New(cfg Config) (*Core, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -132,13 +137,14 @@ func New(cfg Config) (*Core, error) {
 		rb.SetResyncer(c.Hub)
 		busID = rb.InstanceID()
 	}
-	c.presence = newPresence(c, cfg.Redis, busID)
-	c.Hub.OnUserPresence = c.presence.changed
+	if c.presence, err = c.newPresence(busID); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	c.Hub.OnUserPresence = c.presence.Changed
 	c.Hub.OnRoomActive = c.Bus.Watch
 	c.Hub.OnRoomIdle = c.Bus.Unwatch
-	c.pub = newPublisher(c.Bus, cfg.Logger, 1<<16, func(n int) {
-		m.BusPublished.WithLabelValues("dropped").Add(float64(n))
-	}, c.CacheCommitted)
+	c.cache = newCaching(c)
 	c.Batcher = st.NewBatcher(c.committed)
 	limitErr := func(err error) { m.RedisErrors.WithLabelValues("limit").Inc() }
 	c.Limits = limits.NewLimiter(cfg.Redis, cfg.RedisPrefix+"rl:", limitErr)
@@ -146,8 +152,12 @@ func New(cfg Config) (*Core, error) {
 	return c, nil
 }
 
-// Start migrates the schema and starts the batcher and the bus. It is
-// idempotent: a config reload that keeps the core calls it again.
+// Start connects and starts everything that runs in the background: it
+// migrates the schema, starts the bus's subscriptions, the publisher, the
+// batcher's flushers, the connection counter's refresh, the entity caches'
+// invalidation subscriber (then warms them), the membership revoker and
+// the presence heartbeat. It is idempotent: a config reload that keeps the
+// core calls it again.
 func (c *Core) Start(ctx context.Context) error {
 	c.startMu.Lock()
 	defer c.startMu.Unlock()
@@ -164,21 +174,30 @@ func (c *Core) Start(ctx context.Context) error {
 		return fmt.Errorf("gateway: start bus: %w", err)
 	}
 	c.Metrics.SetPoolSource(c.Store.Stats)
+	m := c.Metrics
+	c.pub = newPublisher(c.Bus, c.log, 1<<16, func(n int) {
+		m.BusPublished.WithLabelValues("dropped").Add(float64(n))
+	}, c.CacheCommitted)
 	c.Batcher.Start()
 	var runCtx context.Context
 	runCtx, c.cancel = context.WithCancel(context.Background())
 	go c.Conns.Run(runCtx)
 	c.started = true
+	c.cache.start()
+	c.revoker.start()
+	if err := c.presence.Start(ctx); err != nil {
+		c.log.Warn("gateway: start presence", zap.Error(err))
+	}
 	if err := c.StartCaches(ctx); err != nil {
 		// A cold cache is slower, not wrong: serve anyway.
 		c.log.Warn("gateway: cache warm-up", zap.Error(err))
 	}
-	c.revoker.start()
 	return nil
 }
 
 // Stop flushes the batcher (every accepted send is committed and acked),
-// then closes the hub, the bus and the pool.
+// stops what Start started (the presence takes this instance's users out),
+// then closes the hub, the bus, the Redis client and the pool.
 func (c *Core) Stop(ctx context.Context) error {
 	c.startMu.Lock()
 	defer c.startMu.Unlock()
@@ -196,8 +215,12 @@ func (c *Core) Stop(ctx context.Context) error {
 		c.cancel()
 	}
 	c.revoker.stop()
-	c.pub.stop()
-	c.presence.close()
+	if c.pub != nil {
+		c.pub.stop()
+	}
+	if err := c.presence.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("gateway: stop presence: %w", err))
+	}
 	c.StopCaches()
 	if err := c.Bus.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("gateway: close bus: %w", err))
@@ -311,7 +334,7 @@ func (b busHandler) OnPresence(room, user int64, online bool) {
 
 // Online lists the users online in the room across instances.
 func (c *Core) Online(ctx context.Context, room int64) ([]int64, error) {
-	return c.presence.online(ctx, room)
+	return c.presence.Online(ctx, room)
 }
 
 // IsMember reports whether user belongs to room: the one membership check

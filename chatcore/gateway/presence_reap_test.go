@@ -2,17 +2,15 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/internal/netcut"
 	"github.com/chatgate/chatgate/internal/testenv"
 )
 
@@ -29,39 +27,6 @@ func (p *peer) nextPresence(t testing.TB, within time.Duration) presenceEvent {
 	return presenceEvent{Room: e.Room, User: e.User.ID, Online: e.Online}
 }
 
-// severable dials Redis until sever, which also drops every connection it
-// made: to Redis, the instance using it is gone, though its process lives.
-type severable struct {
-	mu    sync.Mutex
-	cut   bool
-	conns []net.Conn
-}
-
-func (s *severable) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cut {
-		return nil, errors.New("severed")
-	}
-	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-	if err == nil {
-		s.conns = append(s.conns, c)
-	}
-	return c, err
-}
-
-func (s *severable) sever(cut bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.cut = cut
-	if cut {
-		for _, c := range s.conns {
-			c.Close()
-		}
-		s.conns = nil
-	}
-}
-
 // TestPresenceReapsLostInstance: an instance that stops beating (here: its
 // Redis connections cut, as a crash looks to the others) has its users
 // pushed offline by a survivor within a few beats, and a user who also has
@@ -73,8 +38,8 @@ func TestPresenceReapsLostInstance(t *testing.T) {
 	t.Cleanup(func() { presenceBeat, presenceDead = beat, dead })
 
 	rs := testenv.StartRedis(t)
-	link := &severable{}
-	a := startInstance(t, "a", redis.NewClient(&redis.Options{Addr: rs.Addr(), Dialer: link.dial, MaxRetries: -1}))
+	link := &netcut.Link{}
+	a := startInstance(t, "a", redis.NewClient(&redis.Options{Addr: rs.Addr(), Dialer: link.Dial, MaxRetries: -1}))
 	b := startInstance(t, "b", redis.NewClient(&redis.Options{Addr: rs.Addr()}))
 	ctx := context.Background()
 	ann, rooms := seedUsersAndRoom(t, a.core.Store, 1)
@@ -120,7 +85,7 @@ func TestPresenceReapsLostInstance(t *testing.T) {
 	want(dan.ID, true)                // (each instance tells of its first)
 
 	cut := time.Now()
-	link.sever(true)
+	link.Cut(true)
 	want(ann.ID, false)
 	t.Logf("offline pushed %v after the instance was lost (beat %v, dead after %v)", time.Since(cut).Round(time.Millisecond), presenceBeat, presenceDead)
 	quiet("a user still online elsewhere")
@@ -130,7 +95,7 @@ func TestPresenceReapsLostInstance(t *testing.T) {
 		t.Fatalf("online after the reap: %v %v, want bob %d and dan %d", users, err, bob.ID, dan.ID)
 	}
 
-	link.sever(false)
+	link.Cut(false)
 	want(ann.ID, true) // and not dan, whom nobody took offline
 	quiet("a user nobody took offline")
 	users, err = b.core.Online(ctx, room)

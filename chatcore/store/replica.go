@@ -63,15 +63,9 @@ func newReplica(cfg Config, primary *pgxpool.Config) (*replica, error) {
 	if cfg.ReplicaDSN == "" {
 		return nil, nil
 	}
-	pcfg, err := pgxpool.ParseConfig(cfg.ReplicaDSN)
+	pcfg, err := poolConfig(cfg.ReplicaDSN, "replica ", cfg)
 	if err != nil {
-		return nil, fmt.Errorf("store: parse replica DSN: %w", err)
-	}
-	pcfg.MaxConns = cfg.MaxConns
-	pcfg.MinConns = 0
-	pcfg.MinIdleConns = 0
-	if pcfg.ConnConfig.ConnectTimeout == 0 || pcfg.ConnConfig.ConnectTimeout > cfg.QueryTimeout {
-		pcfg.ConnConfig.ConnectTimeout = cfg.QueryTimeout
+		return nil, err
 	}
 	for k, v := range primary.ConnConfig.RuntimeParams {
 		if _, set := pcfg.ConnConfig.RuntimeParams[k]; !set {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/chatgate/chatgate/chatcore"
 	"github.com/chatgate/chatgate/internal/pgtest"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // nameRecorder is an Observer that counts queries by name, and failed ones
@@ -269,4 +270,35 @@ func TestReplicaConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+}
+
+// TestPoolConfigs: the primary's and the replica's pools come from one
+// configuration: same size and connect timeout, the replica inheriting the
+// primary's session parameters unless its DSN sets its own.
+func TestPoolConfigs(t *testing.T) {
+	s, err := New(Config{DSN: "postgres://u@127.0.0.1:1/a?application_name=mine&search_path=x&connect_timeout=60",
+		ReplicaDSN: "postgres://u@127.0.0.1:2/a?statement_timeout=9000", MaxConns: 7, StatementTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p, r := s.pool.Config(), s.replica.pool.Config()
+	for _, c := range []*pgxpool.Config{p, r} {
+		if c.MaxConns != 7 || c.MinConns != 0 || c.ConnConfig.ConnectTimeout != 3*time.Second {
+			t.Fatalf("pool %s: max %d min %d connect timeout %v", c.ConnConfig.Host, c.MaxConns, c.MinConns, c.ConnConfig.ConnectTimeout)
+		}
+	}
+	want := map[string][2]string{
+		"statement_timeout":                   {"2000", "9000"},
+		"lock_timeout":                        {"2000", "2000"},
+		"idle_in_transaction_session_timeout": {"4000", "4000"},
+		"plan_cache_mode":                     {"force_generic_plan", "force_generic_plan"},
+		"application_name":                    {"mine", "mine"},
+		"search_path":                         {"x", "x"},
+	}
+	for k, v := range want {
+		if got := [2]string{p.ConnConfig.RuntimeParams[k], r.ConnConfig.RuntimeParams[k]}; got != v {
+			t.Errorf("%s: primary, replica %q, want %q", k, got, v)
+		}
+	}
 }

@@ -123,11 +123,33 @@ func New(cfg Config) (*Store, error) {
 	if cfg.DSN == "" {
 		return nil, errors.New("store: empty DSN")
 	}
-	pcfg, err := pgxpool.ParseConfig(cfg.DSN)
+	pcfg, err := poolConfig(cfg.DSN, "", cfg)
+	if err != nil {
+		return nil, err
+	}
+	setSessionParams(pcfg.ConnConfig.RuntimeParams, cfg)
+	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: create pool: %w", err)
+	}
+	rep, err := newReplica(cfg, pcfg)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Store{cfg: cfg, pool: pool, log: cfg.Logger, obs: cfg.Observer, replica: rep}, nil
+}
+
+// poolConfig parses a DSN (the primary's or, what "replica ", the
+// replica's) into the pool settings every pool of the Store shares: size
+// MaxConns, no connections opened ahead (MinConns 0: New stays offline),
+// and a connect timeout no longer than QueryTimeout.
+func poolConfig(dsn, what string, cfg Config) (*pgxpool.Config, error) {
+	pcfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// The parse error may echo the DSN; it never contains more than the
 		// operator typed, so it is fine to surface.
-		return nil, fmt.Errorf("store: parse DSN: %w", err)
+		return nil, fmt.Errorf("store: parse %sDSN: %w", what, err)
 	}
 	pcfg.MaxConns = cfg.MaxConns
 	pcfg.MinConns = 0
@@ -135,7 +157,13 @@ func New(cfg Config) (*Store, error) {
 	if pcfg.ConnConfig.ConnectTimeout == 0 || pcfg.ConnConfig.ConnectTimeout > cfg.QueryTimeout {
 		pcfg.ConnConfig.ConnectTimeout = cfg.QueryTimeout
 	}
-	rp := pcfg.ConnConfig.RuntimeParams
+	return pcfg, nil
+}
+
+// setSessionParams sets the primary's session parameters (a replica
+// inherits them): the server-side timeouts, and the generic plan and
+// application name unless the DSN names its own.
+func setSessionParams(rp map[string]string, cfg Config) {
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 	rp["statement_timeout"] = ms(cfg.StatementTimeout)
 	rp["lock_timeout"] = ms(cfg.StatementTimeout)
@@ -152,17 +180,6 @@ func New(cfg Config) (*Store, error) {
 	if rp["application_name"] == "" {
 		rp["application_name"] = "chatgate"
 	}
-
-	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("store: create pool: %w", err)
-	}
-	rep, err := newReplica(cfg, pcfg)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return &Store{cfg: cfg, pool: pool, log: cfg.Logger, obs: cfg.Observer, replica: rep}, nil
 }
 
 // Ping checks that a connection can be acquired and answers.

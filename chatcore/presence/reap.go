@@ -1,4 +1,4 @@
-package gateway
+package presence
 
 import (
 	"context"
@@ -18,36 +18,30 @@ import (
 // entries from the rooms it held and pushes "offline" for every user no
 // other instance holds. Users reconnected elsewhere by then stay online.
 //
-// presenceDead is several beats long so a GC pause or a slow Redis round
+// DeadAfter is several beats long so a GC pause or a slow Redis round
 // trip does not get a live instance reaped; one that is reaped anyway (a
 // Redis outage longer than that) finds itself gone on its next beat and
 // announces its users again.
 
-// Variables only so tests can shorten them before New.
-var (
-	presenceBeat = 3 * time.Second
-	presenceDead = 10 * time.Second
-)
-
 // instancesKey is the heartbeat set: <prefix>presence:instances.
-func (p *presence) instancesKey() string { return p.c.cfg.RedisPrefix + "presence:instances" }
+func (p *Redis) instancesKey() string { return p.cfg.Prefix + "presence:instances" }
 
 // roomsKey is the set of rooms where instance holds entries. The hash tag
 // keeps it and its rewrite (refresh) in one cluster slot.
-func (p *presence) roomsKey(instance string) string {
-	return p.c.cfg.RedisPrefix + "presence:rooms:{" + instance + "}"
+func (p *Redis) roomsKey(instance string) string {
+	return p.cfg.Prefix + "presence:rooms:{" + instance + "}"
 }
 
 // beat renews this instance's heartbeat and reaps the dead. It reports
 // whether this instance's heartbeat had lapsed: it may have been reaped (or
 // Redis lost its data), so its entries must be written again at once and
 // its users announced.
-func (p *presence) beat(ctx context.Context) (lapsed bool) {
+func (p *Redis) beat(ctx context.Context) (lapsed bool) {
 	now := time.Now()
 	added, err := p.rdb.ZAdd(ctx, p.instancesKey(), redis.Z{
-		Score: float64(now.Add(p.deadAfter).UnixMilli()), Member: p.instance}).Result()
+		Score: float64(now.Add(p.cfg.DeadAfter).UnixMilli()), Member: p.cfg.Instance}).Result()
 	if err != nil {
-		p.c.log.Debug("gateway: presence heartbeat", zap.Error(err))
+		p.log.Debug("presence: heartbeat", zap.Error(err))
 		return false
 	}
 	lapsed = added == 1 && p.beaten
@@ -58,7 +52,7 @@ func (p *presence) beat(ctx context.Context) (lapsed bool) {
 		return lapsed
 	}
 	for _, inst := range dead {
-		if inst == p.instance {
+		if inst == p.cfg.Instance {
 			continue
 		}
 		if n, err := p.rdb.ZRem(ctx, p.instancesKey(), inst).Result(); err == nil && n == 1 {
@@ -71,26 +65,26 @@ func (p *presence) beat(ctx context.Context) (lapsed bool) {
 // announce pushes "online" for the local users another instance may have
 // pushed offline while this one could not beat: those it holds alone (a
 // reaper leaves the others online).
-func (p *presence) announce(ctx context.Context) {
+func (p *Redis) announce(ctx context.Context) {
 	n := 0
-	p.c.Hub.LocalPresence(func(room, user int64) {
+	p.cfg.Hub.LocalPresence(func(room, user int64) {
 		if !p.onlineElsewhere(ctx, room, user) {
 			p.push(ctx, room, user, true)
 			n++
 		}
 	})
 	if n > 0 {
-		p.c.log.Warn("gateway: presence heartbeat had lapsed; users announced again", zap.Int("entries", n))
+		p.log.Warn("presence: heartbeat had lapsed; users announced again", zap.Int("entries", n))
 	}
 }
 
 // reap removes inst's presence entries and pushes "offline" for the users
 // who are not online on any other instance.
-func (p *presence) reap(ctx context.Context, inst string) {
+func (p *Redis) reap(ctx context.Context, inst string) {
 	roomsKey := p.roomsKey(inst)
 	rooms, err := p.rdb.SMembers(ctx, roomsKey).Result()
 	if err != nil {
-		p.c.log.Warn("gateway: presence reap", zap.String("instance", inst), zap.Error(err))
+		p.log.Warn("presence: reap", zap.String("instance", inst), zap.Error(err))
 		return
 	}
 	suffix := ":" + inst
@@ -131,17 +125,17 @@ func (p *presence) reap(ctx context.Context, inst string) {
 		}
 	}
 	_ = p.rdb.Del(ctx, roomsKey).Err()
-	if inst != p.instance {
-		p.c.log.Info("gateway: reaped the presence of a dead instance",
+	if inst != p.cfg.Instance {
+		p.log.Info("presence: reaped the presence of a dead instance",
 			zap.String("instance", inst), zap.Int("rooms", len(rooms)), zap.Int("offline", offline))
 	}
 }
 
 // leave takes this instance out on a clean stop: its remaining entries go
-// at once, not after presenceDead.
-func (p *presence) leave(ctx context.Context) {
-	if err := p.rdb.ZRem(ctx, p.instancesKey(), p.instance).Err(); err != nil {
+// at once, not after DeadAfter.
+func (p *Redis) leave(ctx context.Context) {
+	if err := p.rdb.ZRem(ctx, p.instancesKey(), p.cfg.Instance).Err(); err != nil {
 		return
 	}
-	p.reap(ctx, p.instance)
+	p.reap(ctx, p.cfg.Instance)
 }

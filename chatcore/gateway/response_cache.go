@@ -1,0 +1,88 @@
+package gateway
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+)
+
+// The response cache's glue: the API's writes bump the tags of the
+// response caches (cachemw, in front of the API GETs) registered here, and
+// its GETs name the tags they depend on.
+
+type tagRef struct {
+	inv  TagInvalidator
+	refs int
+}
+
+// TagInvalidator is a response cache whose tags the API bumps on writes
+// (cachemw.Cache is one).
+type TagInvalidator interface {
+	Invalidate(ctx context.Context, tags ...string) error
+}
+
+// AddTagInvalidator makes every write bump its response-cache tags in inv.
+// Registrations are counted by name, so a reloaded config can register the
+// same storage before the old one releases it; call release once.
+func (c *Core) AddTagInvalidator(name string, inv TagInvalidator) (release func()) {
+	k := c.caches()
+	k.mu.Lock()
+	if r, ok := k.tags[name]; ok {
+		r.refs++
+	} else {
+		k.tags[name] = &tagRef{inv: inv, refs: 1}
+	}
+	k.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			k.mu.Lock()
+			defer k.mu.Unlock()
+			if r, ok := k.tags[name]; ok {
+				if r.refs--; r.refs <= 0 {
+					delete(k.tags, name)
+				}
+			}
+		})
+	}
+}
+
+// Response cache tags. A GET names what it depends on (Cache-Tags) and a
+// write bumps what it changes:
+//
+//	room:R      room R's info and newest messages: posts, joins, leaves
+//	members:R   room R's member list and history pages: joins, leaves
+//	rooms:list  the room list: rooms created, joins, leaves, posts
+//	user:U      U's profile, /api/me and U's room list: U's read markers
+func tagRoom(id int64) string    { return "room:" + strconv.FormatInt(id, 10) }
+func tagMembers(id int64) string { return "members:" + strconv.FormatInt(id, 10) }
+func tagUser(id int64) string    { return "user:" + strconv.FormatInt(id, 10) }
+
+const tagRoomList = "rooms:list"
+
+// cacheTagsHeader must match cachemw.TagsHeader.
+const cacheTagsHeader = "Cache-Tags"
+
+func setTags(h interface{ Set(k, v string) }, tags ...string) {
+	h.Set(cacheTagsHeader, strings.Join(tags, " "))
+}
+
+// bumpTags invalidates response-cache tags in every registered cache.
+// Failures are logged, never returned: the write itself succeeded, and the
+// cache invalidates everything once its storage is back.
+func (k *caching) bumpTags(ctx context.Context, tags ...string) {
+	k.mu.Lock()
+	invs := make([]TagInvalidator, 0, len(k.tags))
+	for _, r := range k.tags {
+		invs = append(invs, r.inv)
+	}
+	k.mu.Unlock()
+	for _, inv := range invs {
+		if err := inv.Invalidate(ctx, tags...); err != nil {
+			k.core.log.Warn("gateway: response cache invalidation failed", zap.Strings("tags", tags), zap.Error(err))
+		}
+	}
+}
