@@ -110,23 +110,8 @@ func (l *Limiter) Allow(ctx context.Context, key string, r Rate) (ok bool, retry
 	if l == nil || r.Off() {
 		return true, 0
 	}
-	if l.rdb != nil && l.br.Allow() {
-		ctx, cancel := context.WithTimeout(ctx, redisTimeout)
-		defer cancel()
-		// One token per emission interval of 1/PerSecond allows
-		// fractional rates.
-		interval := max(int64(float64(time.Second/time.Microsecond)/r.PerSecond), 1)
-		res, err := gcraScript.Run(ctx, l.rdb, []string{l.prefix + key}, interval, r.burst(), "take").Int64Slice()
-		if err == nil && len(res) != 2 {
-			err = fmt.Errorf("limits: rate script answered %v", res)
-		}
-		l.br.Done(err)
-		if err == nil {
-			return res[0] == 1, time.Duration(max(res[1], 0)) * time.Microsecond
-		}
-		if l.onError != nil {
-			l.onError(err)
-		}
+	if ok, retry, done := l.shared(ctx, key, r, "take"); done {
+		return ok, retry
 	}
 	return l.allowLocal(key, r)
 }
@@ -138,22 +123,38 @@ func (l *Limiter) Peek(ctx context.Context, key string, r Rate) (ok bool, retry 
 	if l == nil || r.Off() {
 		return true, 0
 	}
-	if l.rdb != nil && l.br.Allow() {
-		ctx, cancel := context.WithTimeout(ctx, redisTimeout)
-		defer cancel()
-		interval := max(int64(float64(time.Second/time.Microsecond)/r.PerSecond), 1)
-		res, err := gcraScript.Run(ctx, l.rdb, []string{l.prefix + key}, interval, r.burst(), "peek").Int64Slice()
-		if err == nil && len(res) != 2 {
-			err = fmt.Errorf("limits: rate script answered %v", res)
-		}
-		l.br.Done(err)
-		if err == nil {
-			return res[0] == 1, time.Duration(max(res[1], 0)) * time.Microsecond
-		}
+	if ok, retry, done := l.shared(ctx, key, r, "peek"); done {
+		return ok, retry
+	}
+	return l.peekLocal(key, r)
+}
+
+// shared asks the bucket in Redis (mode "take" or "peek"); done is false
+// when there is no Redis or it failed, and the local bucket must decide.
+func (l *Limiter) shared(ctx context.Context, key string, r Rate, mode string) (ok bool, retry time.Duration, done bool) {
+	if l.rdb == nil || !l.br.Allow() {
+		return false, 0, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	defer cancel()
+	// One token per emission interval of 1/PerSecond allows fractional
+	// rates.
+	interval := max(int64(float64(time.Second/time.Microsecond)/r.PerSecond), 1)
+	res, err := gcraScript.Run(ctx, l.rdb, []string{l.prefix + key}, interval, r.burst(), mode).Int64Slice()
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("limits: rate script answered %v", res)
+	}
+	l.br.Done(err)
+	if err != nil {
 		if l.onError != nil {
 			l.onError(err)
 		}
+		return false, 0, false
 	}
+	return res[0] == 1, time.Duration(max(res[1], 0)) * time.Microsecond, true
+}
+
+func (l *Limiter) peekLocal(key string, r Rate) (bool, time.Duration) {
 	l.mu.Lock()
 	b := l.local[key]
 	l.mu.Unlock()
