@@ -138,7 +138,7 @@ func New(cfg Config) (*Core, error) {
 	c.Hub.OnRoomIdle = c.Bus.Unwatch
 	c.pub = newPublisher(c.Bus, cfg.Logger, 1<<16, func(n int) {
 		m.BusPublished.WithLabelValues("dropped").Add(float64(n))
-	}, c.CacheCommitted)
+	})
 	c.Batcher = st.NewBatcher(c.committed)
 	limitErr := func(err error) { m.RedisErrors.WithLabelValues("limit").Inc() }
 	c.Limits = limits.NewLimiter(cfg.Redis, cfg.RedisPrefix+"rl:", limitErr)
@@ -276,13 +276,17 @@ func (o busObserver) RedisCall(cmd string, d time.Duration, err error) {
 	}
 }
 
-// committed runs on the batcher's flusher after each commit: local
-// subscribers get the messages at once, other instances through the bus.
+// committed runs on the batcher's flusher after each commit, after the
+// senders' acks: (a) local subscribers get the messages at once, (b) the
+// rooms' caches are marked for invalidation (CacheCommitted, off the
+// flusher, never dropped), (c) other instances get them through the bus
+// (publisher.go, off the flusher; dropped under overload, then backfilled).
 func (c *Core) committed(msgs []chatcore.Message) {
 	now := time.Now()
 	for i := range msgs {
 		c.Hub.Deliver(&msgs[i], now)
 	}
+	c.CacheCommitted(msgs)
 	c.pub.add(msgs, now)
 }
 
