@@ -174,7 +174,8 @@ func (c *Core) roomCreated(ctx context.Context, room, creator int64) {
 	k.bumpTags(ctx, tagRoomList)
 }
 
-// messagesPosted follows stored messages in rooms.
+// messagesPosted follows stored messages in rooms: the invalidator's bump
+// (invalidate.go).
 func (c *Core) messagesPosted(ctx context.Context, rooms ...int64) {
 	k := c.caches()
 	ids := make([]string, len(rooms))
@@ -192,19 +193,13 @@ func (c *Core) readMarked(ctx context.Context, user int64) {
 	c.caches().bumpTags(ctx, tagUser(user))
 }
 
-// CacheCommitted invalidates what messages committed by this instance's
-// batcher change; WebSocket sends reach the caches only through it. Call
-// it from the batcher's commit callback (Core.committed).
+// CacheCommitted marks the rooms of messages committed by this instance's
+// batcher for invalidation (invalidate.go: one goroutine bumps them with
+// messagesPosted, coalescing a burst into one bump, never dropping one).
+// Every send, WebSocket or REST, reaches the caches through it, once.
+// Core.committed calls it after local delivery.
 func (c *Core) CacheCommitted(msgs []chatcore.Message) {
-	seen := make(map[int64]bool, 4)
-	var rooms []int64
-	for i := range msgs {
-		if !seen[msgs[i].Room] {
-			seen[msgs[i].Room] = true
-			rooms = append(rooms, msgs[i].Room)
-		}
-	}
-	if len(rooms) > 0 {
-		c.messagesPosted(context.Background(), rooms...)
+	if len(msgs) > 0 {
+		c.withInvalidator(func(v *invalidator) { v.markLocked(msgs) })
 	}
 }

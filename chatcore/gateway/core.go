@@ -54,16 +54,18 @@ type Config struct {
 
 // Core is the chat service of one instance.
 type Core struct {
-	cfg      Config
-	log      *zap.Logger
-	Store    *store.Store
-	Batcher  *store.Batcher
-	Hub      *hub.Hub
-	Bus      bus.Bus
-	Signer   *auth.Signer
-	hasher   *auth.Hasher
-	Metrics  *metrics.Set
-	revoker  *revoker
+	cfg     Config
+	log     *zap.Logger
+	Store   *store.Store
+	Batcher *store.Batcher
+	Hub     *hub.Hub
+	Bus     bus.Bus
+	Signer  *auth.Signer
+	hasher  *auth.Hasher
+	Metrics *metrics.Set
+	revoker *revoker
+	// inval bumps the caches of rooms with new commits (invalidate.go).
+	inval    *invalidator
 	pub      *publisher // built by Start
 	presence presence.Manager
 	cache    *caching
@@ -145,6 +147,7 @@ func New(cfg Config) (*Core, error) {
 	c.Hub.OnRoomActive = c.Bus.Watch
 	c.Hub.OnRoomIdle = c.Bus.Unwatch
 	c.cache = newCaching(c)
+	c.inval = newInvalidator(c.bumpRooms)
 	c.Batcher = st.NewBatcher(c.committed)
 	limitErr := func(err error) { m.RedisErrors.WithLabelValues("limit").Inc() }
 	c.Limits = limits.NewLimiter(cfg.Redis, cfg.RedisPrefix+"rl:", limitErr)
@@ -177,7 +180,7 @@ func (c *Core) Start(ctx context.Context) error {
 	m := c.Metrics
 	c.pub = newPublisher(c.Bus, c.log, 1<<16, func(n int) {
 		m.BusPublished.WithLabelValues("dropped").Add(float64(n))
-	}, c.CacheCommitted)
+	})
 	c.Batcher.Start()
 	var runCtx context.Context
 	runCtx, c.cancel = context.WithCancel(context.Background())
@@ -221,6 +224,7 @@ func (c *Core) Stop(ctx context.Context) error {
 	if err := c.presence.Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("gateway: stop presence: %w", err))
 	}
+	c.inval.idle(ctx) // the last rounds' bumps, while Redis is still open
 	c.StopCaches()
 	if err := c.Bus.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("gateway: close bus: %w", err))
@@ -299,13 +303,17 @@ func (o busObserver) RedisCall(cmd string, d time.Duration, err error) {
 	}
 }
 
-// committed runs on the batcher's flusher after each commit: local
-// subscribers get the messages at once, other instances through the bus.
+// committed runs on the batcher's flusher after each commit, after the
+// senders' acks: (a) local subscribers get the messages at once, (b) the
+// rooms' caches are marked for invalidation (CacheCommitted, off the
+// flusher, never dropped), (c) other instances get them through the bus
+// (publisher.go, off the flusher; dropped under overload, then backfilled).
 func (c *Core) committed(msgs []chatcore.Message) {
 	now := time.Now()
 	for i := range msgs {
 		c.Hub.Deliver(&msgs[i], now)
 	}
+	c.CacheCommitted(msgs)
 	c.pub.add(msgs, now)
 }
 

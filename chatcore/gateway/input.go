@@ -13,7 +13,7 @@ import (
 // Input rules for what people see: user and room names are identifiers for
 // people, so two that render alike must be the same string and none may
 // reorder or hide its own text. Message bodies are not identifiers and keep
-// their own, looser rules (validateSend): bidi text is legitimate there.
+// their own, looser rules (checkText, send.go): bidi text is legitimate there.
 
 // nameProfile is the PRECIS FreeformClass (RFC 8264) with NFC: letters of
 // every script, digits, punctuation, symbols and emoji, and spaces are

@@ -11,18 +11,18 @@ import (
 	"github.com/chatgate/chatgate/chatcore/bus"
 )
 
-// publisher hands committed messages to the bus, and their cache
-// invalidations to the caches, off the batcher's flusher: a slow or dead
-// Redis must never slow down commits and acks. One goroutine
+// publisher hands committed messages to the bus off the batcher's flusher:
+// a slow or dead Redis must never slow down commits and acks. One goroutine
 // publishes in commit order, coalescing whatever queued up into one call.
 // When the queue is full the messages are dropped from the bus only: they
 // are stored and acked, and other instances backfill them from Postgres
 // (on the next message's gap, or when their Redis connection comes back).
+// Cache invalidation is not its business (invalidate.go): a drop here
+// never drops one.
 type publisher struct {
-	bus    bus.Bus
-	log    *zap.Logger
-	drop   func(n int)
-	before func([]chatcore.Message)
+	bus  bus.Bus
+	log  *zap.Logger
+	drop func(n int)
 
 	mu      sync.Mutex
 	queue   []chatcore.Message
@@ -33,8 +33,8 @@ type publisher struct {
 	done    chan struct{}
 }
 
-func newPublisher(b bus.Bus, log *zap.Logger, limit int, drop func(int), before func([]chatcore.Message)) *publisher {
-	p := &publisher{bus: b, log: log, drop: drop, before: before, limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{})}
+func newPublisher(b bus.Bus, log *zap.Logger, limit int, drop func(int)) *publisher {
+	p := &publisher{bus: b, log: log, drop: drop, limit: limit, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go p.run()
 	return p
 }
@@ -71,9 +71,6 @@ func (p *publisher) run() {
 					return
 				}
 				break
-			}
-			if p.before != nil {
-				p.before(msgs)
 			}
 			if err := p.bus.PublishMessages(context.Background(), msgs, at); err != nil {
 				p.log.Warn("gateway: publish messages", zap.Int("count", len(msgs)), zap.Error(err))

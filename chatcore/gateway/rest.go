@@ -412,24 +412,6 @@ func (a *API) roomFor(ctx context.Context, id int64, who auth.Claims) (chatcore.
 	return room, member, nil
 }
 
-// requireMember checks membership for reading or writing messages.
-func (a *API) requireMember(ctx context.Context, id int64, who auth.Claims) error {
-	ok, err := a.core.isMember(ctx, id, who.UserID)
-	if err != nil {
-		return err
-	}
-	if ok {
-		return nil
-	}
-	// Tell "no such room" from "not yours".
-	if _, err := a.core.cachedRoom(ctx, id); errors.Is(err, chatcore.ErrNotFound) {
-		return errNoRoom
-	} else if err != nil {
-		return err
-	}
-	return errNotMember
-}
-
 func (a *API) room(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
 	id, err := pathID(r)
 	if err != nil {
@@ -513,7 +495,7 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request, who auth.Claims) er
 	if req.UserID <= 0 {
 		return badRequest("user_id must be a positive integer")
 	}
-	if err := a.requireMember(r.Context(), id, who); err != nil {
+	if err := a.authorize(r.Context(), id, who); err != nil {
 		return err
 	}
 	if _, err := a.core.cachedUser(r.Context(), req.UserID); errors.Is(err, chatcore.ErrNotFound) {
@@ -540,7 +522,7 @@ func (a *API) removeMember(w http.ResponseWriter, r *http.Request, who auth.Clai
 	if err != nil || target <= 0 {
 		return badRequest("user must be a positive integer")
 	}
-	if err := a.requireMember(r.Context(), id, who); err != nil {
+	if err := a.authorize(r.Context(), id, who); err != nil {
 		return err
 	}
 	// The role is read from Postgres, not a cache: it decides a removal.
@@ -578,7 +560,7 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	if ae != nil {
 		return ae
 	}
-	if err := a.requireMember(r.Context(), id, who); err != nil {
+	if err := a.authorize(r.Context(), id, who); err != nil {
 		return err
 	}
 	var msgs []chatcore.Message
@@ -674,13 +656,14 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request, who auth.Claim
 	if err := a.decode(w, r, &req); err != nil {
 		return err
 	}
+	// The REST adapter of the send use case (send.go): it answers once the
+	// message is stored and its room's caches are invalidated.
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	res, err := a.send(ctx, id, who, req.Body, req.CID)
+	res, err := a.sender().sendSync(ctx, outgoing{room: id, who: who, body: req.Body, cid: req.CID})
 	if err != nil {
 		return err
 	}
-	a.core.messagesPosted(r.Context(), id)
 	status := http.StatusCreated
 	if res.Duplicate {
 		status = http.StatusOK
@@ -703,7 +686,7 @@ func (a *API) markRead(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	if req.Seq < 0 {
 		return badRequest("seq must be a non-negative integer")
 	}
-	if err := a.requireMember(r.Context(), id, who); err != nil {
+	if err := a.authorize(r.Context(), id, who); err != nil {
 		return err
 	}
 	if err := a.core.Store.MarkRead(r.Context(), id, who.UserID, req.Seq); err != nil {
@@ -714,51 +697,6 @@ func (a *API) markRead(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	return nil
 }
 
-// validateSend checks a message the way both the REST and WebSocket paths
-// must, before it reaches the batcher.
-func (a *API) validateSend(body, cid string) *apiError {
-	switch {
-	case strings.TrimSpace(body) == "":
-		return badRequest("body must not be empty")
-	case len(body) > a.cfg.MaxBody:
-		return errf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge,
-			"body is over "+strconv.Itoa(a.cfg.MaxBody)+" bytes")
-	case !utf8.ValidString(body) || strings.ContainsRune(body, 0):
-		return badRequest("body must be valid UTF-8 without NUL")
-	case len(cid) > 128 || !utf8.ValidString(cid) || strings.ContainsRune(cid, 0):
-		return badRequest("cid must be at most 128 bytes of UTF-8")
-	}
-	return nil
-}
-
-// sendResult checks a batcher answer: a cid reused for a different message
-// is a conflict, the same message again is an idempotent success.
-func sendResult(res store.SendResult, room int64, body string) (store.SendResult, error) {
-	if res.Err != nil {
-		return res, res.Err
-	}
-	if res.Duplicate && (res.Msg.Room != room || res.Msg.Body != body) {
-		return res, errf(http.StatusConflict, wire.CodeConflict, "cid already used for a different message")
-	}
-	return res, nil
-}
-
-// send is the REST path of a message: the same checks as the WebSocket one.
-func (a *API) send(ctx context.Context, room int64, who auth.Claims, body, cid string) (store.SendResult, error) {
-	if ae := a.validateSend(body, cid); ae != nil {
-		return store.SendResult{}, ae
-	}
-	if !a.allowUserSend(ctx, who.UserID) {
-		return store.SendResult{}, errf(http.StatusTooManyRequests, wire.CodeRateLimited, "too many messages from this user, slow down")
-	}
-	if err := a.requireMember(ctx, room, who); err != nil {
-		return store.SendResult{}, err
-	}
-	a.core.Metrics.Received.Inc()
-	res := a.core.Batcher.Send(ctx, store.SendRequest{Room: room, UserID: who.UserID, UserName: who.Name, Body: body, CID: cid})
-	return sendResult(res, room, body)
-}
-
 // presence lists who is online in the room (has a live subscription to it
 // on any instance). Changes are pushed on the socket as presence events.
 func (a *API) presence(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
@@ -766,7 +704,7 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	if err != nil {
 		return err
 	}
-	if err := a.requireMember(r.Context(), id, who); err != nil {
+	if err := a.authorize(r.Context(), id, who); err != nil {
 		return err
 	}
 	users, err := a.core.Online(r.Context(), id)

@@ -213,53 +213,48 @@ func (s *session) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(s.a.ctx, 5*time.Second)
 }
 
-// checkRoom validates the room id and the caller's membership.
-func (s *session) checkRoom(room int64) error {
-	if room <= 0 {
-		return badRequest("room must be a positive integer")
-	}
+// send is the WebSocket adapter of the send use case (send.go): the
+// connection's own bucket is its rate step's first, the ack or error goes
+// back from the batcher's callback.
+func (s *session) send(f *wire.ClientFrame) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	return s.a.requireMember(ctx, room, s.who)
-}
-
-func (s *session) send(f *wire.ClientFrame) {
-	if !s.sends.Allow() {
-		s.a.core.Metrics.RateLimited.WithLabelValues("ws_send").Inc()
-		if s.strike() {
-			s.c.Abort(wire.CloseRateLimited, "rate limited: too many messages")
-			return
-		}
-		s.fail(wire.CodeRateLimited, "too many messages, slow down", f.CID, f.Room)
-		return
-	}
-	if !s.a.allowUserSend(s.a.ctx, s.who.UserID) {
-		s.fail(wire.CodeRateLimited, "too many messages from this user, slow down", f.CID, f.Room)
-		return
-	}
-	s.strikes = 0
-	if ae := s.a.validateSend(f.Body, f.CID); ae != nil {
-		s.fail(ae.code, ae.msg, f.CID, f.Room)
-		return
-	}
-	if err := s.checkRoom(f.Room); err != nil {
-		s.failErr(err, f.CID, f.Room)
-		return
-	}
-	s.a.core.Metrics.Received.Inc()
-	room, body, cid := f.Room, f.Body, f.CID
-	err := s.a.core.Batcher.Submit(store.SendRequest{Room: room, UserID: s.who.UserID, UserName: s.who.Name, Body: body, CID: cid},
-		func(res store.SendResult) {
-			res, err := sendResult(res, room, body)
+	room, cid := f.Room, f.CID
+	err := s.a.sender().sendAsync(ctx, outgoing{room: room, who: s.who, body: f.Body, cid: cid}, s.allowSend,
+		func(res store.SendResult, err error) {
 			if err != nil {
 				s.failErr(err, cid, room)
 				return
 			}
 			s.c.Send(wire.AckEvent{Type: wire.TypeAck, CID: cid, Room: room, Seq: res.Msg.Seq, Duplicate: res.Duplicate})
 		})
-	if err != nil {
+	if err != nil && !errors.Is(err, errClosing) {
 		s.failErr(err, cid, room)
 	}
+}
+
+var errConnSendRate = errf(http.StatusTooManyRequests, wire.CodeRateLimited, "too many messages, slow down")
+
+// allowSend takes a token from the connection's send bucket. A run of
+// refusals past maxStrikes closes the connection with 4429 (errClosing).
+func (s *session) allowSend() error {
+	if s.sends.Allow() {
+		s.strikes = 0
+		return nil
+	}
+	s.a.core.Metrics.RateLimited.WithLabelValues("ws_send").Inc()
+	if s.strike() {
+		s.c.Abort(wire.CloseRateLimited, "rate limited: too many messages")
+		return errClosing
+	}
+	return errConnSendRate
+}
+
+// authorize is the membership check of subscribes and typing (authz.go).
+func (s *session) authorize(room int64) error {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	return s.a.authorize(ctx, room, s.who)
 }
 
 // strikePause is how long without a refusal ends a run of them.
@@ -308,7 +303,7 @@ func (s *session) subscribe(f *wire.ClientFrame) {
 		s.fail(wire.CodeTooManyRooms, fmt.Sprintf("subscribed to %d rooms, the most one connection may hold; unsubscribe first", len(s.rooms)), "", f.Room)
 		return
 	}
-	if err := s.checkRoom(f.Room); err != nil {
+	if err := s.authorize(f.Room); err != nil {
 		s.failErr(err, "", f.Room)
 		return
 	}
@@ -352,7 +347,7 @@ func (s *session) typingFrame(f *wire.ClientFrame) {
 	if !s.typing.Allow() {
 		return // typing is best-effort: excess is dropped silently
 	}
-	if err := s.checkRoom(f.Room); err != nil {
+	if err := s.authorize(f.Room); err != nil {
 		s.failErr(err, "", f.Room)
 		return
 	}

@@ -51,23 +51,11 @@ const maxFlushAttempts = 5
 // duplicates before inserting.
 const conflictWindow = 10 * time.Second
 
-// Write strategies. The default, insertPipelined, commits a whole flush with
-// ONE statement (sqlFlush: lock rooms, bump last_seq, INSERT ... SELECT FROM
-// unnest) sent as a one-query pgx.Batch, i.e. one round trip in an implicit
-// transaction. insertCopy is the classic BEGIN; seq bump; CopyFrom; COMMIT:
-// four round trips, and pgx's CopyFrom re-describes the table on every call
-// and boxes every value in [][]any. Measured with BenchmarkBatcherThroughput
-// (256 in flight, 100 rooms, 2 flushers, 2-core VM shared with other work;
-// 3 runs each): pipelined 15.1-15.2k msgs/s, 11.6-12.7 us Go CPU and
-// 30.5-33 us Postgres CPU per message; CopyFrom 13.0-16.2k msgs/s, 19-20 us
-// Go CPU and 31.8-34.8 us Postgres CPU. Same server work, pipelined needs
-// ~40% less client CPU and fewer round trips, so it is the default; CopyFrom
-// only pays off for thousands of rows per statement, which a chat batch
-// never reaches.
-const (
-	insertPipelined = iota
-	insertCopy
-)
+// writeFunc writes one attempt's seq bumps and messages (flusher.rooms and
+// the rest, planned by plan) and fills runs[i].last and found. The
+// production one is flusher.writeFlush; the benchmark's alternatives live in
+// strategies_test.go.
+type writeFunc func(f *flusher, ctx context.Context, runs []roomRun, ts time.Time) error
 
 type pending struct {
 	req  SendRequest
@@ -99,9 +87,8 @@ type Batcher struct {
 	retries      atomic.Int64 // flush attempts repeated after a conflict/deadlock (for tests)
 
 	// Knobs for benchmarks and tests; the defaults are the measured best.
-	insertMode  int
-	precheck    bool // look up existing (user, cid) before every flush, not only after a conflict
-	bumpPerRoom bool // one UPDATE ... RETURNING per room (pipelined) instead of sqlFlush's set-based one
+	precheck bool      // look up existing (user, cid) before every flush, not only after a conflict
+	write    writeFunc // nil: writeFlush (sqlFlush, one statement per flush)
 }
 
 // NewBatcher creates a write batcher on s. onCommit (may be nil) is called on
@@ -121,11 +108,9 @@ func (s *Store) NewBatcher(onCommit func([]chatcore.Message)) *Batcher {
 
 func (s *Store) newBatcher(onCommit func([]chatcore.Message), workers int) *Batcher {
 	b := &Batcher{
-		s:          s,
-		onCommit:   onCommit,
-		queues:     make([]chan *pending, workers),
-		insertMode: insertPipelined,
-		precheck:   false,
+		s:        s,
+		onCommit: onCommit,
+		queues:   make([]chan *pending, workers),
 	}
 	per := (s.cfg.BatchQueue + workers - 1) / workers
 	for i := range b.queues {
@@ -288,65 +273,6 @@ type dupKey struct {
 	cid  string
 }
 
-// queueBumps queues the seq bumps of runs (ascending room order) on batch.
-func (f *flusher) queueBumps(batch *pgx.Batch, runs []roomRun) {
-	if f.b.bumpPerRoom {
-		for _, r := range runs {
-			batch.Queue(sqlBumpSeq, r.room, r.n)
-		}
-		return
-	}
-	f.runArrays(runs)
-	batch.Queue(sqlBumpSeqs, f.runRooms, f.runNs)
-}
-
-// runArrays fills the (room, n) arrays of the set-based seq bump.
-func (f *flusher) runArrays(runs []roomRun) {
-	f.runRooms, f.runNs = f.runRooms[:0], f.runNs[:0]
-	for _, r := range runs {
-		f.runRooms = append(f.runRooms, r.room)
-		f.runNs = append(f.runNs, r.n)
-	}
-}
-
-// readBumps reads what queueBumps queued into runs[i].last and found. A room
-// that returns no row does not exist, which fails only that run's requests.
-func (f *flusher) readBumps(br pgx.BatchResults, runs []roomRun) error {
-	for i := range runs {
-		runs[i].found = false
-	}
-	if f.b.bumpPerRoom {
-		for i := range runs {
-			err := br.QueryRow().Scan(&runs[i].last)
-			if errors.Is(err, pgx.ErrNoRows) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			runs[i].found = true
-		}
-		return nil
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var room, last int64
-		if err := rows.Scan(&room, &last); err != nil {
-			return err
-		}
-		i, ok := slices.BinarySearchFunc(runs, room, func(r roomRun, room int64) int { return cmp.Compare(r.room, room) })
-		if !ok {
-			return fmt.Errorf("seq bump returned unexpected room %d", room)
-		}
-		runs[i].last, runs[i].found = last, true
-	}
-	return rows.Err()
-}
-
 // isolate reports whether a failed flush should be retried one message at
 // a time: the error is neither transient (unavailability) nor a unique
 // violation (answered by the duplicate lookup), so one message may be its
@@ -356,16 +282,36 @@ func isolate(err error) bool {
 	return (sentinel == nil || errors.Is(sentinel, chatcore.ErrInvalidInput)) && pgCode(err) != codeUniqueViolation
 }
 
+// flush commits f.batch and answers every request in it: acks first, then
+// onCommit with the new messages.
 func (f *flusher) flush() {
-	b := f.b
-	// In-batch idempotency: a later request with the same (user, cid) as an
-	// earlier one in this flush gets the earlier one's result as a duplicate.
+	anyCID := f.dedupe()
+	f.sortByRoom()
+	err := f.commitWithRetries(anyCID)
+	if err != nil && len(f.primaries) > 1 && isolate(err) {
+		f.oneByOne(err)
+		err = nil
+	}
+	if err == nil {
+		f.b.s.obs.ObserveBatch(len(f.batch), f.commit)
+	}
+	committed := f.settle(err)
+	f.answer()
+	if len(committed) > 0 && f.b.onCommit != nil {
+		f.b.onCommit(committed)
+	}
+	clear(f.batch) // drop references for the GC
+}
+
+// dedupe makes f.primaries: the batch without the requests that repeat an
+// earlier one's (user, cid) (in-batch idempotency: such a request gets the
+// earlier one's result as a duplicate). It reports whether any has a cid.
+func (f *flusher) dedupe() (anyCID bool) {
 	f.primaries = f.primaries[:0]
 	if f.keys == nil {
 		f.keys = make(map[dupKey]*pending)
 	}
 	clear(f.keys)
-	anyCID := false
 	for _, p := range f.batch {
 		if p.req.CID != "" {
 			k := dupKey{p.req.UserID, p.req.CID}
@@ -378,55 +324,57 @@ func (f *flusher) flush() {
 		}
 		f.primaries = append(f.primaries, p)
 	}
-	// Group by room, keeping queue order within a room (it becomes seq order).
-	// Ascending room order is also the lock order of the seq UPDATEs, which
-	// keeps concurrent flushers and other instances deadlock-free.
-	slices.SortStableFunc(f.primaries, func(x, y *pending) int {
-		switch {
-		case x.req.Room < y.req.Room:
-			return -1
-		case x.req.Room > y.req.Room:
-			return 1
-		}
-		return 0
-	})
+	return anyCID
+}
 
-	// Idempotency is enforced by the unique (user_id, client_id) index; the
-	// duplicate lookup is only an optimization that answers retries without
-	// a failed attempt. Measured (precheck-always in BenchmarkBatcherThroughput),
-	// looking up before every flush costs a round trip of ~1 ms per flush,
-	// +4-10 us Postgres CPU and +3-7 us Go CPU per message, while duplicates
-	// are rare (client retries after a reconnect), so by default a flush inserts
-	// optimistically and looks up only after a unique violation: then the
-	// implicit transaction (seq bumps included) is rolled back, the lookup
-	// answers the duplicates, and the rest is retried. After a conflict, the
-	// lookup runs up front for conflictWindow, because retries come in
-	// waves (a reconnect storm), where a failed attempt per flush would cost
-	// more than the lookup.
-	precheck := anyCID && (b.precheck || time.Now().UnixNano()-b.lastConflict.Load() < int64(conflictWindow))
+// sortByRoom groups the primaries by room, keeping queue order within a
+// room (it becomes seq order). Ascending room order is also the lock order
+// of the seq UPDATEs, which keeps concurrent flushers and other instances
+// deadlock-free.
+func (f *flusher) sortByRoom() {
+	slices.SortStableFunc(f.primaries, func(x, y *pending) int { return cmp.Compare(x.req.Room, y.req.Room) })
+}
+
+// precheckFirst decides whether the first attempt looks up duplicates.
+// Idempotency is enforced by the unique (user_id, client_id) index; the
+// duplicate lookup is only an optimization that answers retries without a
+// failed attempt. Measured (precheck-always in BenchmarkBatcherThroughput),
+// looking up before every flush costs a round trip of ~1 ms per flush, +4-10
+// us Postgres CPU and +3-7 us Go CPU per message, while duplicates are rare
+// (client retries after a reconnect), so by default a flush inserts
+// optimistically and looks up only after a unique violation: then the
+// implicit transaction (seq bumps included) is rolled back, the lookup
+// answers the duplicates, and the rest is retried. After a conflict, the
+// lookup runs up front for conflictWindow, because retries come in waves (a
+// reconnect storm), where a failed attempt per flush would cost more than
+// the lookup.
+func (f *flusher) precheckFirst(anyCID bool) bool {
+	b := f.b
+	return anyCID && (b.precheck || time.Now().UnixNano()-b.lastConflict.Load() < int64(conflictWindow))
+}
+
+// commitWithRetries runs attempts until one commits, fails for good, or
+// maxFlushAttempts is reached. It retries unique violations (another
+// flusher or instance committed one of our (user, cid) pairs after we
+// looked, or we did not look: the whole implicit transaction, last_seq
+// bumps included, was rolled back, so seqs stay gap-free; look again),
+// deadlocks and serialization failures.
+func (f *flusher) commitWithRetries(anyCID bool) error {
+	b := f.b
+	precheck := f.precheckFirst(anyCID)
 	f.commit = 0
-	var err error
 	for attempt := 1; ; attempt++ {
 		for _, p := range f.primaries {
 			p.res, p.decided = SendResult{}, false
 		}
-		err = f.attempt(precheck)
-		if err == nil {
-			break
-		}
+		err := f.attempt(precheck)
 		code := pgCode(err)
-		retry := code == codeUniqueViolation || code == codeDeadlock || code == codeSerialization
-		if !retry {
-			break
+		if err == nil || (code != codeUniqueViolation && code != codeDeadlock && code != codeSerialization) {
+			return err
 		}
 		if attempt >= maxFlushAttempts {
-			err = fmt.Errorf("store: batch flush: gave up after %d attempts: %w: %w", attempt, chatcore.ErrUnavailable, err)
-			break
+			return fmt.Errorf("store: batch flush: gave up after %d attempts: %w: %w", attempt, chatcore.ErrUnavailable, err)
 		}
-		// A unique violation means another flusher or instance committed
-		// one of our (user, cid) pairs after we looked (or we did not look):
-		// the whole implicit transaction, last_seq bumps included, was rolled
-		// back, so seqs stay gap-free; look again and retry.
 		if code == codeUniqueViolation {
 			precheck = anyCID
 			b.lastConflict.Store(time.Now().UnixNano())
@@ -434,27 +382,27 @@ func (f *flusher) flush() {
 		b.retries.Add(1)
 		b.s.log.Debug("retrying batch flush", zap.Int("attempt", attempt), zap.Error(err))
 	}
+}
 
-	if err != nil && len(f.primaries) > 1 && isolate(err) {
-		// An unexpected, non-transient error (not unavailability), or a
-		// value Postgres refused: isolate the request that causes it by
-		// committing one at a time, so one bad message cannot sink its
-		// batch (it alone gets the error, a 400 for input).
-		b.s.log.Warn("batch flush failed, retrying one by one", zap.Int("size", len(f.primaries)), zap.Error(err))
-		all := slices.Clone(f.primaries)
-		for _, p := range all {
-			f.primaries = append(f.primaries[:0], p)
-			if e := f.attempt(false); e != nil {
-				p.res = SendResult{Err: e}
-			}
+// oneByOne follows an unexpected, non-transient error (not unavailability),
+// or a value Postgres refused: it isolates the request that causes it by
+// committing one at a time, so one bad message cannot sink its batch (it
+// alone gets the error, a 400 for input).
+func (f *flusher) oneByOne(err error) {
+	f.b.s.log.Warn("batch flush failed, retrying one by one", zap.Int("size", len(f.primaries)), zap.Error(err))
+	all := slices.Clone(f.primaries)
+	for _, p := range all {
+		f.primaries = append(f.primaries[:0], p)
+		if e := f.attempt(false); e != nil {
+			p.res = SendResult{Err: e}
 		}
-		f.primaries = all
-		err = nil
 	}
+	f.primaries = all
+}
 
-	if err == nil {
-		b.s.obs.ObserveBatch(len(f.batch), f.commit)
-	}
+// settle gives every primary its final result (err, when the flush failed
+// as a whole) and returns the newly committed messages.
+func (f *flusher) settle(err error) []chatcore.Message {
 	var committed []chatcore.Message
 	for _, p := range f.primaries {
 		if err != nil {
@@ -465,6 +413,12 @@ func (f *flusher) flush() {
 			committed = append(committed, p.res.Msg)
 		}
 	}
+	return committed
+}
+
+// answer calls every request's done; an in-batch repeat gets its first's
+// result as a duplicate.
+func (f *flusher) answer() {
 	for _, p := range f.batch {
 		if p.dupOf != nil {
 			p.res = p.dupOf.res
@@ -477,10 +431,6 @@ func (f *flusher) flush() {
 		}
 		p.dupOf, p.done = nil, nil
 	}
-	if len(committed) > 0 && b.onCommit != nil {
-		b.onCommit(committed)
-	}
-	clear(f.batch) // drop references for the GC
 }
 
 // attempt runs one try of the flush of f.primaries: optional duplicate lookup,
@@ -492,11 +442,36 @@ func (f *flusher) attempt(precheck bool) error {
 			return err
 		}
 	}
+	runs := f.plan()
+	if len(runs) == 0 {
+		return nil
+	}
+	ts := time.Now().UTC().Truncate(time.Microsecond)
+	write := f.b.write
+	if write == nil {
+		write = (*flusher).writeFlush
+	}
+	var commit time.Duration
+	err := f.b.s.run(context.Background(), "batch_flush", func(ctx context.Context) (int, error) {
+		start := time.Now()
+		defer func() { commit = time.Since(start) }()
+		return len(f.rooms), write(f, ctx, runs, ts)
+	})
+	if err != nil {
+		return err
+	}
+	f.commit = commit
+	f.fill(runs, ts)
+	return nil
+}
+
+// plan groups the undecided primaries into per-room runs and fills the
+// insert's unnest arrays. Per room, request k of n gets seq =
+// last_seq_after_update - n + k; the insert computes it server-side from the
+// updated rooms row as rooms.last_seq + off with off = k - n (<= 0).
+func (f *flusher) plan() []roomRun {
 	f.rooms, f.offs, f.users = f.rooms[:0], f.offs[:0], f.users[:0]
 	f.bodies, f.cids = f.bodies[:0], f.cids[:0]
-	// Per room, request k of n gets seq = last_seq_after_update - n + k; the
-	// insert computes it server-side from the updated rooms row as
-	// rooms.last_seq + off with off = k - n (<= 0).
 	runs := f.runs[:0]
 	for i := 0; i < len(f.primaries); {
 		room := f.primaries[i].req.Room
@@ -524,46 +499,66 @@ func (f *flusher) attempt(precheck bool) error {
 		i = j
 	}
 	f.runs = runs
-	if len(runs) == 0 {
-		return nil
-	}
+	return runs
+}
 
-	ts := time.Now().UTC().Truncate(time.Microsecond)
-	var commit time.Duration
-	err := f.b.s.run(context.Background(), "batch_flush", func(ctx context.Context) (int, error) {
-		start := time.Now()
-		defer func() { commit = time.Since(start) }()
-		if f.b.insertMode == insertCopy {
-			return len(f.rooms), f.viaCopy(ctx, runs, ts)
-		}
-		var batch pgx.Batch
-		if f.b.bumpPerRoom {
-			f.queueBumps(&batch, runs)
-			batch.Queue(sqlInsertMessages, f.rooms, f.offs, f.users, f.bodies, f.cids, ts)
-		} else {
-			f.runArrays(runs)
-			batch.Queue(sqlFlush, f.runRooms, f.runNs, f.rooms, f.offs, f.users, f.bodies, f.cids, ts)
-		}
-		br := f.b.s.pool.SendBatch(ctx, &batch)
-		if err := f.readBumps(br, runs); err != nil {
-			br.Close()
-			return 0, err
-		}
-		if f.b.bumpPerRoom {
-			if _, err := br.Exec(); err != nil {
-				br.Close()
-				return 0, err
-			}
-		}
-		// Close reads up to ReadyForQuery, i.e. past the implicit COMMIT at the
-		// batch's Sync: only after it returns nil is anything durable.
-		return len(f.rooms), br.Close()
-	})
+// writeFlush is the write: the whole attempt as ONE statement (sqlFlush)
+// sent as a one-query pgx.Batch, i.e. one round trip in an implicit
+// transaction. It was measured against a transaction with CopyFrom and
+// against one UPDATE per room (strategies_test.go, BENCHMARKS.md): same
+// Postgres work or less, ~40% less Go CPU, fewer round trips.
+func (f *flusher) writeFlush(ctx context.Context, runs []roomRun, ts time.Time) error {
+	f.runArrays(runs)
+	var batch pgx.Batch
+	batch.Queue(sqlFlush, f.runRooms, f.runNs, f.rooms, f.offs, f.users, f.bodies, f.cids, ts)
+	br := f.b.s.pool.SendBatch(ctx, &batch)
+	if err := f.readBumps(br, runs); err != nil {
+		br.Close()
+		return err
+	}
+	// Close reads up to ReadyForQuery, i.e. past the implicit COMMIT at the
+	// batch's Sync: only after it returns nil is anything durable.
+	return br.Close()
+}
+
+// runArrays fills the (room, n) arrays of the set-based seq bump.
+func (f *flusher) runArrays(runs []roomRun) {
+	f.runRooms, f.runNs = f.runRooms[:0], f.runNs[:0]
+	for _, r := range runs {
+		f.runRooms = append(f.runRooms, r.room)
+		f.runNs = append(f.runNs, r.n)
+	}
+}
+
+// readBumps reads the set-based seq bump's (id, last_seq) rows into
+// runs[i].last and found. A room that returns no row does not exist, which
+// fails only that run's requests.
+func (f *flusher) readBumps(br pgx.BatchResults, runs []roomRun) error {
+	for i := range runs {
+		runs[i].found = false
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return err
 	}
-	f.commit = commit
+	defer rows.Close()
+	for rows.Next() {
+		var room, last int64
+		if err := rows.Scan(&room, &last); err != nil {
+			return err
+		}
+		i, ok := slices.BinarySearchFunc(runs, room, func(r roomRun, room int64) int { return cmp.Compare(r.room, room) })
+		if !ok {
+			return fmt.Errorf("seq bump returned unexpected room %d", room)
+		}
+		runs[i].last, runs[i].found = last, true
+	}
+	return rows.Err()
+}
 
+// fill gives every undecided primary of a committed attempt its message,
+// or not-found when its room does not exist.
+func (f *flusher) fill(runs []roomRun, ts time.Time) {
 	for _, r := range runs {
 		k := int64(0)
 		for _, p := range f.primaries[r.start:r.end] {
@@ -585,31 +580,18 @@ func (f *flusher) attempt(precheck bool) error {
 			}}
 		}
 	}
-	return nil
 }
 
 const (
-	sqlBumpSeq = `UPDATE rooms SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq`
-
-	// sqlBumpSeqs bumps every room of a flush in one statement. Lock order is
-	// what keeps concurrent flushers (and instances) deadlock-free, and a
-	// join-driven UPDATE locks in plan order, so the CTE first takes the row
-	// locks in ascending id order; the UPDATE only touches rows the CTE has
-	// already locked (r.id IN locked), whatever plan it picks.
-	sqlBumpSeqs = `
-		WITH locked AS (
-			SELECT id FROM rooms WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE
-		)
-		UPDATE rooms r SET last_seq = r.last_seq + x.n
-		FROM unnest($1::bigint[], $2::bigint[]) AS x(id, n)
-		WHERE r.id = x.id AND r.id IN (SELECT id FROM locked)
-		RETURNING r.id, r.last_seq`
-
 	// sqlFlush is the whole flush as one statement: lock the rooms in
 	// ascending id order, bump their last_seq, and insert the messages with
 	// seq = new last_seq + off, joining the UPDATE's RETURNING rows rather
-	// than re-reading rooms. Rooms that do not exist return no row and their
-	// messages fall out of the join. Data-modifying CTEs always run to
+	// than re-reading rooms. Lock order is what keeps concurrent flushers
+	// (and instances) deadlock-free, and a join-driven UPDATE locks in plan
+	// order, so the CTE first takes the row locks in ascending id order; the
+	// UPDATE only touches rows the CTE has already locked (r.id IN locked),
+	// whatever plan it picks. Rooms that do not exist return no row and
+	// their messages fall out of the join. Data-modifying CTEs always run to
 	// completion, and all of it is one atomic statement. Versus one pipelined
 	// UPDATE ... RETURNING per room plus the INSERT (update-per-room in
 	// BenchmarkBatcherThroughput): 30.5-33 vs 33.8-38 us Postgres CPU and
@@ -630,62 +612,11 @@ const (
 		)
 		SELECT id, last_seq FROM bumped`
 
-	// sqlInsertMessages follows the per-room bumps (bumpPerRoom) in the same
-	// implicit transaction, so rooms.last_seq is already the new value (and
-	// locked by us); rows of unknown rooms fall out of the join.
-	sqlInsertMessages = `
-		INSERT INTO messages (room_id, seq, user_id, body, client_id, created_at)
-		SELECT x.room, r.last_seq + x.off, x.uid, x.body, NULLIF(x.cid, ''), $6
-		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS x(room, off, uid, body, cid)
-		JOIN rooms r ON r.id = x.room`
-
 	sqlFindDuplicates = `
 		SELECT m.user_id, m.client_id, m.room_id, m.seq, m.body, m.created_at
 		FROM unnest($1::bigint[], $2::text[]) AS k(uid, cid)
 		JOIN messages m ON m.user_id = k.uid AND m.client_id = k.cid`
 )
-
-// viaCopy is the insertCopy strategy, kept for the benchmark comparison:
-// BEGIN, the pipelined seq bumps, CopyFrom, COMMIT.
-func (f *flusher) viaCopy(ctx context.Context, runs []roomRun, ts time.Time) error {
-	tx, err := f.b.s.pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after Commit
-	var batch pgx.Batch
-	f.queueBumps(&batch, runs)
-	br := tx.SendBatch(ctx, &batch)
-	if err := f.readBumps(br, runs); err != nil {
-		br.Close()
-		return err
-	}
-	if err := br.Close(); err != nil {
-		return err
-	}
-	rows := make([][]any, 0, len(f.rooms))
-	i := 0
-	for _, r := range runs {
-		for k := int64(1); k <= r.n; k, i = k+1, i+1 {
-			if !r.found {
-				continue
-			}
-			var cid any
-			if f.cids[i] != "" {
-				cid = f.cids[i]
-			}
-			rows = append(rows, []any{r.room, r.last - r.n + k, f.users[i], f.bodies[i], cid, ts})
-		}
-	}
-	if len(rows) > 0 {
-		_, err = tx.CopyFrom(ctx, pgx.Identifier{"messages"},
-			[]string{"room_id", "seq", "user_id", "body", "client_id", "created_at"}, pgx.CopyFromRows(rows))
-		if err != nil {
-			return err
-		}
-	}
-	return tx.Commit(ctx)
-}
 
 // lookupDuplicates finds primaries whose (user, cid) is already stored, with
 // one query, and answers them with the stored message as duplicates.

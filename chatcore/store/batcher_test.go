@@ -150,9 +150,9 @@ func TestBatcherSeqContiguous(t *testing.T) { testSeqContiguous(t, func(*Batcher
 
 // The benchmark's alternative write paths must be just as correct.
 func TestBatcherSeqContiguousAlternatives(t *testing.T) {
-	t.Run("copyfrom", func(t *testing.T) { testSeqContiguous(t, func(b *Batcher) { b.insertMode = insertCopy }) })
+	t.Run("copyfrom", func(t *testing.T) { testSeqContiguous(t, func(b *Batcher) { b.write = writeCopy }) })
 	t.Run("update-per-room+precheck", func(t *testing.T) {
-		testSeqContiguous(t, func(b *Batcher) { b.bumpPerRoom, b.precheck = true, true })
+		testSeqContiguous(t, func(b *Batcher) { b.write, b.precheck = writePerRoom, true })
 	})
 }
 

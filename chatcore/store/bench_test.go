@@ -81,24 +81,23 @@ func benchFixture(b *testing.B, s *Store, prefix string, count int) (chatcore.Us
 // BenchmarkBatcherThroughput keeps 256 sends in flight across 100 rooms
 // (every send carries a client id, as the WebSocket path does) and reports
 // committed messages per second. The sub-benchmarks compare the insert
-// strategies and the duplicate pre-check.
+// strategies (strategies_test.go) and the duplicate pre-check.
 func BenchmarkBatcherThroughput(b *testing.B) {
 	s := openBench(b)
 	u, rooms := benchFixture(b, s, "bench-tp", 100)
 	cases := []struct {
 		name     string
-		mode     int
+		write    writeFunc // nil: the production one
 		precheck bool
-		perRoom  bool
 		workers  int
 	}{
-		{"default", insertPipelined, false, false, 0},
-		{"workers=1", insertPipelined, false, false, 1},
-		{"workers=2", insertPipelined, false, false, 2},
-		{"workers=4", insertPipelined, false, false, 4},
-		{"precheck-always", insertPipelined, true, false, 0},
-		{"update-per-room", insertPipelined, false, true, 0},
-		{"tx-copyfrom", insertCopy, false, false, 0},
+		{"default", nil, false, 0},
+		{"workers=1", nil, false, 1},
+		{"workers=2", nil, false, 2},
+		{"workers=4", nil, false, 4},
+		{"precheck-always", nil, true, 0},
+		{"update-per-room", writePerRoom, false, 0},
+		{"tx-copyfrom", writeCopy, false, 0},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -111,7 +110,7 @@ func BenchmarkBatcherThroughput(b *testing.B) {
 				workers = s.cfg.BatchWorkers
 			}
 			bt := s.newBatcher(func(m []chatcore.Message) { flushes.Add(1); msgsOut.Add(int64(len(m))) }, workers)
-			bt.insertMode, bt.precheck, bt.bumpPerRoom = c.mode, c.precheck, c.perRoom
+			bt.write, bt.precheck = c.write, c.precheck
 			bt.Start()
 			const inFlight = 256
 			sem := make(chan struct{}, inFlight)
