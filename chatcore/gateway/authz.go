@@ -9,8 +9,8 @@ import (
 )
 
 // authorize is the one check of who may read or write a room's messages:
-// a send (send.go), a subscribe with its replay and a typing frame (ws.go),
-// and the REST reads and writes that need membership (rest.go). Membership
+// a send (send.go), a subscribe with its replay and a typing frame (ws_session.go),
+// and the REST reads and writes that need membership (rest_*.go). Membership
 // comes from Core.isMember (an entity cache every membership change
 // invalidates); a revocation ends live subscriptions through the revoker
 // (revoke.go). It answers bad_request for a room id that is not positive,

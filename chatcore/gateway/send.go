@@ -25,7 +25,7 @@ import (
 //  3. rate: first the transport's own bucket, then the user's bucket, shared
 //     by their connections, REST and every instance (allowUserSend,
 //     guard.go). The WebSocket's own bucket is its connection's, kept in the
-//     session (session.allowSend, ws.go: a run of refusals closes with
+//     session (session.allowSend, ws_session.go: a run of refusals closes with
 //     4429); REST has none of its own (the per-address and per-user request
 //     limits ran before its handler);
 //  4. membership: authorize (authz.go);
