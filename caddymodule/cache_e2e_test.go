@@ -158,8 +158,9 @@ func TestResponseCacheThroughCaddy(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		ann.call(t, "POST", path+"/messages", map[string]string{"body": strings.Repeat("long message ", 30), "cid": fmt.Sprint("long", i)})
 	}
-	// The posts' second tag bumps may still drop the entry between the
-	// two reads: retry the pair until no bump is outstanding.
+	// The first read after the posts stores the page (each REST post's tag
+	// bump is done before its 201); retry the pair until the second is the
+	// HIT of what the first stored.
 	for try := 0; ; try++ {
 		plain := gzipGet(t, s.base+msgs, ann.token)
 		r = ann.call(t, "GET", msgs, nil)
@@ -266,10 +267,9 @@ func TestHistoryPageAboveNewest(t *testing.T) {
 	}
 }
 
-// waitCached reads path until it is a HIT holding want. The commit's second
-// tag bump runs just after the 201 (off the commit path), so a page stored
-// in between is dropped once; after this, the entry stays until the next
-// write.
+// waitCached reads path until it is a HIT holding want: the first read
+// after a write stores the page, the next one hits it, and the entry then
+// stays until the next write.
 func waitCached(t *testing.T, c *client, path, want string) {
 	t.Helper()
 	for try := 0; ; try++ {
