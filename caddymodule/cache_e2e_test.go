@@ -3,6 +3,7 @@ package caddymodule_test
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatgate/chatgate/chatclient"
 	"github.com/chatgate/chatgate/internal/testenv"
 )
 
@@ -180,16 +182,12 @@ func TestResponseCacheThroughCaddy(t *testing.T) {
 		t.Fatalf("HEAD: %s %d bytes", xcache(r), len(r.body))
 	}
 	etag := r.header.Get("ETag")
-	req, _ := http.NewRequest("GET", s.base+path, nil)
-	req.Header.Set("Authorization", "Bearer "+ann.token)
-	req.Header.Set("If-None-Match", etag)
-	resp, err := http.DefaultClient.Do(req)
+	cond, err := replyOf(s.api(ann.token, chatclient.WithHeader(http.Header{"If-None-Match": {etag}})).Do(context.Background(), "GET", path, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if etag == "" || resp.StatusCode != 304 {
-		t.Fatalf("conditional GET with %q: %d", etag, resp.StatusCode)
+	if etag == "" || cond.status != 304 {
+		t.Fatalf("conditional GET with %q: %d", etag, cond.status)
 	}
 
 	// Redis stops: still 200, BYPASS; Redis back: HITs resume.
@@ -217,12 +215,7 @@ func TestResponseCacheThroughCaddy(t *testing.T) {
 	}
 
 	// Metrics: per-route results and the breaker state.
-	resp, err = http.Get(s.base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := s.call(t, "GET", "/metrics", "", nil).body
 	for _, want := range []string{`chatgate_http_cache_requests_total{cache="redis",result="hit",route="room"}`,
 		`chatgate_cache_breaker_state{cache="redis"} 0`, `chatgate_redis_duration_seconds_bucket{command="http_cache_lookup"`} {
 		if !strings.Contains(string(body), want) {
@@ -289,19 +282,17 @@ func waitCached(t *testing.T, c *client, path, want string) {
 // decompressed; the answer must be compressed.
 func gzipGet(t *testing.T, url, token string) []byte {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept-Encoding", "gzip")
-	resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+	// The transport's own gzip handling off: the body stays compressed.
+	api := chatclient.New("", chatclient.WithToken(token), chatclient.WithHeader(http.Header{"Accept-Encoding": {"gzip"}}),
+		chatclient.WithHTTPClient(&http.Client{Transport: &http.Transport{DisableCompression: true}}))
+	resp, err := replyOf(api.Do(context.Background(), "GET", url, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gz, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.Header.Get("Content-Encoding") != "gzip" {
-		t.Fatalf("gzip client got Content-Encoding %q (%s)", resp.Header.Get("Content-Encoding"), resp.Header.Get("X-Cache"))
+	if resp.header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("gzip client got Content-Encoding %q (%s)", resp.header.Get("Content-Encoding"), resp.header.Get("X-Cache"))
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	zr, err := gzip.NewReader(bytes.NewReader(resp.body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,7 @@
 package caddymodule_test
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	_ "github.com/chatgate/chatgate/caddymodule"
+	"github.com/chatgate/chatgate/chatclient"
 	"github.com/chatgate/chatgate/internal/freeport"
 )
 
@@ -174,6 +174,13 @@ func waitReady(t testing.TB, base string) {
 
 var userSeq atomic.Int64
 
+// api is a protocol client of s acting with token ("" anonymous).
+func (s *server) api(token string, opts ...chatclient.Option) *chatclient.Client {
+	return chatclient.New(s.base, append(opts, chatclient.WithToken(token))...)
+}
+
+// client is one registered user of a server (tests move a user to
+// another instance by setting s).
 type client struct {
 	s     *server
 	token string
@@ -181,11 +188,23 @@ type client struct {
 	name  string
 }
 
-// reply is a decoded REST answer.
+// api is the user's protocol client, on its current server.
+func (c *client) api() *chatclient.Client { return c.s.api(c.token) }
+
+// reply is a REST answer, whatever its status.
 type reply struct {
 	status int
 	header http.Header
 	body   []byte
+}
+
+// replyOf keeps any status: a refusal is an answer; only a failed exchange
+// is an error.
+func replyOf(r *chatclient.Response, err error) (reply, error) {
+	if r == nil || err != nil && chatclient.StatusOf(err) == 0 {
+		return reply{}, err
+	}
+	return reply{status: r.StatusCode, header: r.Header, body: r.Body}, nil
 }
 
 func (r reply) decode(t testing.TB, v any) {
@@ -208,6 +227,7 @@ func (r reply) errCode(t testing.TB) string {
 	return e.Error.Code
 }
 
+// raw sends body as it is (nil: none).
 func (s *server) raw(t testing.TB, method, path, token string, body io.Reader) reply {
 	t.Helper()
 	r, err := s.try(method, path, token, body)
@@ -218,46 +238,22 @@ func (s *server) raw(t testing.TB, method, path, token string, body io.Reader) r
 }
 
 func (s *server) try(method, path, token string, body io.Reader) (reply, error) {
-	req, err := http.NewRequest(method, s.base+path, body)
-	if err != nil {
-		return reply{}, err
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return reply{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return reply{}, err
-	}
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	return replyOf(s.api(token).Do(context.Background(), method, path, body, nil))
 }
 
 // tryCall is call without failing the test, for goroutines and retries.
 func tryCall(c *client, method, path string, body any) (reply, error) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		return reply{}, err
-	}
-	return c.s.try(method, path, c.token, bytes.NewReader(b))
+	return replyOf(c.api().Do(context.Background(), method, path, body, nil))
 }
 
+// call sends body as JSON (nil: none).
 func (s *server) call(t testing.TB, method, path, token string, body any) reply {
 	t.Helper()
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
+	r, err := replyOf(s.api(token).Do(context.Background(), method, path, body, nil))
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	return s.raw(t, method, path, token, r)
+	return r
 }
 
 // metricValue is a sample's value in /metrics (0 when absent); name
@@ -280,111 +276,85 @@ func (s *server) register(t testing.TB, name string) *client {
 	t.Helper()
 	n := userSeq.Add(1)
 	email := fmt.Sprintf("%s.%d.%d@example.test", strings.ToLower(name), time.Now().UnixNano(), n)
-	r := s.call(t, "POST", "/api/auth/register", "", map[string]string{"name": name, "email": email, "password": "password-" + name})
-	if r.status != http.StatusCreated {
-		t.Fatalf("register %s: %d %s", name, r.status, r.body)
+	api := s.api("")
+	var out chatclient.Auth
+	r, err := api.Do(context.Background(), "POST", "/api/auth/register", map[string]string{"name": name, "email": email, "password": "password-" + name}, &out)
+	if err != nil || r.StatusCode != http.StatusCreated {
+		t.Fatalf("register %s: %v", name, err)
 	}
-	var out struct {
-		User  struct{ ID int64 }
-		Token string
-	}
-	r.decode(t, &out)
 	return &client{s: s, token: out.Token, id: out.User.ID, name: name}
 }
 
 func (c *client) call(t testing.TB, method, path string, body any) reply {
 	t.Helper()
-	return c.s.call(t, method, path, c.token, body)
+	r, err := replyOf(c.api().Do(context.Background(), method, path, body, nil))
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
 }
 
 func (c *client) createRoom(t testing.TB, name string, private bool) int64 {
 	t.Helper()
-	r := c.call(t, "POST", "/api/rooms", map[string]any{"name": name, "is_private": private})
-	if r.status != http.StatusCreated {
-		t.Fatalf("create room: %d %s", r.status, r.body)
+	var room chatclient.Room
+	r, err := c.api().Do(context.Background(), "POST", "/api/rooms", map[string]any{"name": name, "is_private": private}, &room)
+	if err != nil || r.StatusCode != http.StatusCreated {
+		t.Fatalf("create room: %v", err)
 	}
-	var room struct{ ID int64 }
-	r.decode(t, &room)
 	return room.ID
 }
 
 func (c *client) join(t testing.TB, room int64) {
 	t.Helper()
-	if r := c.call(t, "POST", fmt.Sprintf("/api/rooms/%d/join", room), nil); r.status != 200 {
-		t.Fatalf("join: %d %s", r.status, r.body)
+	if r, err := c.api().Do(context.Background(), "POST", fmt.Sprintf("/api/rooms/%d/join", room), nil, nil); err != nil || r.StatusCode != 200 {
+		t.Fatalf("join: %v", err)
 	}
 }
 
 // event is any server event.
-type event struct {
-	Type      string          `json:"type"`
-	Room      int64           `json:"room"`
-	Seq       int64           `json:"seq"`
-	LastSeq   int64           `json:"last_seq"`
-	CID       string          `json:"cid"`
-	Code      string          `json:"code"`
-	Message   string          `json:"message"`
-	Body      string          `json:"body"`
-	TS        string          `json:"ts"`
-	User      json.RawMessage `json:"user"`
-	Duplicate bool            `json:"duplicate"`
-}
+type event = chatclient.Event
 
+// wsClient is a chatclient connection whose events are queued on a
+// channel (closed when the connection ends) for next, closed and the
+// tests that range over them.
 type wsClient struct {
-	t      testing.TB
-	conn   *websocket.Conn
+	conn   *chatclient.Conn
 	events chan event
-	frames atomic.Int64
-	mu     sync.Mutex
-	err    error
 }
 
 func (c *client) dial(t testing.TB) *wsClient {
 	t.Helper()
-	w, resp, err := c.dialWith(websocket.DefaultDialer, http.Header{"Authorization": {"Bearer " + c.token}}, "")
+	w, err := dialWS(c.api(), chatclient.DialOptions{})
 	if err != nil {
-		t.Fatalf("dial: %v (%v)", err, resp)
+		t.Fatalf("dial: %v", err)
 	}
 	return w
 }
 
-func (c *client) dialWith(d *websocket.Dialer, h http.Header, query string) (*wsClient, *http.Response, error) {
-	conn, resp, err := d.Dial(c.s.ws+query, h)
-	if err != nil {
-		return nil, resp, err
+// dialWith dials without the user's token: with dialer d (nil: the
+// default), the handshake's header h and query (e.g. "?token=...").
+func (c *client) dialWith(d *websocket.Dialer, h http.Header, query string) (*wsClient, error) {
+	opts := []chatclient.Option{chatclient.WithHeader(h)}
+	if d != nil {
+		opts = append(opts, chatclient.WithDialer(d))
 	}
-	w := &wsClient{conn: conn, events: make(chan event, 1<<16)}
-	go w.readLoop()
-	return w, resp, nil
+	return dialWS(c.s.api("", opts...), chatclient.DialOptions{RawQuery: strings.TrimPrefix(query, "?")})
 }
 
-func (w *wsClient) readLoop() {
-	defer close(w.events)
-	for {
-		_, data, err := w.conn.ReadMessage()
-		if err != nil {
-			w.mu.Lock()
-			w.err = err
-			w.mu.Unlock()
-			return
-		}
-		w.frames.Add(1)
-		var evs []event
-		if len(data) > 0 && data[0] == '[' {
-			if err := json.Unmarshal(data, &evs); err != nil {
-				panic(fmt.Sprintf("bad batch frame %q: %v", data, err))
-			}
-		} else {
-			var e event
-			if err := json.Unmarshal(data, &e); err != nil {
-				panic(fmt.Sprintf("bad frame %q: %v", data, err))
-			}
-			evs = []event{e}
-		}
-		for _, e := range evs {
-			w.events <- e
-		}
+func dialWS(api *chatclient.Client, o chatclient.DialOptions) (*wsClient, error) {
+	w := &wsClient{events: make(chan event, 1<<16)}
+	o.OnEvent = func(e *chatclient.Event) { w.events <- *e }
+	o.OnBadFrame = func(data []byte, err error) { panic(fmt.Sprintf("bad frame %q: %v", data, err)) }
+	conn, err := api.Dial(context.Background(), &o)
+	if err != nil {
+		return nil, err
 	}
+	w.conn = conn
+	go func() {
+		<-conn.Done() // after the last OnEvent
+		close(w.events)
+	}()
+	return w, nil
 }
 
 func (w *wsClient) send(t testing.TB, v any) {
@@ -439,13 +409,15 @@ func (w *wsClient) closed(t testing.TB, within time.Duration) error {
 	}
 }
 
-func (w *wsClient) closeErr() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
-}
+// closeErr is why the connection ended, nil while it is open.
+func (w *wsClient) closeErr() error { return w.conn.Err() }
 
+// closeCode is the close code of a chatclient connection's error or of a
+// raw gorilla read's, else 0.
 func closeCode(err error) int {
+	if code := chatclient.CloseCode(err); code != 0 {
+		return code
+	}
 	var ce *websocket.CloseError
 	if errors.As(err, &ce) {
 		return ce.Code
@@ -453,16 +425,15 @@ func closeCode(err error) int {
 	return 0
 }
 
-func (w *wsClient) close() { _ = w.conn.Close() }
+// close drops the connection without a close frame.
+func (w *wsClient) close() { w.conn.Drop() }
 
 // subscribe subscribes and returns the subscribed event's last_seq.
 func (w *wsClient) subscribe(t testing.TB, room int64, since *int64) int64 {
 	t.Helper()
-	f := map[string]any{"type": "subscribe", "room": room}
-	if since != nil {
-		f["since"] = *since
+	if err := w.conn.WriteFrame(chatclient.SubscribeFrame(room, since)); err != nil {
+		t.Fatalf("ws write: %v", err)
 	}
-	w.send(t, f)
 	e := w.next(t, "subscribed")
 	if e.Room != room {
 		t.Fatalf("subscribed to %d, want %d", e.Room, room)

@@ -1,17 +1,16 @@
 package caddymodule_test
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/chatgate/chatgate/chatclient"
 )
 
 // httpFrom is an HTTP client whose connections come from a loopback
@@ -22,28 +21,23 @@ func httpFrom(ip string) *http.Client {
 
 func doFrom(t *testing.T, c *http.Client, method, url, token string, body any) reply {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.Do(req)
+	r, err := replyOf(chatclient.New("", chatclient.WithHTTPClient(c), chatclient.WithToken(token)).Do(context.Background(), method, url, body, nil))
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+	return r
+}
+
+// wantRefused429 is want429 for a refused WebSocket handshake.
+func wantRefused429(t *testing.T, what string, err error) {
+	t.Helper()
+	var e *chatclient.Error
+	if !errors.As(err, &e) || e.Status != http.StatusTooManyRequests || e.Code != "rate_limited" || e.Message == "" {
+		t.Fatalf("%s: %v, want 429 rate_limited", what, err)
+	}
+	if e.RetryAfter < time.Second {
+		t.Fatalf("%s: Retry-After %v", what, e.RetryAfter)
+	}
 }
 
 // want429 checks a refusal: 429, the protocol's rate_limited error and a
@@ -61,27 +55,26 @@ func want429(t *testing.T, what string, r reply) {
 func TestConnectRatePerAddress(t *testing.T) {
 	s := startServer(t, "ip_connect_rate 1/m 5")
 	ann := s.register(t, "Ann")
-	hdr := http.Header{"Authorization": {"Bearer " + ann.token}}
-	d := dialerFrom("127.0.0.40")
+	ctx := context.Background()
+	from := s.api(ann.token, chatclient.WithDialer(dialerFrom("127.0.0.40")))
 	for i := range 5 {
-		c, _, err := d.Dial(s.ws, hdr)
+		c, err := from.Dial(ctx, nil)
 		if err != nil {
 			t.Fatalf("handshake %d within the burst: %v", i, err)
 		}
-		c.Close()
+		c.Drop()
 	}
-	_, resp, err := d.Dial(s.ws, hdr)
-	if err == nil || resp == nil {
+	_, err := from.Dial(ctx, nil)
+	if chatclient.StatusOf(err) == 0 {
 		t.Fatalf("6th handshake in a second: err %v", err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	want429(t, "6th handshake", reply{status: resp.StatusCode, header: resp.Header, body: b})
+	wantRefused429(t, "6th handshake", err)
 	// The limit is per address: another one connects.
-	c, _, err := dialerFrom("127.0.0.41").Dial(s.ws, hdr)
+	c, err := s.api(ann.token, chatclient.WithDialer(dialerFrom("127.0.0.41"))).Dial(ctx, nil)
 	if err != nil {
 		t.Fatalf("another address: %v", err)
 	}
-	c.Close()
+	c.Drop()
 }
 
 // TestLoginThrottle: failed logins are counted per (account, address) and
@@ -210,13 +203,12 @@ func TestTokenKeyRotation(t *testing.T) {
 	if r := s3.call(t, "GET", "/api/me", login.Token, nil); r.status != 200 {
 		t.Fatalf("new token after rotation: %d %s", r.status, r.body)
 	}
-	hdr := http.Header{"Authorization": {"Bearer " + oldToken}}
-	c, _, err := websocket.DefaultDialer.Dial(s3.ws, hdr)
+	c, err := s3.api(oldToken).Dial(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	if _, _, err := c.ReadMessage(); closeCode(err) != 4401 {
+	defer c.Drop()
+	if _, err := c.Next(context.Background()); closeCode(err) != 4401 {
 		t.Fatalf("old token on WebSocket after rotation: %v", err)
 	}
 }
@@ -238,17 +230,16 @@ func TestCookieFlags(t *testing.T) {
 	var me struct{ Email string }
 	ann.call(t, "GET", "/api/me", nil).decode(t, &me)
 	login := func(proto string) *http.Cookie {
-		b, _ := json.Marshal(map[string]string{"email": me.Email, "password": "password-" + ann.name})
-		req, _ := http.NewRequest("POST", s.base+"/api/auth/login", bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
+		h := http.Header{}
 		if proto != "" {
-			req.Header.Set("X-Forwarded-Proto", proto)
+			h.Set("X-Forwarded-Proto", proto)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		r, err := s.api("", chatclient.WithHeader(h)).Do(context.Background(), "POST", "/api/auth/login",
+			map[string]string{"email": me.Email, "password": "password-" + ann.name}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		resp := &http.Response{Header: r.Header}
 		for _, c := range resp.Cookies() {
 			if c.Name == "chatgate_token" {
 				return c

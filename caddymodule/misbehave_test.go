@@ -3,19 +3,20 @@ package caddymodule_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/chatgate/chatgate/chatclient"
+	"github.com/chatgate/chatgate/internal/testenv"
 	"github.com/gorilla/websocket"
 )
 
@@ -182,23 +183,8 @@ func dialerFrom(ip string) *websocket.Dialer {
 	return &websocket.Dialer{NetDialContext: netDialerFrom(ip).DialContext, HandshakeTimeout: 10 * time.Second}
 }
 
-// netDialerFrom binds to ip with SO_REUSEADDR. Without it each socket
-// bound to 127.0.0.x:P, open or in TIME_WAIT for a minute after, keeps
-// every other test's server from listening on :P (a wildcard bind
-// conflicts unless both sides set SO_REUSEADDR), and thousands of them
-// are made here.
-func netDialerFrom(ip string) *net.Dialer {
-	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second,
-		Control: func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			if err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
-			}); err != nil {
-				return err
-			}
-			return serr
-		}}
-}
+// netDialerFrom binds to ip (with SO_REUSEADDR, see testenv.DialerFrom).
+func netDialerFrom(ip string) *net.Dialer { return testenv.DialerFrom(ip) }
 
 // TestMisbehaviour runs hostile and broken clients through the real server
 // one after another, while the bystanders keep chatting in a room the
@@ -215,7 +201,7 @@ func TestMisbehaviour(t *testing.T) {
 	room := by.room
 	// malDial connects Mallory from an address of its own.
 	malDial := func(t *testing.T, ip string) *wsClient {
-		w, _, err := mal.dialWith(dialerFrom(ip), http.Header{"Authorization": {"Bearer " + mal.token}}, "")
+		w, err := mal.dialWith(dialerFrom(ip), http.Header{"Authorization": {"Bearer " + mal.token}}, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +312,9 @@ func TestMisbehaviour(t *testing.T) {
 		{"send flood from one user: 4429", func(t *testing.T) {
 			w := malDial(t, "127.0.0.22")
 			for i := range 10000 {
-				if err := w.conn.WriteJSON(map[string]any{"type": "send", "room": room, "body": "flood", "cid": fmt.Sprint("flood-", i)}); err != nil {
+				// Raw: chatclient drops the connection on a failed write,
+				// which could lose the server's close frame.
+				if err := w.conn.Underlying().WriteJSON(map[string]any{"type": "send", "room": room, "body": "flood", "cid": fmt.Sprint("flood-", i)}); err != nil {
 					break
 				}
 			}
@@ -337,7 +325,7 @@ func TestMisbehaviour(t *testing.T) {
 		{"10 MB frame: 1009", func(t *testing.T) {
 			w := malDial(t, "127.0.0.23")
 			huge := fmt.Sprintf(`{"type":"send","room":%d,"body":"%s","cid":"huge"}`, room, strings.Repeat("x", 10<<20))
-			_ = w.conn.WriteMessage(websocket.TextMessage, []byte(huge)) // the server may close mid-write
+			_ = w.conn.Underlying().WriteMessage(websocket.TextMessage, []byte(huge)) // the server may close mid-write: raw, so the read side still gets the close frame
 			if code := closeCode(w.closed(t, 10*time.Second)); code != websocket.CloseMessageTooBig {
 				t.Fatalf("10 MB frame: close code %d, want 1009", code)
 			}
@@ -346,14 +334,14 @@ func TestMisbehaviour(t *testing.T) {
 			w := malDial(t, "127.0.0.24")
 			// Real invalid bytes (an interpreted string), not the escape text.
 			bad := []byte(fmt.Sprintf("{\"type\":\"send\",\"room\":%d,\"body\":\"bad \xff\xfe utf8\",\"cid\":\"u8\"}", room))
-			if err := w.conn.WriteMessage(websocket.TextMessage, bad); err != nil {
+			if err := w.conn.WriteFrame(bad); err != nil {
 				t.Fatal(err)
 			}
 			if e := w.next(t, "error"); e.Code != "bad_request" || !strings.Contains(e.Message, "UTF-8") {
 				t.Fatalf("invalid UTF-8: %+v", e)
 			}
 			for range 10 {
-				if err := w.conn.WriteMessage(websocket.BinaryMessage, []byte{0xde, 0xad, 0xbe, 0xef}); err != nil {
+				if err := w.conn.Underlying().WriteMessage(websocket.BinaryMessage, []byte{0xde, 0xad, 0xbe, 0xef}); err != nil {
 					t.Fatal(err)
 				}
 				if e := w.next(t, "error"); e.Code != "bad_request" {
@@ -382,7 +370,7 @@ func TestMisbehaviour(t *testing.T) {
 		{"10,000 subscribes on one connection", func(t *testing.T) {
 			w := malDial(t, "127.0.0.25")
 			for i := range 10000 {
-				if err := w.conn.WriteJSON(map[string]any{"type": "subscribe", "room": 1_000_000_000 + i}); err != nil {
+				if err := w.conn.Underlying().WriteJSON(map[string]any{"type": "subscribe", "room": 1_000_000_000 + i}); err != nil {
 					break
 				}
 			}
@@ -461,10 +449,10 @@ func TestMisbehaviour(t *testing.T) {
 			}
 		}},
 		{"5,000 connections from one address", func(t *testing.T) {
-			d := dialerFrom("127.0.0.27")
+			from := s.api(mal.token, chatclient.WithDialer(dialerFrom("127.0.0.27")))
 			hdr := http.Header{"Authorization": {"Bearer " + mal.token}}
 			var mu sync.Mutex
-			var conns []*websocket.Conn
+			var conns []*chatclient.Conn
 			var refused, other atomic.Int64
 			var badRefusal atomic.Value
 			jobs := make(chan int)
@@ -477,21 +465,21 @@ func TestMisbehaviour(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					for range jobs {
-						c, resp, err := d.Dial(s.ws, hdr)
+						c, err := from.Dial(context.Background(), nil)
 						if err == nil {
 							mu.Lock()
 							conns = append(conns, c)
 							mu.Unlock()
 							continue
 						}
-						if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+						var e *chatclient.Error
+						if !errors.As(err, &e) || e.Status != http.StatusTooManyRequests {
 							other.Add(1)
 							continue
 						}
 						refused.Add(1)
-						b, _ := io.ReadAll(resp.Body)
-						if !strings.Contains(string(b), `"rate_limited"`) || resp.Header.Get("Retry-After") == "" {
-							badRefusal.Store(fmt.Sprintf("%s (Retry-After %q)", b, resp.Header.Get("Retry-After")))
+						if e.Code != "rate_limited" || e.RetryAfter == 0 {
+							badRefusal.Store(fmt.Sprintf("%v (Retry-After %v)", err, e.RetryAfter))
 						}
 					}
 				}()
@@ -503,7 +491,7 @@ func TestMisbehaviour(t *testing.T) {
 			wg.Wait()
 			defer func() {
 				for _, c := range conns {
-					_ = c.Close()
+					c.Drop()
 				}
 			}()
 			t.Logf("5,000 connection attempts from one address in %v: %d accepted, %d refused with 429, %d other failures",
@@ -516,15 +504,15 @@ func TestMisbehaviour(t *testing.T) {
 			}
 			// Another address is not affected, and a closed connection
 			// frees its slot.
-			w, _, err := mal.dialWith(dialerFrom("127.0.0.28"), hdr, "")
+			w, err := mal.dialWith(dialerFrom("127.0.0.28"), hdr, "")
 			if err != nil {
 				t.Fatalf("another address refused: %v", err)
 			}
 			w.close()
-			_ = conns[0].Close()
+			conns[0].Drop()
 			deadline := time.Now().Add(5 * time.Second)
 			for {
-				c, _, err := d.Dial(s.ws, hdr)
+				c, err := from.Dial(context.Background(), nil)
 				if err == nil {
 					conns[0] = c
 					break

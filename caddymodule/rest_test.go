@@ -1,12 +1,14 @@
 package caddymodule_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chatgate/chatgate/chatclient"
 	"github.com/chatgate/chatgate/chatcore/auth"
 )
 
@@ -55,13 +57,10 @@ func TestAuthFlow(t *testing.T) {
 	if r := s.call(t, "GET", "/api/me", login.Token, nil); r.status != 200 || !strings.Contains(string(r.body), email) {
 		t.Fatalf("me: %d %s", r.status, r.body)
 	}
-	req, _ := http.NewRequest("GET", s.base+"/api/me", nil)
-	req.AddCookie(&http.Cookie{Name: auth.CookieName, Value: login.Token})
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("me by cookie: %v %v", err, resp)
+	jar := (&http.Cookie{Name: auth.CookieName, Value: login.Token}).String()
+	if _, err := s.api("", chatclient.WithHeader(http.Header{"Cookie": {jar}})).Do(context.Background(), "GET", "/api/me", nil, nil); err != nil {
+		t.Fatalf("me by cookie: %v", err)
 	}
-	resp.Body.Close()
 
 	// Public profile: no email.
 	r = ann.call(t, "GET", fmt.Sprintf("/api/users/%d", login.User.ID), nil)

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/chatgate/chatgate/chatcore/auth"
 	"github.com/chatgate/chatgate/internal/testenv"
 )
@@ -316,7 +314,7 @@ func TestMessageInput(t *testing.T) {
 		fmt.Sprintf(`{"type":"send","room":%d,"body":"a\u0000b","cid":"w1"}`, room),
 		fmt.Sprintf(`{"type":"send","room":%d,"body":"ok","cid":"w\u00002"}`, room),
 	} {
-		if err := w.conn.WriteMessage(websocket.TextMessage, []byte(f)); err != nil {
+		if err := w.conn.WriteFrame([]byte(f)); err != nil {
 			t.Fatal(err)
 		}
 		if e := w.next(t, "error"); e.Code != "bad_request" {

@@ -105,9 +105,7 @@ func edgeXFF(xff string) http.Header {
 	return http.Header{"X-Forwarded-For": {xff}}
 }
 
-func edgeDialer(src string) *net.Dialer {
-	return &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-}
+func edgeDialer(src string) *net.Dialer { return testenv.DialerFrom(src) }
 
 // edgeExhaust makes edgeBurst+1 attempts from src, each with the
 // X-Forwarded-For xff(i) writes, and requires exactly the last one to be

@@ -12,7 +12,6 @@ package deploy_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -30,9 +29,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"gopkg.in/yaml.v3"
 
+	"github.com/chatgate/chatgate/chatclient"
 	"github.com/chatgate/chatgate/internal/freeport"
 	"github.com/chatgate/chatgate/internal/testenv"
 )
@@ -572,7 +571,7 @@ type traffic struct {
 	sent     atomic.Int64
 	received atomic.Int64
 	warm     chan struct{}
-	conns    []*websocket.Conn
+	conns    []*chatclient.Conn
 	mu       sync.Mutex
 }
 
@@ -596,31 +595,15 @@ func startTraffic(t *testing.T, gw, gw2, lb string) *traffic {
 	b := register(t, gw2, "obs-b-"+run)
 	c := register(t, gw, "obs-c-"+run)
 	var room struct{ ID int64 }
-	mustJSON(t, call(t, lb, "POST", "/api/rooms", a.Token, map[string]any{"name": "obs " + run, "is_private": false}, 201), &room)
-	call(t, gw, "POST", fmt.Sprintf("/api/rooms/%d/join", room.ID), b.Token, nil, 200)
-	call(t, gw, "POST", fmt.Sprintf("/api/rooms/%d/join", room.ID), c.Token, nil, 200)
+	lbJSON(t, lbDo(t, "POST", lb+"/api/rooms", a.Token, map[string]any{"name": "obs " + run, "is_private": false}, 201), &room)
+	lbDo(t, "POST", gw+fmt.Sprintf("/api/rooms/%d/join", room.ID), b.Token, nil, 200)
+	lbDo(t, "POST", gw+fmt.Sprintf("/api/rooms/%d/join", room.ID), c.Token, nil, 200)
 
-	wsA := tr.dial(t, gw, a.Token, room.ID, nil)
-	wsB := tr.dial(t, gw2, b.Token, room.ID, nil)
-	var wmu sync.Mutex // wsA writes come from two goroutines below
-	send := func(ws *websocket.Conn, body, cid string) error {
-		wmu.Lock()
-		defer wmu.Unlock()
+	wsA := tr.dial(t, gw, a.Token, room.ID, nil, true)
+	wsB := tr.dial(t, gw2, b.Token, room.ID, nil, true)
+	send := func(ws *chatclient.Conn, body, cid string) error {
 		tr.sent.Add(1)
-		return ws.WriteJSON(map[string]any{"type": "send", "room": room.ID, "body": body, "cid": cid})
-	}
-	for _, ws := range []*websocket.Conn{wsA, wsB} {
-		tr.wg.Add(1)
-		go func() {
-			defer tr.wg.Done()
-			for {
-				_, data, err := ws.ReadMessage()
-				if err != nil {
-					return
-				}
-				tr.received.Add(int64(bytes.Count(data, []byte(`"type":"message"`))))
-			}
-		}()
+		return ws.SendAsync(room.ID, body, cid)
 	}
 
 	tr.wg.Add(1)
@@ -628,14 +611,9 @@ func startTraffic(t *testing.T, gw, gw2, lb string) *traffic {
 		defer tr.wg.Done()
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
-		client := &http.Client{Timeout: 5 * time.Second}
+		hc := &http.Client{Timeout: 5 * time.Second}
 		get := func(base, path, token string) {
-			req, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
-			req.Header.Set("Authorization", "Bearer "+token)
-			if resp, err := client.Do(req); err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
+			_, _ = chatclient.New(base, chatclient.WithHTTPClient(hc), chatclient.WithToken(token)).Do(ctx, "GET", path, nil, nil)
 		}
 		for i := 0; ; i++ {
 			select {
@@ -651,7 +629,7 @@ func startTraffic(t *testing.T, gw, gw2, lb string) *traffic {
 				get(lb, fmt.Sprintf("/api/rooms/%d/messages?limit=20", room.ID), b.Token)
 			case 1:
 				get(gw, "/api/rooms", a.Token)
-				wsB.WriteJSON(map[string]any{"type": "typing", "room": room.ID})
+				wsB.Typing(room.ID)
 			case 2:
 				get(gw2, fmt.Sprintf("/api/rooms/%d", room.ID), b.Token)
 			case 3:
@@ -675,23 +653,19 @@ func startTraffic(t *testing.T, gw, gw2, lb string) *traffic {
 		// On each instance, so each one's /metrics has every family.
 		for n, base := range []string{gw, gw2} {
 			// A burst over send_burst: rate limited.
-			wsC := tr.dialT(base, c.Token, room.ID, nil)
-			if wsC != nil {
+			if wsC, err := tr.dialErr(base, c.Token, room.ID, nil, false); err == nil {
 				for i := 0; i < 60; i++ {
 					tr.sent.Add(1)
-					wsC.WriteJSON(map[string]any{"type": "send", "room": room.ID, "body": "burst", "cid": fmt.Sprintf("burst-%s-%d-%d", run, n, i)})
+					wsC.SendAsync(room.ID, "burst", fmt.Sprintf("burst-%s-%d-%d", run, n, i))
 				}
 				time.Sleep(300 * time.Millisecond)
 				// A normal close: disconnect code 1000.
-				wsC.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
-				wsC.Close()
+				wsC.CloseWith(chatclient.CloseNormal, "bye", time.Second)
 			}
 			// A resume from seq 0: replay, then 1001.
-			since := int64(0)
-			if ws := tr.dialT(base, c.Token, room.ID, &since); ws != nil {
+			if ws, err := tr.dialErr(base, c.Token, room.ID, chatclient.Since(0), false); err == nil {
 				time.Sleep(300 * time.Millisecond)
-				ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "gone"))
-				ws.Close()
+				ws.CloseWith(chatclient.CloseGoingAway, "gone", time.Second)
 			}
 		}
 		time.Sleep(time.Second)
@@ -712,57 +686,42 @@ func (tr *traffic) stop() {
 	tr.cancel()
 	tr.mu.Lock()
 	for _, ws := range tr.conns {
-		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 		ws.Close()
 	}
 	tr.mu.Unlock()
 	tr.wg.Wait()
 }
 
-func (tr *traffic) dial(t *testing.T, base, token string, room int64, since *int64) *websocket.Conn {
+func (tr *traffic) dial(t *testing.T, base, token string, room int64, since *int64, count bool) *chatclient.Conn {
 	t.Helper()
-	ws, err := tr.dialErr(base, token, room, since)
+	ws, err := tr.dialErr(base, token, room, since, count)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ws
 }
 
-func (tr *traffic) dialT(base, token string, room int64, since *int64) *websocket.Conn {
-	ws, err := tr.dialErr(base, token, room, since)
+// dialErr connects (the token in the query), subscribes and waits for
+// "subscribed"; with count, the messages it receives count as received.
+func (tr *traffic) dialErr(base, token string, room int64, since *int64, count bool) (*chatclient.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	o := &chatclient.DialOptions{TokenInQuery: true, OnEvent: func(*chatclient.Event) {}}
+	if count {
+		o.OnEvent = func(e *chatclient.Event) {
+			if e.Type == chatclient.TypeMessage {
+				tr.received.Add(1)
+			}
+		}
+	}
+	ws, err := chatclient.New(base, chatclient.WithToken(token)).Dial(ctx, o)
 	if err != nil {
-		return nil
-	}
-	return ws
-}
-
-// dialErr connects, subscribes and waits for "subscribed".
-func (tr *traffic) dialErr(base, token string, room int64, since *int64) (*websocket.Conn, error) {
-	u := "ws" + strings.TrimPrefix(base, "http") + "/ws?token=" + url.QueryEscape(token)
-	ws, _, err := websocket.DefaultDialer.Dial(u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", u, err)
-	}
-	sub := map[string]any{"type": "subscribe", "room": room}
-	if since != nil {
-		sub["since"] = *since
-	}
-	if err := ws.WriteJSON(sub); err != nil {
-		ws.Close()
 		return nil, err
 	}
-	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		_, data, err := ws.ReadMessage()
-		if err != nil {
-			ws.Close()
-			return nil, fmt.Errorf("subscribe: %w", err)
-		}
-		if bytes.Contains(data, []byte(`"type":"subscribed"`)) {
-			break
-		}
+	if _, err := ws.Subscribe(ctx, room, since); err != nil {
+		ws.Drop()
+		return nil, fmt.Errorf("subscribe: %w", err)
 	}
-	ws.SetReadDeadline(time.Time{})
 	tr.mu.Lock()
 	tr.conns = append(tr.conns, ws)
 	tr.mu.Unlock()
@@ -775,44 +734,10 @@ func register(t *testing.T, base, name string) user {
 		User  struct{ ID int64 }
 		Token string
 	}
-	mustJSON(t, call(t, base, "POST", "/api/auth/register", "", map[string]any{
+	lbJSON(t, lbDo(t, "POST", base+"/api/auth/register", "", map[string]any{
 		"name": name, "email": name + "@obs.test", "password": "correct horse battery",
 	}, 201), &r)
 	return user{ID: r.User.ID, Token: r.Token}
-}
-
-func call(t *testing.T, base, method, path, token string, body any, want int) []byte {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequest(method, base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, b)
-	}
-	return b
-}
-
-func mustJSON(t *testing.T, b []byte, v any) {
-	t.Helper()
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("decode %s: %v", b, err)
-	}
 }
 
 // ---------- /metrics and the live page ----------

@@ -1,11 +1,9 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -18,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatgate/chatgate/cachemw"
+	"github.com/chatgate/chatgate/chatclient"
 	"github.com/chatgate/chatgate/chatcore/auth"
 	"github.com/chatgate/chatgate/internal/testenv"
 )
@@ -97,30 +96,27 @@ type apiReply struct {
 	body   string
 }
 
+// publicHost sends every request with the public host: behind the load
+// balancer every instance sees it, and it is part of the cache key.
+type publicHost struct{}
+
+func (publicHost) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Host = "chat.example"
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+var publicHostClient = &http.Client{Transport: publicHost{}}
+
+// do is one call through chatclient, whatever its status.
 func (ci *cachedInstance) do(t testing.TB, method, path, token string, body any) apiReply {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, ci.url+path, rd)
-	// Behind the load balancer every instance sees the public host, which
-	// is part of the cache key.
-	req.Host = "chat.example"
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	c := chatclient.New(ci.url, chatclient.WithToken(token), chatclient.WithHTTPClient(publicHostClient))
+	resp, err := c.Do(context.Background(), method, path, body, nil)
+	if resp == nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return apiReply{resp.StatusCode, resp.Header.Get("X-Cache"), string(b)}
+	return apiReply{resp.StatusCode, resp.Header.Get("X-Cache"), string(resp.Body)}
 }
 
 var cacheUserSeq atomic.Int64

@@ -70,11 +70,15 @@ type peer struct {
 	conn *chatclient.Conn
 }
 
+// client is a protocol client of the instance acting as user.
+func (in *instance) client(user chatcore.User) *chatclient.Client {
+	tok, _ := in.core.Signer.Issue(user.ID, user.Name)
+	return chatclient.New(in.srv.URL, chatclient.WithToken(tok), chatclient.WithDialer(websocket.DefaultDialer))
+}
+
 func (in *instance) dial(t testing.TB, user chatcore.User) *peer {
 	t.Helper()
-	tok, _ := in.core.Signer.Issue(user.ID, user.Name)
-	cc := chatclient.New(in.srv.URL, chatclient.WithToken(tok), chatclient.WithDialer(websocket.DefaultDialer))
-	c, err := cc.Dial(context.Background(), &chatclient.DialOptions{TokenInQuery: true})
+	c, err := in.client(user).Dial(context.Background(), &chatclient.DialOptions{TokenInQuery: true})
 	if err != nil {
 		t.Fatal(err)
 	}

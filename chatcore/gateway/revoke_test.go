@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"testing"
 	"time"
 
@@ -16,14 +15,10 @@ import (
 // leaveVia posts a leave for user through the instance's REST API.
 func leaveVia(t testing.TB, in *instance, room int64, user chatcore.User) {
 	t.Helper()
-	tok, _ := in.core.Signer.Issue(user.ID, user.Name)
-	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/rooms/%d/leave", in.srv.URL, room), nil)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := in.client(user).Do(context.Background(), "POST", fmt.Sprintf("/api/rooms/%d/leave", room), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("leave: %d", resp.StatusCode)
 	}
