@@ -1,14 +1,14 @@
 package caddymodule_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chatgate/chatgate/internal/gatewaytest"
 
 	"github.com/redis/go-redis/v9"
 
@@ -643,25 +643,9 @@ func startPlainInstance(t *testing.T, dsn, redisAddr, name string) *server {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: redisAddr,
 		DialTimeout: 2 * time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
-	core, err := gateway.New(gateway.Config{Store: store.Config{DSN: dsn, MaxConns: 4},
-		Secret: []byte(testSecret), Instance: name, Redis: rdb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := core.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	api := gateway.NewAPI(core, gateway.APIConfig{SendRate: 500, SendBurst: 1000, UserSendRate: -1})
-	srv := httptest.NewServer(api)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		api.Close(ctx)
-		srv.Close()
-		_ = core.Stop(ctx)
-	})
+	_, srv := gatewaytest.Start(t, gateway.Config{Store: store.Config{DSN: dsn, MaxConns: 4},
+		Secret: []byte(testSecret), Instance: name, Redis: rdb},
+		gateway.APIConfig{SendRate: 500, SendBurst: 1000, UserSendRate: -1})
 	s := &server{base: srv.URL, ws: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"}
 	waitReady(t, s.base)
 	return s

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatgate/chatgate/internal/gatewaytest"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/chatgate/chatgate/chatclient"
@@ -35,24 +37,9 @@ func testDSN() string {
 
 func startGateway(t testing.TB, cfg gateway.APIConfig) string {
 	t.Helper()
-	core, err := gateway.New(gateway.Config{Store: store.Config{DSN: testDSN(), MaxConns: 4},
+	_, srv := gatewaytest.Start(t, gateway.Config{Store: store.Config{DSN: testDSN(), MaxConns: 4},
 		Secret: []byte("chatclient-test-secret-0123456789"), Instance: "chatclient",
-		Password: auth.PasswordParams{MemoryKiB: 1024, Time: 1, Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := core.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	api := gateway.NewAPI(core, cfg)
-	srv := httptest.NewServer(api)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		api.Close(ctx)
-		srv.Close()
-		_ = core.Stop(ctx)
-	})
+		Password: auth.PasswordParams{MemoryKiB: 1024, Time: 1, Threads: 1}}, cfg)
 	return srv.URL
 }
 
