@@ -713,8 +713,10 @@ func testRedisOutage(t *testing.T, chatOpts string, ackBound time.Duration) {
 		t.Errorf("only %d sends during the outage", duringOutage)
 	}
 	readyTook1, readyTook2 := ready1(), ready2()
-	rs.Start()
+	// Redis may answer before Start returns (it waits for a PING): the
+	// outage ends when the restart begins.
 	up := time.Now()
+	rs.Start()
 	// One more message right after Redis is back, and nothing after it: it
 	// must arrive too, whether it was published or not.
 	log.send("c-0001", false)
