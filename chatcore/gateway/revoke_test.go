@@ -2,13 +2,20 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/chatcore/socket"
+	"github.com/chatgate/chatgate/chatcore/store"
+	"github.com/chatgate/chatgate/chatcore/wire"
 	"github.com/chatgate/chatgate/internal/testenv"
 )
 
@@ -98,5 +105,50 @@ func TestRevokeWhileRedisDown(t *testing.T) {
 	t.Logf("unsubscribed %v after the leave, with Redis down", time.Since(start).Round(time.Millisecond))
 	if ok, err := b.core.IsMember(context.Background(), room, bob.ID); err != nil || ok {
 		t.Fatalf("b still answers member=%v (%v) with Redis down", ok, err)
+	}
+}
+
+// TestTokenExpiryClosesSocket: a token is checked at the upgrade, and the
+// connection ends with 4401 once the token would be refused, within a ping
+// interval, instead of outliving it by days.
+func TestTokenExpiryClosesSocket(t *testing.T) {
+	core, err := New(Config{Store: store.Config{DSN: testDSN(), MaxConns: 2},
+		Secret: []byte("expiry-test-secret-0123456789"), Instance: "expiry", TokenTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := core.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	api := NewAPI(core, APIConfig{Socket: socket.Config{PingInterval: 100 * time.Millisecond}})
+	srv := httptest.NewServer(api)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		api.Close(ctx)
+		srv.Close()
+		_ = core.Stop(ctx)
+	})
+	tok, exp := core.Signer.Issue(1, "expiring")
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?token="+tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != wire.CloseUnauthorized {
+			t.Fatalf("want close 4401 after the token expired, got %v", err)
+		}
+		// Tokens carry whole seconds: refused from time.Unix(exp.Unix(), 0).
+		if late := time.Since(time.Unix(exp.Unix(), 0)); late < 0 || late > time.Second {
+			t.Fatalf("closed %v after the token's expiry", late)
+		}
+		return
 	}
 }

@@ -106,6 +106,10 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	compress := a.cfg.Compression && strings.Contains(strings.ToLower(r.Header.Get("Sec-WebSocket-Extensions")), "permessage-deflate")
 	conn := socket.New(ws, &a.cfg.Socket, socketObserver{a.core.Metrics}, claims.UserID, compress)
+	// Checked at the upgrade only; the heartbeat ends the connection when
+	// the token would no longer be accepted (close 4401 within one ping
+	// interval), and the client signs in or reconnects with a fresh one.
+	conn.SetExpiry(time.Unix(claims.Expires, 0), wire.CloseUnauthorized, "unauthorized: token expired")
 	s := &session{a: a, c: conn, who: claims, release: release,
 		sends: rate.NewLimiter(rate.Limit(a.cfg.SendRate), a.cfg.SendBurst)}
 	// The connection lives on in its own goroutine and ServeHTTP returns:

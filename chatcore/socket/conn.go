@@ -145,6 +145,11 @@ type Conn struct {
 	done      chan struct{}
 	closeOnce sync.Once
 	closeCode atomic.Int32
+	// expires is when the connection's credentials end (unix seconds, 0:
+	// never); the registry's heartbeat closes it then with expiredCode.
+	expires       atomic.Int64
+	expiredCode   int
+	expiredReason string
 }
 
 // New wraps an upgraded gorilla connection. compress reports whether the
@@ -188,6 +193,21 @@ func (c *Conn) Send(v any) bool {
 
 // Ping queues a WebSocket ping; the heartbeat calls it for every connection.
 func (c *Conn) Ping() { c.push(item{ping: true}, 0) }
+
+// SetExpiry makes the heartbeat close the connection with code and reason
+// once at is past: a token checked at the upgrade must not outlive itself
+// on a connection that stays open. Call it before the connection is added
+// to a Registry.
+func (c *Conn) SetExpiry(at time.Time, code int, reason string) {
+	c.expiredCode, c.expiredReason = code, reason
+	c.expires.Store(at.Unix())
+}
+
+// expired reports whether the connection's credentials have ended.
+func (c *Conn) expired(now time.Time) bool {
+	exp := c.expires.Load()
+	return exp != 0 && now.Unix() >= exp
+}
 
 func (c *Conn) push(it item, size int) bool {
 	c.mu.Lock()

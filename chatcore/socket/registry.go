@@ -70,7 +70,8 @@ func (r *Registry) snapshot(i int) []*Conn {
 }
 
 // Heartbeat pings every connection once per interval, one shard per tick so
-// the pings, and the pongs they bring back, are spread over the interval.
+// the pings, and the pongs they bring back, are spread over the interval;
+// a connection whose credentials have expired (SetExpiry) is closed instead.
 func (r *Registry) Heartbeat(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval / registryShards)
 	defer t.Stop()
@@ -80,7 +81,12 @@ func (r *Registry) Heartbeat(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
+		now := time.Now()
 		for _, c := range r.snapshot(i) {
+			if c.expired(now) {
+				c.Abort(c.expiredCode, c.expiredReason)
+				continue
+			}
 			c.Ping()
 		}
 	}
