@@ -346,7 +346,7 @@ func TestWebSocketAuth(t *testing.T) {
 		t.Fatalf("plain GET /ws: %d %s", r.status, r.body)
 	}
 	// A cross-origin upgrade is refused.
-	if _, err := ann.dialWith(nil, http.Header{"Authorization": {"Bearer " + ann.token}, "Origin": {"http://evil.example"}}, ""); chatclient.StatusOf(err) != 403 {
+	if _, err := ann.dialWith(nil, http.Header{"Authorization": {"Bearer " + ann.token}, "Origin": {"http://evil.example"}}, ""); chatclient.StatusOf(err) != 403 || chatclient.CodeOf(err) != "forbidden" {
 		t.Fatalf("cross-origin upgrade: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatgate/chatgate/chatcore/socket"
+	"github.com/chatgate/chatgate/chatcore/wire"
 )
 
 // APIConfig is the per-site part of the service (it may differ between two
@@ -117,6 +118,17 @@ func NewAPI(core *Core, cfg APIConfig) *API {
 		EnableCompression: cfg.Compression,
 		CheckOrigin:       cfg.CheckOrigin,
 		HandshakeTimeout:  cfg.Limits.HandshakeTimeout,
+		// A refused handshake (a foreign Origin, a bad upgrade request)
+		// answers in the API's JSON error shape, not gorilla's plain text.
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			code := wire.CodeBadRequest
+			if status == http.StatusForbidden {
+				code = wire.CodeForbidden
+			}
+			var body wire.ErrorBody
+			body.Error.Code, body.Error.Message = code, reason.Error()
+			writeJSON(w, status, body)
+		},
 	}
 	a.routes()
 	return a
