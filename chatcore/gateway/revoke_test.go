@@ -152,3 +152,26 @@ func TestTokenExpiryClosesSocket(t *testing.T) {
 		return
 	}
 }
+
+// TestLeaveUnsubscribesOnce: the leave's own unsubscribe and the revoker's
+// re-check race on the instance that took the leave; the socket gets one
+// unsubscribed event, not two.
+func TestLeaveUnsubscribesOnce(t *testing.T) {
+	a := startInstance(t, "solo", nil)
+	room, bob := privateRoomWith(t, a)
+	for i := range 20 {
+		p := a.dial(t, bob)
+		p.subscribe(t, room)
+		leaveVia(t, a, room, bob)
+		if e := p.want(t, "unsubscribed", 2*time.Second); e.Room != room {
+			t.Fatalf("round %d: unsubscribed from %d", i, e.Room)
+		}
+		time.Sleep(20 * time.Millisecond) // let a second one, if any, arrive
+		p.send(t, map[string]any{"type": "ping"})
+		p.want(t, "pong", 2*time.Second) // fails on a second unsubscribed
+		if _, err := a.core.Store.Join(context.Background(), room, bob.ID, chatcore.RoleMember); err != nil {
+			t.Fatal(err)
+		}
+		a.core.membershipChanged(context.Background(), room, bob.ID)
+	}
+}

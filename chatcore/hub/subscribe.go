@@ -172,17 +172,19 @@ func (h *Hub) replayRange(sub Subscriber, roomID int64, st *subscription, target
 	return nil
 }
 
-// Unsubscribe removes sub from the room.
-func (h *Hub) Unsubscribe(sub Subscriber, roomID int64) {
+// Unsubscribe removes sub from the room; it reports whether sub was there
+// (two concurrent removals of one subscription: only one sees true).
+func (h *Hub) Unsubscribe(sub Subscriber, roomID int64) bool {
 	s := h.shard(roomID)
 	s.mu.Lock()
 	r, ok := s.rooms[roomID]
 	if !ok {
 		s.mu.Unlock()
-		return
+		return false
 	}
-	left := false
+	left, removed := false, false
 	if st, ok := r.subs[sub]; ok {
+		removed = true
 		st.removed = true
 		delete(r.subs, sub)
 		if r.users[sub.UserID()]--; r.users[sub.UserID()] <= 0 {
@@ -204,6 +206,7 @@ func (h *Hub) Unsubscribe(sub Subscriber, roomID int64) {
 	if idle && h.OnRoomIdle != nil {
 		h.OnRoomIdle(roomID)
 	}
+	return removed
 }
 
 // Presence tells the room's live subscribers, except the user's own
@@ -321,9 +324,14 @@ func (h *Hub) UnsubscribeUser(roomID, userID int64) int {
 		}
 	}
 	s.mu.Unlock()
+	n := 0
 	for _, sub := range gone {
-		h.Unsubscribe(sub, roomID)
-		sub.Enqueue(wire.NewFrame(0, wire.Encode(wire.RoomEvent{Type: wire.TypeUnsubbed, Room: roomID})))
+		// A concurrent removal (the revoker and the leave's own call) may
+		// have taken it first: one unsubscribed event per subscription.
+		if h.Unsubscribe(sub, roomID) {
+			sub.Enqueue(wire.NewFrame(0, wire.Encode(wire.RoomEvent{Type: wire.TypeUnsubbed, Room: roomID})))
+			n++
+		}
 	}
-	return len(gone)
+	return n
 }
