@@ -94,6 +94,27 @@ func TestRoomsJoinLeave(t *testing.T) {
 	if ok, err := s.IsMember(ctx, r.ID, cat.ID); !ok || err != nil {
 		t.Fatalf("cat not member: %v %v", ok, err)
 	}
+	// The owner leaves: cat, the longest-standing member left, owns it.
+	if left, err := s.Leave(ctx, r.ID, ann.ID); err != nil || !left {
+		t.Fatalf("owner leaves: %v %v", left, err)
+	}
+	if role, err := s.Role(ctx, r.ID, cat.ID); err != nil || role != chatcore.RoleOwner {
+		t.Fatalf("cat's role after the owner left: %q %v, want owner", role, err)
+	}
+	if _, err := s.Role(ctx, r.ID, ann.ID); !errors.Is(err, chatcore.ErrNotFound) {
+		t.Fatalf("ann's role after leaving: %v", err)
+	}
+	count(1)
+	// A member leaving hands nothing over.
+	if ok, _ := s.Join(ctx, r.ID, bob.ID, ""); !ok {
+		t.Fatal("bob rejoins")
+	}
+	if _, err := s.Leave(ctx, r.ID, bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	if role, _ := s.Role(ctx, r.ID, cat.ID); role != chatcore.RoleOwner {
+		t.Fatalf("cat's role after a member left: %q", role)
+	}
 	if _, err := s.Join(ctx, 9999, bob.ID, ""); !errors.Is(err, chatcore.ErrNotFound) {
 		t.Fatalf("join unknown room: %v", err)
 	}

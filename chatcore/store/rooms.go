@@ -114,20 +114,30 @@ func (s *Store) Join(ctx context.Context, roomID, userID int64, role string) (bo
 
 // Leave removes userID from roomID; (false, nil) when it was not a member,
 // chatcore.ErrNotFound when the room does not exist. member_count is
-// decremented by the same statement only when a row was deleted.
+// decremented by the same statement only when a row was deleted. An owner
+// who leaves hands the room to the longest-standing other member (earliest
+// joined_at, then lowest id), in the same statement, so a room with
+// members always has someone who can administer it.
 func (s *Store) Leave(ctx context.Context, roomID, userID int64) (bool, error) {
 	var left, exists bool
 	err := s.run(ctx, "leave_room", func(ctx context.Context) (int, error) {
 		return 1, s.pool.QueryRow(ctx, `
 			WITH del AS (
 				DELETE FROM room_users WHERE room_id = $1 AND user_id = $2
-				RETURNING 1
+				RETURNING role
 			), upd AS (
 				UPDATE rooms SET member_count = member_count - 1
 				WHERE id = $1 AND EXISTS (SELECT 1 FROM del)
+			), heir AS (
+				UPDATE room_users SET role = $3
+				WHERE room_id = $1 AND user_id = (
+					SELECT user_id FROM room_users
+					WHERE room_id = $1 AND user_id <> $2
+					ORDER BY joined_at, user_id LIMIT 1)
+				AND EXISTS (SELECT 1 FROM del WHERE role = $3)
 			)
 			SELECT EXISTS (SELECT 1 FROM del), EXISTS (SELECT 1 FROM rooms WHERE id = $1)`,
-			roomID, userID).Scan(&left, &exists)
+			roomID, userID, chatcore.RoleOwner).Scan(&left, &exists)
 	})
 	if err == nil && !exists {
 		err = wrapErr("leave_room", ctx, pgx.ErrNoRows)
