@@ -1,0 +1,56 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestParseProcStat(t *testing.T) {
+	// comm may hold spaces and parentheses: fields count after the last ')'.
+	line := "4242 (we (ird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 1 0 100 1000000 300 18446744073709551615\n"
+	s, err := parseProcStat(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.pid != 4242 || s.ppid != 1 || s.cpuTicks != 250+50+7+3 || s.rssPages != 300 {
+		t.Fatalf("%+v", s)
+	}
+	if _, err := parseProcStat("12 (x) S 1 2"); err == nil {
+		t.Fatal("short line accepted")
+	}
+}
+
+func TestProcTreeSample(t *testing.T) {
+	dir := t.TempDir()
+	write := func(pid, ppid, utime, cutime, rss string) {
+		d := filepath.Join(dir, pid)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		line := pid + " (postgres) S " + ppid + " 1 1 0 -1 0 0 0 0 0 " + utime + " 0 " + cutime + " 0 20 0 1 0 100 1000 " + rss + " 0\n"
+		if err := os.WriteFile(filepath.Join(d, "stat"), []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("100", "1", "100", "50", "10") // root; 50 ticks of reaped children
+	write("101", "100", "200", "0", "1") // child
+	write("102", "101", "300", "0", "1") // grandchild
+	write("200", "1", "999", "0", "1")   // not in the tree
+	if err := os.MkdirAll(filepath.Join(dir, "self"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := procTreeSample(dir, 100)
+	if !s.ok() {
+		t.Fatal(s.Err)
+	}
+	if s.CPU != 6.5 { // (100+50+200+300)/100
+		t.Fatalf("cpu %v", s.CPU)
+	}
+	if want := float64(12 * os.Getpagesize()); s.RSS != want {
+		t.Fatalf("rss %v, want %v", s.RSS, want)
+	}
+	if s := procTreeSample(dir, 7); s.ok() {
+		t.Fatal("missing process sampled")
+	}
+}
