@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -236,8 +235,8 @@ func parseMetricsList(s string) ([]string, error) {
 		switch {
 		case part == "":
 		case isProcTarget(part):
-			if pid, err := strconv.Atoi(strings.TrimPrefix(part, procPrefix)); err != nil || pid < 1 {
-				return nil, fmt.Errorf("%q: want proc:PID", part)
+			if _, _, err := parseProcTarget(part); err != nil {
+				return nil, err
 			}
 			out = append(out, part)
 		default:

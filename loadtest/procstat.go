@@ -15,6 +15,12 @@ import (
 // servers that have no Prometheus endpoint (the Socket.IO peer) and those
 // that are several processes (Postgres: the postmaster's tree holds every
 // backend), the same way for all of them.
+//
+// proc:PID@DB is a Postgres postmaster whose client backends count only
+// when they serve database DB: the postmaster, its background processes
+// (checkpointer, WAL writer, autovacuum...) and DB's backends, without the
+// reaped children's times (they may have served any database). On a
+// cluster shared with other work that is the part one gateway causes.
 const procPrefix = "proc:"
 
 func isProcTarget(t string) bool { return strings.HasPrefix(t, procPrefix) }
@@ -26,11 +32,11 @@ const clockTicks = 100
 // procStat is what the generator reads from one /proc/PID/stat.
 type procStat struct {
 	pid, ppid int
-	// cpuTicks: utime + stime + cutime + cstime. The children's times
-	// count the descendants that exited and were reaped (Postgres
-	// backends that ended), so the tree's total never goes back.
-	cpuTicks int64
-	rssPages int64
+	// ownTicks: utime + stime; childTicks: cutime + cstime, the
+	// descendants that exited and were reaped (Postgres backends that
+	// ended), so the tree's total never goes back.
+	ownTicks, childTicks int64
+	rssPages             int64
 }
 
 // parseProcStat reads one stat line. comm (field 2) is in parentheses and
@@ -60,7 +66,8 @@ func parseProcStat(line string) (procStat, error) {
 	}
 	s.pid = pid
 	s.ppid = int(num(4))
-	s.cpuTicks = num(14) + num(15) + num(16) + num(17)
+	s.ownTicks = num(14) + num(15)
+	s.childTicks = num(16) + num(17)
 	s.rssPages = num(24)
 	return s, err
 }
@@ -68,7 +75,7 @@ func parseProcStat(line string) (procStat, error) {
 // procTreeSample sums the CPU and RSS of root and its descendants as one
 // metric sample (RSS counts shared pages once per process: a Postgres
 // cluster's shared buffers are over-counted).
-func procTreeSample(procDir string, root int) metricSample {
+func procTreeSample(procDir string, root int, db string) metricSample {
 	s := metricSample{T: time.Now()}
 	entries, err := os.ReadDir(procDir)
 	if err != nil {
@@ -102,7 +109,16 @@ func procTreeSample(procDir string, root int) metricSample {
 		pid := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]
 		ps := stats[pid]
-		ticks += ps.cpuTicks
+		if db != "" && pid != root {
+			cmd, _ := os.ReadFile(filepath.Join(procDir, strconv.Itoa(pid), "cmdline"))
+			if other, ok := pgBackendDB(string(cmd)); ok && other != db {
+				continue
+			}
+		}
+		ticks += ps.ownTicks
+		if db == "" {
+			ticks += ps.childTicks
+		}
 		pages += ps.rssPages
 		todo = append(todo, children[pid]...)
 	}
@@ -111,8 +127,39 @@ func procTreeSample(procDir string, root int) metricSample {
 	return s
 }
 
-// procTargetPID is the PID of a proc:PID target.
-func procTargetPID(t string) int {
-	pid, _ := strconv.Atoi(strings.TrimPrefix(t, procPrefix))
-	return pid
+// parseProcTarget splits proc:PID[@DB].
+func parseProcTarget(t string) (pid int, db string, err error) {
+	spec, db, _ := strings.Cut(strings.TrimPrefix(t, procPrefix), "@")
+	pid, err = strconv.Atoi(spec)
+	if err != nil || pid < 1 {
+		return 0, "", fmt.Errorf("%q: want proc:PID or proc:PID@DATABASE", t)
+	}
+	return pid, db, nil
+}
+
+// pgBackendDB reads the database of a Postgres client backend from its
+// process title ("postgres: 15/main: USER DB 127.0.0.1(50888) idle", or
+// [local] for a Unix socket); ok is false for the other processes.
+func pgBackendDB(cmdline string) (db string, ok bool) {
+	f := strings.Fields(strings.ReplaceAll(cmdline, "\x00", " "))
+	if len(f) == 0 || f[0] != "postgres:" {
+		return "", false
+	}
+	for i := 2; i < len(f); i++ {
+		a := f[i]
+		open := strings.IndexByte(a, '(')
+		if a == "[local]" || (open > 0 && strings.HasSuffix(a, ")") && isDigits(a[open+1:len(a)-1])) {
+			return f[i-1], true
+		}
+	}
+	return "", false
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

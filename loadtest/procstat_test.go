@@ -13,11 +13,21 @@ func TestParseProcStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.pid != 4242 || s.ppid != 1 || s.cpuTicks != 250+50+7+3 || s.rssPages != 300 {
+	if s.pid != 4242 || s.ppid != 1 || s.ownTicks != 250+50 || s.childTicks != 7+3 || s.rssPages != 300 {
 		t.Fatalf("%+v", s)
 	}
 	if _, err := parseProcStat("12 (x) S 1 2"); err == nil {
 		t.Fatal("short line accepted")
+	}
+	for in, want := range map[string]string{
+		"postgres: 15/main: postgres chatgate 127.0.0.1(50888) idle": "chatgate",
+		"postgres: alice db1 [local] SELECT":                         "db1",
+		"postgres: 15/main: walwriter ":                              "",
+		"/usr/lib/postgresql/15/bin/postgres -D x":                   "",
+	} {
+		if db, _ := pgBackendDB(in); db != want {
+			t.Errorf("%q: %q, want %q", in, db, want)
+		}
 	}
 }
 
@@ -40,7 +50,7 @@ func TestProcTreeSample(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "self"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s := procTreeSample(dir, 100)
+	s := procTreeSample(dir, 100, "")
 	if !s.ok() {
 		t.Fatal(s.Err)
 	}
@@ -50,7 +60,26 @@ func TestProcTreeSample(t *testing.T) {
 	if want := float64(12 * os.Getpagesize()); s.RSS != want {
 		t.Fatalf("rss %v, want %v", s.RSS, want)
 	}
-	if s := procTreeSample(dir, 7); s.ok() {
+	if s := procTreeSample(dir, 7, ""); s.ok() {
 		t.Fatal("missing process sampled")
+	}
+
+	// proc:100@mine: 101 serves mine (its child 102 too), 103 another
+	// database: left out, and so are the root's reaped children.
+	write("103", "100", "5000", "0", "1")
+	cmd := func(pid, c string) {
+		if err := os.WriteFile(filepath.Join(dir, pid, "cmdline"), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd("100", "/usr/lib/postgresql/15/bin/postgres\x00-D\x00/var/lib/postgresql/15/main\x00")
+	cmd("101", "postgres: 15/main: postgres mine 127.0.0.1(50888) idle\x00\x00\x00")
+	cmd("102", "postgres: 15/main: checkpointer \x00")
+	cmd("103", "postgres: 15/main: postgres other [local] INSERT\x00")
+	if s := procTreeSample(dir, 100, "mine"); s.CPU != 6 { // (100+200+300)/100
+		t.Fatalf("filtered cpu %v", s.CPU)
+	}
+	if s := procTreeSample(dir, 100, ""); s.CPU != 56.5 {
+		t.Fatalf("whole tree cpu %v", s.CPU)
 	}
 }

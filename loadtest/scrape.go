@@ -97,7 +97,8 @@ func newMonitor(targets []string) *monitor {
 
 func (m *monitor) scrapeOne(ctx context.Context, url string) metricSample {
 	if isProcTarget(url) {
-		return procTreeSample("/proc", procTargetPID(url))
+		pid, db, _ := parseProcTarget(url) // checked by parseFlags
+		return procTreeSample("/proc", pid, db)
 	}
 	s := metricSample{T: time.Now()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

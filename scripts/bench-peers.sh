@@ -14,7 +14,8 @@
 # (.bench-peers: results, seed, logs), PEERS_DOC (BENCHMARKS.md; "" = print
 # only), BENCH_PORT / BENCH_ADMIN_PORT / BENCH_OPS_PORT (gateway, 18080 /
 # 12019 / 19180), PEERS_SIO_PORT (18090), PEERS_PG_PID (the postmaster's pid
-# when psql cannot find it). Everything listens and dials on 127.0.0.0/8;
+# when psql cannot find it), PEERS_DB (chatgate_peers: created on the
+# cluster of CHATGATE_POSTGRES, used by the private gateway). Everything listens and dials on 127.0.0.0/8;
 # every run ends by itself and the servers are stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,7 +79,17 @@ run_case() { # case server url metrics extra...
 }
 
 # --- Chatgate: gateway + Postgres ------------------------------------------
-CHATGATE_AUTH_IP_RATE=off CHATGATE_IP_CONNECT_RATE=off CHATGATE_ADDR=":$port" \
+# A database of its own (PEERS_DB, default chatgate_peers) on the cluster
+# CHATGATE_POSTGRES names: its backends are told apart from other work on
+# a shared cluster by their process titles (-metrics proc:PID@DB).
+dsn="${CHATGATE_POSTGRES:?CHATGATE_POSTGRES is not set: run through make bench-peers}"
+pgdb="${PEERS_DB:-chatgate_peers}"
+query=""
+[[ $dsn == *\?* ]] && query="?${dsn#*\?}"
+base="${dsn%%\?*}"
+peers_dsn="${base%/*}/$pgdb$query"
+psql "$dsn" -v ON_ERROR_STOP=1 -qAt -v db="$pgdb" >/dev/null <<<"SELECT format('CREATE DATABASE %I', :'db') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec"
+CHATGATE_POSTGRES="$peers_dsn" CHATGATE_AUTH_IP_RATE=off CHATGATE_IP_CONNECT_RATE=off CHATGATE_ADDR=":$port" \
 	CHATGATE_ADMIN="127.0.0.1:$admin" CHATGATE_OPS_ADDR="127.0.0.1:$ops" \
 	./caddy run --config Caddyfile >"$out/gateway.log" 2>&1 &
 gw=$!
@@ -89,18 +100,14 @@ wait_http "http://127.0.0.1:$port/readyz" -f
 # lives as long as the cluster; a backend of psql would be gone too soon).
 pg="${PEERS_PG_PID:-}"
 if [[ -z $pg ]]; then
-	ckpt=$(psql "${CHATGATE_POSTGRES:?CHATGATE_POSTGRES is not set: run through make bench-peers}" -Atc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
+	ckpt=$(psql "$peers_dsn" -Atc "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
 	pg=$(awk '{sub(/.*\) /, ""); print $2}' "/proc/$ckpt/stat")
 fi
 [[ -r /proc/$pg/stat ]] || {
 	log "no Postgres process $pg; set PEERS_PG_PID"
 	exit 2
 }
-others=$(psql "$CHATGATE_POSTGRES" -Atc "SELECT count(*) FROM pg_stat_activity WHERE datname IS NOT NULL AND datname <> current_database() AND pid <> pg_backend_pid()" 2>/dev/null || echo "?")
-if [[ $others != 0 ]]; then
-	log "warning: $others connection(s) to other databases of this cluster: their CPU counts as Chatgate's"
-fi
-log "gateway pid $gw, postmaster pid $pg"
+log "gateway pid $gw, postmaster pid $pg, database $pgdb"
 
 # Registering users is argon2id, minutes for thousands: do it once, in a
 # throwaway run, so no measured run starts on a machine still busy with it.
@@ -118,7 +125,7 @@ if ((have < need)); then
 fi
 
 for c in $cases; do
-	run_case "$c" chatgate "http://127.0.0.1:$port" "proc:$gw,proc:$pg" -seed "$out/seed.json"
+	run_case "$c" chatgate "http://127.0.0.1:$port" "proc:$gw,proc:$pg@$pgdb" -seed "$out/seed.json"
 done
 kill "$gw"
 wait "$gw" 2>/dev/null || true

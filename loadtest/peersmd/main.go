@@ -33,10 +33,11 @@ persistence) with ` + "`-protocol socketio`" + `. Same open-loop schedule,
 same 100-byte bodies, same latency (send → deliver from the intended send
 time, HDR, every delivery), same checks (every send acked, every member
 gets every message once and in seq order). Server CPU is read from /proc
-every second (utime + stime, plus the reaped children's) for process
-trees: the gateway plus the Postgres postmaster with all its backends (the
-whole cluster: run it on a cluster nothing else uses), or the node
-process. It is taken over the window deliveries/s uses (send start to the
+every second (utime + stime) for process trees: the gateway plus the
+Postgres postmaster, its background processes (WAL writer, checkpointer,
+autovacuum…) and the backends of the gateway's own database (other
+databases' backends on a shared cluster are left out), or the node
+process (with its reaped children). It is taken over the window deliveries/s uses (send start to the
 last delivery) and divided by deliveries/s: CPU µs per delivered message.
 The generator shares the two cores (its CPU is shown); "load avg" is
 /proc/loadavg just before each run.`
