@@ -203,6 +203,9 @@ func (c *sioConn) packet(data []byte, now time.Time) error {
 	}
 	switch data[0] {
 	case '2': // ping
+		if c.closing.Load() {
+			return nil // our close frame is out: no more writes
+		}
 		return c.WriteFrame([]byte("3"))
 	case '1': // engine close
 		return errSIOClosed

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Chatgate against a plain Socket.IO 4.8 chat server (issue 14): scenarios
 # a, b, c with the load generator against a private gateway (./caddy, the
-# shipped Caddyfile), then the same against loadtest/peers/socketio; prints
+# shipped Caddyfile) and, right after each, against
+# loadtest/peers/socketio; prints
 # the table (p50/p95/p99, CPU per delivered message, ratios) and writes it
 # into BENCHMARKS.md's "Peers" section. `make bench-peers` runs it after
 # scripts/services.sh up (CHATGATE_POSTGRES must reach the cluster).
@@ -124,14 +125,10 @@ if ((have < need)); then
 	sleep "${PEERS_PAUSE:-5}"
 fi
 
-for c in $cases; do
-	run_case "$c" chatgate "http://127.0.0.1:$port" "proc:$gw,proc:$pg@$pgdb" -seed "$out/seed.json"
-done
-kill "$gw"
-wait "$gw" 2>/dev/null || true
-pids=()
-
 # --- Socket.IO peer ----------------------------------------------------------
+# Both servers stay up (an idle one costs next to nothing) so each
+# scenario runs against Chatgate and then the peer back to back: on a
+# shared machine the pair sees the same background load.
 sio_dir=loadtest/peers/socketio
 if [[ ! -d $sio_dir/node_modules/socket.io ]]; then
 	(cd "$sio_dir" && npm ci --no-audit --no-fund >&2)
@@ -142,6 +139,7 @@ pids+=("$sio")
 wait_http "http://127.0.0.1:$sioport/"
 log "socket.io pid $sio: $(head -1 "$out/socketio.log")"
 for c in $cases; do
+	run_case "$c" chatgate "http://127.0.0.1:$port" "proc:$gw,proc:$pg@$pgdb" -seed "$out/seed.json"
 	run_case "$c" socketio "http://127.0.0.1:$sioport" "proc:$sio" -protocol socketio
 done
 cleanup
