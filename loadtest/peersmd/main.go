@@ -24,23 +24,22 @@ const heading = "## Peers (`make bench-peers`)"
 
 // method is the section's fixed explanation; the tables follow it.
 const method = `Chatgate against a plain Socket.IO 4.8 chat server (issue 14). Each
-scenario runs the load generator twice, one server at a time on this
-machine: against a private gateway from ./caddy and the shipped Caddyfile
-(Postgres is the system of record: every message is committed before its
-ack), then against loadtest/peers/socketio (Socket.IO from its
-package-lock, WebSocket transport only, a seq per room in memory, no
-persistence) with ` + "`-protocol socketio`" + `. Same open-loop schedule,
-same 100-byte bodies, same latency (send → deliver from the intended send
-time, HDR, every delivery), same checks (every send acked, every member
-gets every message once and in seq order). Server CPU is read from /proc
-every second (utime + stime) for process trees: the gateway plus the
-Postgres postmaster, its background processes (WAL writer, checkpointer,
-autovacuum…) and the backends of the gateway's own database (other
-databases' backends on a shared cluster are left out), or the node
-process (with its reaped children). It is taken over the window deliveries/s uses (send start to the
-last delivery) and divided by deliveries/s: CPU µs per delivered message.
-The generator shares the two cores (its CPU is shown); "load avg" is
-/proc/loadavg just before each run.`
+scenario runs the load generator against a private gateway from ./caddy
+and the shipped Caddyfile (Postgres is the system of record: every message
+is committed before its ack), then right away against
+loadtest/peers/socketio (Socket.IO from its package-lock, WebSocket
+transport only, a seq per room in memory, no persistence) with
+` + "`-protocol socketio`" + `. Same open-loop schedule, same 100-byte bodies,
+same latency (send → deliver from the intended send time, HDR, every
+delivery), same checks (every send acked, every member gets every message
+once and in seq order). Server CPU is read from /proc every second (utime
++ stime) for process trees: the gateway plus the Postgres postmaster, its
+background processes (WAL writer, checkpointer, autovacuum…) and the
+backends of the gateway's own database (other databases' backends on a
+shared cluster are left out), or the node process. It is taken over the
+window deliveries/s uses (send start to the last delivery) and divided by
+deliveries/s: CPU µs per delivered message. The generator shares the two
+cores (its CPU is shown); "load avg" is /proc/loadavg just before each run.`
 
 // The targets of issue 14: Chatgate's p99 and CPU per delivered message at
 // most this many times the peer's.
