@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CHATGATE_DATA_DIR ?= $(CURDIR)/.data
 GO_SOURCES := $(shell find . -name '*.go' -not -path './frontend/*' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: run test test-go test-fuzz test-scripts test-web build lint fuzz bench bench-load bench-web frontend clean
+.PHONY: run test test-go test-fuzz test-scripts test-web build lint fuzz bench bench-load bench-peers bench-web frontend clean
 
 ## run: start Postgres (and Redis if CHATGATE_REDIS is set) when none answers,
 ## build, and serve on $CHATGATE_ADDR (default :8080). Ctrl-C stops it all.
@@ -69,6 +69,13 @@ bench:
 bench-load: caddy frontend
 	@env=$$(scripts/services.sh up) && eval "$$env"; \
 	scripts/bench-load.sh
+
+## bench-peers: Chatgate against a plain Socket.IO 4.8 server (loadtest/peers/
+## socketio, benchmarks only), scenarios a-c of issue 14; prints the table and
+## rewrites BENCHMARKS.md's Peers section (PEERS_DURATION, PEERS_CASES).
+bench-peers: caddy
+	@env=$$(scripts/services.sh up) && eval "$$env"; \
+	scripts/bench-peers.sh
 
 bench-web: caddy frontend
 	@env=$$(scripts/services.sh up) && eval "$$env"; \

@@ -576,19 +576,27 @@ func (c *Conn) Close() error { return c.CloseWith(CloseNormal, "", time.Second) 
 // for the server to close; a server that does not is reset (SO_LINGER 0).
 func (c *Conn) CloseWith(code int, text string, wait time.Duration) error {
 	c.closing.Store(true)
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+	ClosePolitely(c.ws, c.done, code, text, wait)
+	return nil
+}
+
+// ClosePolitely is CloseWith for any gorilla connection whose read loop
+// closes done when it ends (the load generator's Socket.IO connection uses
+// it too): a close frame, up to wait for the peer to close first, else a
+// reset (SO_LINGER 0); it returns once done is closed.
+func ClosePolitely(ws *websocket.Conn, done <-chan struct{}, code int, text string, wait time.Duration) {
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case <-c.done:
+	case <-done:
 	case <-t.C:
-		if tc, ok := c.ws.NetConn().(*net.TCPConn); ok {
+		if tc, ok := ws.NetConn().(*net.TCPConn); ok {
 			_ = tc.SetLinger(0)
 		}
-		_ = c.ws.Close()
-		<-c.done
+		_ = ws.Close()
+		<-done
 	}
-	return nil
 }
 
 // Drop closes the TCP connection at once, without a close frame (a client

@@ -33,7 +33,7 @@ type client struct {
 	queue     []*sendRec          // not yet written on the current connection
 	ctrl      [][]byte            // control frames to write before sends
 	n         int64
-	conn      *chatclient.Conn
+	conn      wireConn
 	everSub   bool
 	up        bool // subscribed on the current connection
 	downSince time.Time
@@ -168,10 +168,20 @@ func (c *client) token() string {
 // goroutine, stamped once per frame. A connection silent for -ws-timeout is
 // dead; a ping goes out when nothing was heard for a third of it (a busy
 // connection sends none).
-func (c *client) dial(ctx context.Context) (*chatclient.Conn, error) {
+func (c *client) dial(ctx context.Context) (wireConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	return c.w.api.as(c.baseURL(), c.token()).Dial(dctx, &chatclient.DialOptions{
+	if c.w.cfg.Protocol == protoSocketIO {
+		conn, err := dialSIO(dctx, c.w.wsDialer, c.baseURL(), c.u.ID, c.u.Name,
+			func(ev *chatclient.Event) { c.handle(ctx, ev, ev.At) },
+			func(_ []byte, err error) { c.w.errs.add(shortErr(err)) },
+			c.w.cfg.WSTimeout, c.w.cfg.WSTimeout)
+		if err != nil {
+			return nil, err // a nil *sioConn must not become a non-nil wireConn
+		}
+		return conn, nil
+	}
+	conn, err := c.w.api.as(c.baseURL(), c.token()).Dial(dctx, &chatclient.DialOptions{
 		OnEvent:      func(ev *chatclient.Event) { c.handle(ctx, ev, ev.At) },
 		OnBadFrame:   func(_ []byte, err error) { c.w.errs.add(shortErr(err)) },
 		Lean:         true, // no user, no ts: a cheaper decode, as before
@@ -179,6 +189,10 @@ func (c *client) dial(ctx context.Context) (*chatclient.Conn, error) {
 		WriteTimeout: c.w.cfg.WSTimeout,
 		KeepAlive:    c.w.cfg.WSTimeout / 3,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return conn, nil
 }
 
 // relogin renews an expired or rejected token with the stored password.
@@ -197,7 +211,7 @@ func (c *client) relogin(ctx context.Context) {
 // resend what is unacked, then read until the connection ends. It returns
 // the close code the server sent (0 for a broken connection) and whether the
 // connection got as far as subscribed.
-func (c *client) serve(ctx context.Context, conn *chatclient.Conn) (int, bool) {
+func (c *client) serve(ctx context.Context, conn wireConn) (int, bool) {
 	c.mu.Lock()
 	c.conn = conn
 	var since *int64
@@ -250,7 +264,7 @@ func (c *client) markDown() bool {
 
 // writeLoop writes what is queued: control frames, then sends. A failed
 // write closes the connection, so serve sees it end.
-func (c *client) writeLoop(conn *chatclient.Conn, stop <-chan struct{}, done chan<- struct{}) {
+func (c *client) writeLoop(conn wireConn, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	for {
 		select {
@@ -355,7 +369,9 @@ func (c *client) onSubscribed(ev *chatclient.Event, now time.Time) {
 func (c *client) onMessage(ctx context.Context, ev *chatclient.Event, now time.Time) {
 	c.mu.Lock()
 	res := c.tr.receive(ev.Seq)
-	startRepair := c.tr.hasHole() && !c.repairing
+	// The Socket.IO peer has no history to fetch a hole from: it stays
+	// lost.
+	startRepair := c.tr.hasHole() && !c.repairing && c.w.cfg.Protocol != protoSocketIO
 	if startRepair {
 		c.repairing = true
 	}

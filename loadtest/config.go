@@ -12,6 +12,7 @@ import (
 // Config is everything a run is told on the command line. It is also carried
 // to child processes inside their plan, so its fields are exported and JSON.
 type Config struct {
+	Protocol     string        `json:"protocol"`
 	URLs         []string      `json:"urls"`
 	MetricsURLs  []string      `json:"metrics_urls"`
 	AdminURLs    []string      `json:"admin_urls,omitempty"`
@@ -65,8 +66,9 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 		sources                             string
 		child                               childArgs
 	)
+	fs.StringVar(&c.Protocol, "protocol", protoChatgate, "chatgate (PROTOCOL.md), or socketio: the Socket.IO peer of loadtest/peers/socketio (no setup, no REST, no leak check)")
 	fs.StringVar(&urls, "url", "http://127.0.0.1:8080", "base URL of the server, or a comma list: users are spread over them and reconnect to the next one")
-	fs.StringVar(&metricsURLs, "metrics", "auto", "comma list of Prometheus /metrics URLs to sample; auto: the shipped Caddyfile's operator listener "+defaultOpsMetrics+" for a single loopback -url, else each -url + /metrics; none")
+	fs.StringVar(&metricsURLs, "metrics", "auto", "comma list of Prometheus /metrics URLs to sample, or proc:PID for a local process and its descendants read from /proc (CPU, RSS); auto: the shipped Caddyfile's operator listener "+defaultOpsMetrics+" for a single loopback -url, else each -url + /metrics (socketio: none); none")
 	fs.StringVar(&adminURLs, "admin", "auto", "comma list of Caddy admin base URLs, used to force a GC (/debug/pprof/heap?gc=1) before heap readings; auto: Caddy's default http://localhost:2019 for a single loopback -url; none")
 	fs.IntVar(&c.Users, "users", 200, "number of users (one WebSocket connection each)")
 	fs.IntVar(&c.Rooms, "rooms", 20, "number of rooms; user i joins room i mod rooms")
@@ -111,6 +113,22 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 	if c.URLs, err = parseURLList(urls); err != nil {
 		return nil, nil, fmt.Errorf("-url: %w", err)
 	}
+	if c.Protocol == protoSocketIO {
+		// The peer has no /metrics, no admin API and no Go heap: its
+		// CPU comes from -metrics proc:PID, and there is no leak check
+		// unless asked for (which validate refuses).
+		if metricsURLs == "auto" {
+			metricsURLs = "none"
+		}
+		if adminURLs == "auto" {
+			adminURLs = "none"
+		}
+		explicit := false
+		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "leak-check" })
+		if !explicit {
+			c.LeakCheck = "off"
+		}
+	}
 	switch metricsURLs {
 	case "none":
 	case "", "auto":
@@ -127,7 +145,7 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 			c.MetricsURLs = append(c.MetricsURLs, u+"/metrics")
 		}
 	default:
-		if c.MetricsURLs, err = parseURLList(metricsURLs); err != nil {
+		if c.MetricsURLs, err = parseMetricsList(metricsURLs); err != nil {
 			return nil, nil, fmt.Errorf("-metrics: %w", err)
 		}
 	}
@@ -180,6 +198,24 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("-leak-check must be fail, warn or off, not %q", c.LeakCheck)
 	}
+	switch c.Protocol {
+	case protoChatgate:
+	case protoSocketIO:
+		if c.APIRate > 0 {
+			return errors.New("-protocol socketio has no REST API: -api-rate must be 0")
+		}
+		if c.LeakCheck != "off" {
+			return errors.New("-protocol socketio has no /metrics to check leaks with: -leak-check off")
+		}
+	default:
+		return fmt.Errorf("-protocol must be chatgate or socketio, not %q", c.Protocol)
+	}
+	for _, m := range c.MetricsURLs {
+		if isProcTarget(m) && c.LeakCheck != "off" {
+			// /proc gives CPU and RSS, not goroutines and heap.
+			return fmt.Errorf("-metrics %s has no goroutines or heap to check: use -leak-check off", m)
+		}
+	}
 	if len(c.MetricsURLs) == 0 && c.LeakCheck != "off" {
 		// With nothing sampled the check would pass without looking.
 		return errors.New("-metrics none needs -leak-check off")
@@ -189,6 +225,33 @@ func (c *Config) validate() error {
 
 // perUserRate is the send rate each connection carries.
 func (c *Config) perUserRate() float64 { return c.Rate / float64(c.Users) }
+
+// parseMetricsList is parseURLList that also takes proc:PID targets, in
+// the order given.
+func parseMetricsList(s string) ([]string, error) {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		switch {
+		case part == "":
+		case isProcTarget(part):
+			if _, _, err := parseProcTarget(part); err != nil {
+				return nil, err
+			}
+			out = append(out, part)
+		default:
+			u, err := parseURLList(part)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, u...)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no target given")
+	}
+	return out, nil
+}
 
 // parseURLList splits a comma list of http(s) base URLs and drops trailing
 // slashes so paths can be appended.

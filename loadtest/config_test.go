@@ -121,3 +121,31 @@ func TestSourceIPs(t *testing.T) {
 		t.Fatalf("none: %q", ips)
 	}
 }
+
+func TestParseFlagsSocketIO(t *testing.T) {
+	cfg, _, err := parseFlags([]string{"-protocol", "socketio", "-url", "http://127.0.0.1:18090", "-metrics", "proc:4242"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LeakCheck != "off" || cfg.AdminURLs != nil || len(cfg.MetricsURLs) != 1 || cfg.MetricsURLs[0] != "proc:4242" {
+		t.Fatalf("socketio defaults: %+v", cfg)
+	}
+	if cfg, _, err := parseFlags([]string{"-protocol", "socketio"}); err != nil || cfg.MetricsURLs != nil {
+		t.Fatalf("socketio auto metrics: %v", err)
+	}
+	for _, bad := range [][]string{
+		{"-protocol", "socketio", "-api-rate", "10"},
+		{"-protocol", "socketio", "-leak-check", "fail"},
+		{"-protocol", "mqtt"},
+		{"-metrics", "proc:4242"}, // chatgate: the leak check needs /metrics
+		{"-metrics", "proc:x", "-leak-check", "off"},
+	} {
+		if _, _, err := parseFlags(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	cfg, _, err = parseFlags([]string{"-metrics", "proc:1,http://127.0.0.1:9/metrics", "-leak-check", "off"})
+	if err != nil || len(cfg.MetricsURLs) != 2 || cfg.MetricsURLs[0] != "proc:1" {
+		t.Fatalf("mixed: %q %v", cfg.MetricsURLs, err)
+	}
+}

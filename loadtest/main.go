@@ -94,7 +94,13 @@ func run(ctx context.Context, cfg *Config) (*Result, error) {
 	}
 	setupAPI := newAPIClient(newSourceDialer(cfg.SourceIPs, 10*time.Second), 64, nil)
 	t0 := time.Now()
-	users, rooms, err := setup(ctx, cfg, setupAPI, seed, logf)
+	var users []SeedUser
+	var rooms []SeedRoom
+	if cfg.Protocol == protoSocketIO {
+		users, rooms = peerUsers(cfg)
+	} else {
+		users, rooms, err = setup(ctx, cfg, setupAPI, seed, logf)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("setup: %w", err)
 	}
@@ -164,11 +170,19 @@ func run(ctx context.Context, cfg *Config) (*Result, error) {
 	leak := checkLeaks(ctx, mon, cfg.AdminURLs, baseline, cfg.LeakCheck, cfg.LeakTimeout)
 
 	series := mon.series()
+	server := summarizeServer(cfg.MetricsURLs, series, baseline, connected, merged.SendStart, merged.SendEnd, merged.UsersConnected)
+	if !merged.SendStart.IsZero() {
+		end := maxTime(merged.LastDelivery, merged.SendEnd)
+		for i := range series {
+			server.CPUDeliveringPercent += cpuPercent(series[i], merged.SendStart, end)
+		}
+		server.CPUDeliveringPercent = round3(server.CPUDeliveringPercent)
+	}
 	ri := runInfo{
 		cfg:       cfg,
 		started:   started,
 		origin:    origin,
-		server:    summarizeServer(cfg.MetricsURLs, series, baseline, connected, merged.SendStart, merged.SendEnd, merged.UsersConnected),
+		server:    server,
 		points:    serverPoints(series, origin),
 		leak:      leak,
 		kills:     kills,

@@ -38,6 +38,9 @@ func printSummary(w io.Writer, r *Result) {
 	}
 	fmt.Fprintf(w, "server            cpu %.1f%% (100%% = 1 core)  rss peak %s  per conn: rss %s, Go heap+stacks %s  goroutines peak %d\n",
 		r.Server.CPUPercent, fmtBytes(float64(r.Server.RSSBytes)), fmtBytes(r.Server.RSSBytesPerConn), fmtBytes(r.Server.MemBytesPerConn), r.Server.GoroutinesPeak)
+	if r.Server.CPUMicrosPerDelivery > 0 {
+		fmt.Fprintf(w, "server cpu        %.1f%% while delivering, %.1f µs per delivered message\n", r.Server.CPUDeliveringPercent, r.Server.CPUMicrosPerDelivery)
+	}
 	fmt.Fprintf(w, "generator         cpu %.1f%%  send lag p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.GeneratorCPUPercent, r.SendLagMS.P50, r.SendLagMS.P99, r.SendLagMS.Max)
 	if r.Reconnects > 0 || r.Drained > 0 || r.Dropped > 0 {
 		fmt.Fprintf(w, "reconnects        %d (p50 %.2fs  max %.2fs)  drained(1001) %d  dropped %d  too slow %d  rate limited %d\n",

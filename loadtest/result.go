@@ -155,6 +155,10 @@ func buildResult(p *Partial, ri runInfo) *Result {
 		if window > 0 {
 			r.DeliveriesPerSec = round3(float64(p.Delivered) / window)
 		}
+		if r.DeliveriesPerSec > 0 {
+			// Both are rates over the same window.
+			r.Server.CPUMicrosPerDelivery = round3(r.Server.CPUDeliveringPercent / 100 / r.DeliveriesPerSec * 1e6)
+		}
 		if d := p.SendEnd.Sub(p.SendStart).Seconds(); d > 0 {
 			r.SendsPerSec = round3(float64(p.Sent) / d)
 		}

@@ -96,6 +96,10 @@ func newMonitor(targets []string) *monitor {
 }
 
 func (m *monitor) scrapeOne(ctx context.Context, url string) metricSample {
+	if isProcTarget(url) {
+		pid, db, _ := parseProcTarget(url) // checked by parseFlags
+		return procTreeSample("/proc", pid, db)
+	}
 	s := metricSample{T: time.Now()}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -203,14 +207,20 @@ type ServerSummary struct {
 	// is slow to shrink (memory freed after setup's argon2id is returned
 	// lazily), so MemBytesPerConn, from the Go runtime's live heap and
 	// goroutine stacks, is the steadier figure.
-	RSSBytesPerConn   float64         `json:"rss_bytes_per_conn"`
-	HeapBytesPerConn  float64         `json:"heap_bytes_per_conn"`
-	StackBytesPerConn float64         `json:"stack_bytes_per_conn"`
-	MemBytesPerConn   float64         `json:"mem_bytes_per_conn"`
-	IdleRSSBytes      int64           `json:"idle_rss_bytes"`
-	ConnectedRSSBytes int64           `json:"connected_rss_bytes"`
-	GoroutinesPeak    int64           `json:"goroutines_peak"`
-	Targets           []TargetSummary `json:"targets"`
+	RSSBytesPerConn   float64 `json:"rss_bytes_per_conn"`
+	HeapBytesPerConn  float64 `json:"heap_bytes_per_conn"`
+	StackBytesPerConn float64 `json:"stack_bytes_per_conn"`
+	MemBytesPerConn   float64 `json:"mem_bytes_per_conn"`
+	IdleRSSBytes      int64   `json:"idle_rss_bytes"`
+	ConnectedRSSBytes int64   `json:"connected_rss_bytes"`
+	GoroutinesPeak    int64   `json:"goroutines_peak"`
+	// CPUDeliveringPercent is CPUPercent over the window deliveries_per_sec
+	// uses (send start to the last delivery or the end of sending), and
+	// CPUMicrosPerDelivery that CPU per delivered message: what
+	// `make bench-peers` compares (issue 14).
+	CPUDeliveringPercent float64         `json:"cpu_delivering_percent"`
+	CPUMicrosPerDelivery float64         `json:"cpu_us_per_delivery"`
+	Targets              []TargetSummary `json:"targets"`
 }
 
 // TargetSummary is one /metrics endpoint's share.

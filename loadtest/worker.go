@@ -42,6 +42,9 @@ type worker struct {
 	errs    *errorLog
 	rooms   map[int64]*roomState
 	clients []*client
+	// wsDialer dials the Socket.IO peer (Chatgate's connections go
+	// through api's chatclient, which holds the same dialer).
+	wsDialer *websocket.Dialer
 
 	rec                           *recorder
 	connectH, ackH, reconnectH    histSet
@@ -77,7 +80,7 @@ func newWorker(plan *Plan, logf func(string, ...any)) *worker {
 	}
 	// REST and the WebSockets share one chatclient: the source addresses,
 	// the connection pool, this dialer.
-	w.api = newAPIClient(sd, 256, &websocket.Dialer{
+	w.wsDialer = &websocket.Dialer{
 		NetDialContext:   sd.DialContext,
 		HandshakeTimeout: 10 * time.Second,
 		// Small buffers: 10k connections × the 4 KiB defaults is 80 MB
@@ -87,7 +90,8 @@ func newWorker(plan *Plan, logf func(string, ...any)) *worker {
 		WriteBufferSize:   1024,
 		WriteBufferPool:   &sync.Pool{},
 		EnableCompression: cfg.Compression,
-	})
+	}
+	w.api = newAPIClient(sd, 256, w.wsDialer)
 	for i, u := range plan.Users {
 		rs := w.rooms[u.Room]
 		if rs == nil {
@@ -308,6 +312,10 @@ func (w *worker) finalSeqs(ctx context.Context) map[int64]int64 {
 			if s := c.maxSeen(); s > final {
 				final = s
 			}
+		}
+		if w.cfg.Protocol == protoSocketIO {
+			out[id] = final // the peer has no REST API to ask
+			continue
 		}
 		wg.Add(1)
 		sem <- struct{}{}
