@@ -115,6 +115,20 @@ type Route struct {
 	// is id a member of the room). A refused request bypasses the cache, so
 	// the handler answers it. Its Tags must not depend on the identity.
 	Shared func(r *http.Request, id string) bool
+	// Compose, when set, builds every 200 answer from the stored body: the
+	// entry holds what many requests share (one room list for everyone,
+	// a room without its message counters) and Compose adds, per request,
+	// what must not be stored (the user's own part, counters that move with
+	// every message), so an entry need not be dropped when only those
+	// change. id is the request's identity. The ETag is recomputed over the
+	// composed body. On an error the request goes to the origin unchanged
+	// (the full answer, not the stored part).
+	Compose func(r *http.Request, id string, body []byte) ([]byte, error)
+	// Origin, with Compose, rewrites the request the origin sees when it
+	// fills an entry, so it answers with the part to store (in Chatgate a
+	// context mark the API reads). Requests that bypass the cache reach the
+	// origin unchanged and get the full answer.
+	Origin func(r *http.Request) *http.Request
 }
 
 // sharedID stands for every admitted identity in a shared route's key; no
@@ -281,6 +295,13 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 	detail := "uri-miss"
 	if raw != nil {
 		if e, err := decodeEntry(raw); err == nil && e.fresh(now, tags, versions) {
+			if rt.Compose != nil && e.status == http.StatusOK {
+				ce, err := composed(r, rt, id, e)
+				if err != nil {
+					return c.bypass(w, r, rt, "compose-failed", next)
+				}
+				e = ce
+			}
 			c.obs.Request(rt.Name, ResultHit)
 			c.serveHit(w, r, e, now)
 			return nil
@@ -294,7 +315,22 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 		c.setMiss(w.Header(), detail, false, false)
 		return next(w, r)
 	}
-	return c.fill(w, r, rt, key, tags, versions, detail, next)
+	return c.fill(w, r, rt, id, key, tags, versions, detail, next)
+}
+
+// composed is e with the body rt.Compose builds for r (a copy: e may be
+// shared with coalesced requests), a fresh ETag and no Last-Modified.
+func composed(r *http.Request, rt *Route, id string, e *entry) (*entry, error) {
+	body, err := rt.Compose(r, id, e.body)
+	if err != nil {
+		return nil, err
+	}
+	out := *e
+	out.body = body
+	out.header = e.header.Clone()
+	out.header.Del("Last-Modified")
+	out.header.Set("ETag", etagOf(body))
+	return &out, nil
 }
 
 // fresh reports whether e may be served: unexpired and stored under the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -19,14 +20,17 @@ type filled struct {
 // stores a cacheable answer before anyone sees it, so the next request hits.
 // The versions are part of the flight key: a request that read newer
 // versions (a write happened) must not join a flight that started before it.
-func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *Route, key string, tags, versions []string, detail string, next Next) error {
-	origin := stripConditional(r)
+func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *Route, id, key string, tags, versions []string, detail string, next Next) error {
+	plain := stripConditional(r)
+	origin := plain
+	if rt.Compose != nil && rt.Origin != nil {
+		origin = rt.Origin(plain)
+	}
 	flight := key + "|" + strings.Join(versions, ",")
 	if f := c.recentFill(flight); f != nil {
 		// A flight for these same versions just finished: its answer is as
 		// fresh as what this request's lookup allowed.
-		c.writeFilled(w, r, f, detail, true)
-		return nil
+		return c.writeFilled(w, r, rt, id, f, detail, true, plain, next)
 	}
 	leader := false
 	var leaderErr error
@@ -42,7 +46,9 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *Route, key stri
 	f, _ := v.(*filled)
 	if leader {
 		if f != nil {
-			c.writeFilled(w, r, f, detail, false)
+			if err := c.writeFilled(w, r, rt, id, f, detail, false, plain, next); err != nil {
+				return err
+			}
 		}
 		return leaderErr
 	}
@@ -50,10 +56,9 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *Route, key stri
 		// The leader streamed, failed or got a non-200: nothing to share,
 		// so serve this request from the origin on its own.
 		c.setMiss(w.Header(), detail, false, false)
-		return next(w, origin)
+		return next(w, plain)
 	}
-	c.writeFilled(w, r, f, detail, true)
-	return nil
+	return c.writeFilled(w, r, rt, id, f, detail, true, plain, next)
 }
 
 // recentWindow is how long a finished flight's stored answer keeps serving
@@ -81,10 +86,22 @@ func (c *Cache) rememberFill(flight string, f *filled) {
 	})
 }
 
-func (c *Cache) writeFilled(w http.ResponseWriter, r *http.Request, f *filled, detail string, collapsed bool) {
-	copyHeader(w.Header(), f.e.header)
+// writeFilled answers r with a flight's outcome, composed for r when the
+// route composes (a failed composition sends plain to the origin).
+func (c *Cache) writeFilled(w http.ResponseWriter, r *http.Request, rt *Route, id string, f *filled, detail string, collapsed bool, plain *http.Request, next Next) error {
+	e := f.e
+	if rt.Compose != nil && e.status == http.StatusOK {
+		ce, err := composed(r, rt, id, e)
+		if err != nil {
+			c.setMiss(w.Header(), "compose-failed", false, false)
+			return next(w, plain)
+		}
+		e = ce
+	}
+	copyHeader(w.Header(), e.header)
 	c.setMiss(w.Header(), detail, f.stored, collapsed)
-	writeStored(w, r, f.e)
+	writeStored(w, r, e)
+	return nil
 }
 
 // runOrigin calls next into a recorder. It returns nil when the response
@@ -94,7 +111,15 @@ func (c *Cache) runOrigin(w http.ResponseWriter, r *http.Request, rt *Route, key
 	if maxSize <= 0 {
 		maxSize = 1 << 20
 	}
-	rec := newRecorder(w, maxSize, func(h http.Header) { c.setMiss(h, detail, false, false) })
+	bufMax := maxSize
+	if rt.Compose != nil {
+		// The stored part must never reach the client as it is: buffer it
+		// whatever its size (only up to maxSize is stored) and ignore
+		// flushes, so it is always composed.
+		bufMax = math.MaxInt
+	}
+	rec := newRecorder(w, bufMax, func(h http.Header) { c.setMiss(h, detail, false, false) })
+	rec.noStream = rt.Compose != nil
 	defer rec.release()
 	err := next(rec, r)
 	if rec.streaming {
@@ -116,13 +141,12 @@ func (c *Cache) runOrigin(w http.ResponseWriter, r *http.Request, rt *Route, key
 	e := &entry{stored: now, expires: now.Add(rt.TTL), status: status, tags: tags, versions: versions,
 		header: storedHeader(rec.header)}
 	body := rec.buf.Bytes()
-	ok := storable(rt, status, e.header, tags)
+	ok := storable(rt, status, e.header, tags) && len(body) <= maxSize
 	if ok {
 		if e.header.Get("ETag") == "" && e.header.Get("Last-Modified") == "" {
 			// An ETag lets clients revalidate with If-None-Match and get a
 			// 304 straight from the cache.
-			sum := sha256.Sum256(body)
-			e.header.Set("ETag", `"`+hex.EncodeToString(sum[:12])+`"`)
+			e.header.Set("ETag", etagOf(body))
 		}
 		if rt.Private && e.header.Get("Cache-Control") == "" {
 			// Per-user content: shared caches downstream must not keep it,
@@ -157,6 +181,12 @@ func (c *Cache) store(ctx context.Context, key string, enc []byte, ttl time.Dura
 	}
 	c.breaker.Done(nil)
 	return true
+}
+
+// etagOf is the ETag the cache gives a body.
+func etagOf(body []byte) string {
+	sum := sha256.Sum256(body)
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
 }
 
 // storable applies the storing rules: 200 only, no cookies, no

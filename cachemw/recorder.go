@@ -17,6 +17,9 @@ type recorder struct {
 	buf       *bytes.Buffer
 	max       int
 	streaming bool
+	// noStream keeps everything buffered, flushes included (a composed
+	// route's stored part must not reach the client as it is).
+	noStream bool
 	// beforeStream decorates the real header before it is first written
 	// (X-Cache: MISS and friends).
 	beforeStream func(h http.Header)
@@ -82,6 +85,9 @@ func (r *recorder) Write(p []byte) (int, error) {
 
 // Flush means the handler streams: stop buffering.
 func (r *recorder) Flush() {
+	if r.noStream {
+		return
+	}
 	if !r.streaming {
 		if r.status == 0 {
 			r.status = http.StatusOK

@@ -52,6 +52,17 @@ type CacheHandler struct {
 	// anyone else goes to the API. Implies private; needs the chat app. For
 	// routes whose answer is the same for every member (messages, members).
 	SharedByMembers string `json:"shared_by_members,omitempty"`
+	// Compose stores part of the API's answer and completes it per
+	// request (needs the chat app; gateway/rest_roomlist.go):
+	//   - "room_list" (GET /api/rooms): one entry for every user, the
+	//     public rooms; each answer adds the user's memberships, read
+	//     markers and private rooms, and the live counters. Implies
+	//     private; tags may not name the user.
+	//   - "room" (GET /api/rooms/{id}, with shared_by_members): the room
+	//     without its counters; each answer adds them.
+	// Posts then drop neither entry: the counters come from the entity
+	// cache every post invalidates.
+	Compose string `json:"compose,omitempty"`
 	// Tags are the invalidation tags of the responses, with placeholders
 	// ({http.request.uri.path.2}, and {chat_cache.user}, the user id).
 	Tags []string `json:"tags,omitempty"`
@@ -175,6 +186,33 @@ func (h *CacheHandler) Provision(ctx caddy.Context) error {
 		h.route.Private = true
 		h.route.Shared = h.memberOf(app.Core(), h.SharedByMembers)
 	}
+	if h.Compose != "" {
+		if app == nil || app.Core() == nil {
+			return errors.New("chat_cache: compose needs the chat app")
+		}
+		core := app.Core()
+		h.route.Origin = func(r *http.Request) *http.Request {
+			return r.WithContext(gateway.WithStoredPart(r.Context()))
+		}
+		switch h.Compose {
+		case "room_list":
+			h.route.Private = true
+			// Every verified user shares the entry: it holds only what
+			// everyone sees, the rest is composed per user.
+			h.route.Shared = func(*http.Request, string) bool { return true }
+			h.route.Compose = func(r *http.Request, id string, body []byte) ([]byte, error) {
+				user, err := strconv.ParseInt(id, 10, 64)
+				if err != nil {
+					return nil, err
+				}
+				return core.ComposeRoomList(r.Context(), user, body)
+			}
+		case "room":
+			h.route.Compose = func(r *http.Request, _ string, body []byte) ([]byte, error) {
+				return core.ComposeRoom(r.Context(), body)
+			}
+		}
+	}
 	switch {
 	case h.IgnoreQuery:
 		h.route.VaryQuery = []string{}
@@ -294,9 +332,25 @@ func (h *CacheHandler) Validate() error {
 	case h.IgnoreQuery && len(h.VaryQuery) > 0:
 		return errors.New("chat_cache: ignore_query and vary_query exclude each other")
 	}
+	switch h.Compose {
+	case "":
+	case "room_list":
+		if h.SharedByMembers != "" {
+			return errors.New("chat_cache: compose room_list is one entry for every user, not shared_by_members")
+		}
+	case "room":
+		if h.SharedByMembers == "" {
+			return errors.New("chat_cache: compose room needs shared_by_members (the room's info is for its members)")
+		}
+	default:
+		return fmt.Errorf("chat_cache: unknown compose %q (room_list or room)", h.Compose)
+	}
 	for _, t := range h.Tags {
 		if h.SharedByMembers != "" && strings.Contains(t, "{chat_cache.user}") {
 			return fmt.Errorf("chat_cache: tag %q names the user, but shared_by_members entries are one for all members", t)
+		}
+		if h.Compose == "room_list" && strings.Contains(t, "{chat_cache.user}") {
+			return fmt.Errorf("chat_cache: tag %q names the user, but compose room_list is one entry for every user", t)
 		}
 	}
 	return nil

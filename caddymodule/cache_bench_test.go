@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// BenchmarkCaddyGET: GET /api/rooms/{id} and its newest 50 messages through Caddy (encode, the
+// BenchmarkCaddyGET: GET /api/rooms/{id}, its newest 50 messages and the
+// room list (100 rooms, composed per answer) through Caddy (encode, the
 // cache, the chat handler), cached (Redis storage, HIT) and uncached (the
 // same API on a site without chat_cache). Two measurements per variant:
 //
@@ -25,8 +26,11 @@ func BenchmarkCaddyGET(b *testing.B) {
 	for i := 0; i < 50; i++ {
 		ann.call(b, "POST", fmt.Sprintf("/api/rooms/%d/messages", room), map[string]string{"body": fmt.Sprint("message ", i), "cid": fmt.Sprint(i)})
 	}
+	for i := 0; i < 99; i++ {
+		ann.createRoom(b, fmt.Sprint("bench ", i), i%10 == 0)
+	}
 	for _, p := range []struct{ name, path string }{{"room", fmt.Sprintf("/api/rooms/%d", room)},
-		{"messages50", fmt.Sprintf("/api/rooms/%d/messages?limit=50", room)}} {
+		{"messages50", fmt.Sprintf("/api/rooms/%d/messages?limit=50", room)}, {"rooms", "/api/rooms"}} {
 		b.Run(p.name, func(b *testing.B) { benchCaddyGET(b, ann, s.base, uncached, p.path) })
 	}
 }

@@ -29,6 +29,7 @@ func parseCacheHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 //	    vary_header  <field...>
 //	    private
 //	    shared_by_members <room>
+//	    compose      room_list | room
 //	    tags         <tag...>
 //	    max_size     <size>
 //	    storage      redis [<url>] | memory [<max size>]
@@ -85,7 +86,7 @@ func (h *CacheHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Errf("chat_cache storage: want redis or memory, got %q", h.Storage)
 				}
 			}
-		case "ttl", "max_size", "prefix", "timeout", "name", "shared_by_members":
+		case "ttl", "max_size", "prefix", "timeout", "name", "shared_by_members", "compose":
 			if len(args) != 1 {
 				return d.ArgErr()
 			}
@@ -102,6 +103,8 @@ func (h *CacheHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.Name = args[0]
 			case "shared_by_members":
 				h.SharedByMembers = args[0]
+			case "compose":
+				h.Compose = args[0]
 			}
 		default:
 			return d.Errf("unrecognized chat_cache subdirective %q", name)

@@ -44,7 +44,13 @@ func TestUnmarshalCacheHandler(t *testing.T) {
 		shared.SharedByMembers != "{http.request.uri.path.2}" {
 		t.Fatalf("shared_by_members: %v %+v", err, shared)
 	}
+	var composed CacheHandler
+	if err := composed.UnmarshalCaddyfile(caddyfile.NewTestDispenser("chat_cache 10m {\n compose room_list\n tags rooms:list\n}")); err != nil ||
+		composed.Compose != "room_list" || composed.Validate() != nil {
+		t.Fatalf("compose: %v %+v", err, composed)
+	}
 	for _, bad := range []string{
+		"chat_cache {\n compose\n}", "chat_cache {\n compose room room_list\n}",
 		"chat_cache 1m extra", "chat_cache {\n bogus\n}", "chat_cache {\n ttl\n}", "chat_cache {\n ttl soon\n}",
 		"chat_cache {\n tags\n}", "chat_cache {\n private yes\n}", "chat_cache {\n storage\n}", "chat_cache {\n storage disk x\n}",
 		"chat_cache {\n max_size lots\n}", "chat_cache {\n shared_by_members\n}", "chat_cache {\n shared_by_members 1 2\n}",
@@ -56,7 +62,10 @@ func TestUnmarshalCacheHandler(t *testing.T) {
 	}
 	for _, bad := range []CacheHandler{{}, {TTL: caddy.Duration(48 * time.Hour)}, {TTL: 1, Storage: "disk"},
 		{TTL: 1, IgnoreQuery: true, VaryQuery: []string{"a"}},
-		{TTL: 1, SharedByMembers: "{http.request.uri.path.2}", Tags: []string{"user:{chat_cache.user}"}}} {
+		{TTL: 1, SharedByMembers: "{http.request.uri.path.2}", Tags: []string{"user:{chat_cache.user}"}},
+		{TTL: 1, Compose: "rooms"}, {TTL: 1, Compose: "room"},
+		{TTL: 1, Compose: "room_list", SharedByMembers: "{http.request.uri.path.2}"},
+		{TTL: 1, Compose: "room_list", Tags: []string{"rooms:list", "user:{chat_cache.user}"}}} {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("%+v validated", bad)
 		}

@@ -106,12 +106,13 @@ func TestResponseCacheThroughCaddy(t *testing.T) {
 		t.Fatalf("anonymous: %d %s", r.status, xcache(r))
 	}
 
-	// A post, then a read: the new count at once.
+	// A post, then a read: the new count at once. The entry stays (it
+	// holds no counters; they are composed into every answer).
 	if r := ann.call(t, "POST", path+"/messages", map[string]string{"body": "hi", "cid": "c1"}); r.status != 201 {
 		t.Fatalf("post: %d %s", r.status, r.body)
 	}
 	r = ann.call(t, "GET", path, nil)
-	if xcache(r) != "MISS" || !strings.Contains(string(r.body), `"message_count":1`) {
+	if xcache(r) != "HIT" || !strings.Contains(string(r.body), `"message_count":1`) || !strings.Contains(string(r.body), `"last_seq":1`) {
 		t.Fatalf("after post: %s %s", xcache(r), r.body)
 	}
 	msgs := path + "/messages?limit=10"
@@ -222,6 +223,75 @@ func TestResponseCacheThroughCaddy(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+}
+
+// TestRoomListThroughCaddy: GET /api/rooms is one stored entry for every
+// user (compose room_list): the answer is the uncached API's, byte for byte;
+// a post shows in the counters at once and keeps the entry; joins and
+// removals change the user's part at once; a non-member never gets a
+// private room.
+func TestRoomListThroughCaddy(t *testing.T) {
+	s, _, uncached := startCacheServer(t)
+	ann, bob := s.register(t, "Ann"), s.register(t, "Bob")
+	pub := ann.createRoom(t, "listed", false)
+	secretName := fmt.Sprintf("hidden-%d", time.Now().UnixNano())
+	priv := ann.createRoom(t, secretName, true)
+	plain := func(c *client) string {
+		t.Helper()
+		r, err := replyOf(chatclient.New(uncached, chatclient.WithToken(c.token)).Do(context.Background(), "GET", "/api/rooms", nil, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(r.body)
+	}
+	// list reads the cached list and checks it against the uncached API's
+	// (other tests may add rooms in between: a few tries).
+	list := func(c *client, want string) reply {
+		t.Helper()
+		for try := 0; ; try++ {
+			r := c.call(t, "GET", "/api/rooms", nil)
+			if r.status != 200 || (want != "" && xcache(r) != want) {
+				t.Fatalf("GET /api/rooms: %d %s %s", r.status, xcache(r), r.body)
+			}
+			if p := plain(c); p == string(r.body) {
+				return r
+			} else if try == 2 {
+				t.Fatalf("cached list differs from the API's:\n%s\n%s", r.body, p)
+			}
+		}
+	}
+	list(ann, "")
+	r := list(bob, "HIT")
+	if strings.Contains(string(r.body), secretName) {
+		t.Fatalf("bob got the private room: %s", r.body)
+	}
+	for i := 1; i <= 3; i++ {
+		if r := ann.call(t, "POST", fmt.Sprintf("/api/rooms/%d/messages", pub), map[string]string{"body": "x", "cid": fmt.Sprint("l", i)}); r.status != 201 {
+			t.Fatalf("post: %d %s", r.status, r.body)
+		}
+		r := list(bob, "HIT")
+		if !strings.Contains(string(r.body), fmt.Sprintf(`"id":%d,"name":"listed","is_private":false,"created_by":%d`, pub, ann.id)) ||
+			!strings.Contains(string(r.body), fmt.Sprintf(`"last_seq":%d,"member_count":1,"message_count":%d,"joined":false`, i, i)) {
+			t.Fatalf("after post %d: %s", i, r.body)
+		}
+	}
+	bob.join(t, pub)
+	if r := list(bob, "MISS"); !strings.Contains(string(r.body), `"last_seq":3,"member_count":2,"message_count":3,"joined":true`) {
+		t.Fatalf("bob after joining: %s", r.body)
+	}
+	if r := ann.call(t, "POST", fmt.Sprintf("/api/rooms/%d/members", priv), map[string]int64{"user_id": bob.id}); r.status != 200 {
+		t.Fatalf("invite: %d %s", r.status, r.body)
+	}
+	if r := list(bob, ""); !strings.Contains(string(r.body), secretName) {
+		t.Fatalf("bob after the invitation: %s", r.body)
+	}
+	if r := ann.call(t, "DELETE", fmt.Sprintf("/api/rooms/%d/members/%d", priv, bob.id), nil); r.status != 200 {
+		t.Fatalf("remove: %d %s", r.status, r.body)
+	}
+	if r := list(bob, ""); strings.Contains(string(r.body), secretName) {
+		t.Fatalf("bob still gets the private room after his removal: %s", r.body)
+	}
+	list(ann, "")
 }
 
 // TestHistoryPageAboveNewest: a ?before= page that reaches past the newest

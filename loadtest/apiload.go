@@ -15,27 +15,77 @@ import (
 type apiRoute struct {
 	name   string
 	weight int
-	path   func(room, lastSeq int64, r *rand.Rand) string
+	path   func(room, lastSeq int64, history string, r *rand.Rand) string
 }
 
 var apiMix = []apiRoute{
-	{"GET /api/rooms/{id}/messages", 40, func(room, _ int64, _ *rand.Rand) string {
+	{"GET /api/rooms/{id}/messages", 40, func(room, _ int64, _ string, _ *rand.Rand) string {
 		return fmt.Sprintf("/api/rooms/%d/messages?limit=50", room)
 	}},
-	{"GET /api/rooms/{id}/messages?before", 15, func(room, last int64, r *rand.Rand) string {
+	{"GET /api/rooms/{id}/messages?before", 15, historyPath},
+	{"GET /api/rooms/{id}", 20, func(room, _ int64, _ string, _ *rand.Rand) string {
+		return fmt.Sprintf("/api/rooms/%d", room)
+	}},
+	{"GET /api/rooms/{id}/members", 15, func(room, _ int64, _ string, _ *rand.Rand) string {
+		return fmt.Sprintf("/api/rooms/%d/members", room)
+	}},
+	{"GET /api/rooms", 10, func(_, _ int64, _ string, _ *rand.Rand) string { return "/api/rooms" }},
+}
+
+// History read patterns (-history).
+const (
+	// HistoryAligned pages the way the web client does
+	// (frontend/src/store/roomCache.ts, olderBefore): a client that opened
+	// the room when its newest seq was last holds the newest page of 50
+	// and loads older pages of 100, each page's before rounded up to a
+	// multiple of 50, plus one.
+	HistoryAligned = "aligned"
+	// HistoryOldest is the same client without the rounding: before is the
+	// oldest seq it holds, so the pages depend on when it opened the room.
+	HistoryOldest = "oldest"
+	// HistoryRandom is the mix before issue 14: before uniform in
+	// [1, last], pages of 50. No client reads like this (it jumps to random
+	// places); kept so older figures can be reproduced.
+	HistoryRandom = "random"
+)
+
+// historyPath is an older-history read under pattern history. Depth (pages
+// below the newest page) is 1 half the time, 2 a quarter, ..., at most 6:
+// readers mostly scroll back a little.
+func historyPath(room, last int64, history string, r *rand.Rand) string {
+	if history == HistoryRandom {
 		before := int64(1)
 		if last > 1 {
 			before = 1 + r.Int64N(last)
 		}
 		return fmt.Sprintf("/api/rooms/%d/messages?before=%d&limit=50", room, before)
-	}},
-	{"GET /api/rooms/{id}", 20, func(room, _ int64, _ *rand.Rand) string {
-		return fmt.Sprintf("/api/rooms/%d", room)
-	}},
-	{"GET /api/rooms/{id}/members", 15, func(room, _ int64, _ *rand.Rand) string {
-		return fmt.Sprintf("/api/rooms/%d/members", room)
-	}},
-	{"GET /api/rooms", 10, func(_, _ int64, _ *rand.Rand) string { return "/api/rooms" }},
+	}
+	const first, older, align = 50, 100, 50
+	oldest := max(1, last-first+1) // the newest page it holds
+	depth := int64(1)
+	for depth < 6 && r.IntN(2) == 0 {
+		depth++
+	}
+	before := int64(1) // the room fits in the newest page: an empty page
+	if oldest > 1 {
+		b1 := oldest
+		if history != HistoryOldest { // aligned, the default
+			b1 = olderBefore(oldest, align)
+		}
+		for ; depth > 1 && b1-older*(depth-1) < 2; depth-- {
+		}
+		before = b1 - older*(depth-1)
+	}
+	return fmt.Sprintf("/api/rooms/%d/messages?before=%d&limit=%d", room, before, older)
+}
+
+// olderBefore is the web client's: oldest rounded up to a multiple of
+// align, plus one.
+func olderBefore(oldest, align int64) int64 {
+	if oldest <= 1 {
+		return 1
+	}
+	return (oldest-2)/align*align + align + 1
 }
 
 // pickRoute chooses a route by weight from x in [0, total weight).
@@ -113,7 +163,7 @@ func (w *worker) apiLoad(ctx context.Context, start, end time.Time) {
 		}
 		c := w.clients[rng.IntN(len(w.clients))]
 		route := pickRoute(rng.IntN(weight))
-		path := route.path(c.room.id, c.room.maxAcked.Load(), rng)
+		path := route.path(c.room.id, c.room.maxAcked.Load(), w.plan.Config.History, rng)
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():

@@ -22,6 +22,7 @@ type Config struct {
 	Duration     time.Duration `json:"duration"`
 	Ramp         time.Duration `json:"ramp"`
 	APIRate      float64       `json:"api_rate"`
+	History      string        `json:"history,omitempty"`
 	BodySize     int           `json:"body_size"`
 	Procs        int           `json:"procs"`
 	Kills        []KillSpec    `json:"kills,omitempty"`
@@ -76,6 +77,7 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 	fs.DurationVar(&c.Duration, "duration", 20*time.Second, "length of the send phase")
 	fs.DurationVar(&c.Ramp, "ramp", 5*time.Second, "connections are opened evenly over this time before the send phase")
 	fs.Float64Var(&c.APIRate, "api-rate", 0, "REST reads per second during the send phase (room info, members, history pages, room list)")
+	fs.StringVar(&c.History, "history", HistoryAligned, "older-history reads: aligned (as the web client pages), oldest (before = oldest seq held) or random (before uniform, the mix before issue 14)")
 	fs.IntVar(&c.BodySize, "body-size", 100, "bytes per message body (it carries the intended send time)")
 	fs.IntVar(&c.Procs, "procs", 1, "split users (by room) over this many processes and merge their results")
 	fs.StringVar(&kills, "kill", "", "failover: SIGNAL:PID@DELAY[,SIGNAL:PID@DELAY...], DELAY counted from the start of the send phase")
@@ -178,6 +180,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("-rooms must be between 1 and -users (%d)", c.Users)
 	case c.Rate < 0 || c.APIRate < 0:
 		return errors.New("-rate and -api-rate must not be negative")
+	case c.History != "" && c.History != HistoryAligned && c.History != HistoryOldest && c.History != HistoryRandom:
+		return fmt.Errorf("-history must be %s, %s or %s", HistoryAligned, HistoryOldest, HistoryRandom)
 	case c.Duration <= 0:
 		return errors.New("-duration must be positive")
 	case c.Ramp < 0 || c.Drain < 0:

@@ -35,8 +35,14 @@ var (
 	reMsgs    = regexp.MustCompile(`^/api/rooms/([0-9]+)/messages$`)
 )
 
-// route mirrors the Caddyfile blocks (see caddymodule/cache_e2e_test.go).
-func cacheRoute(r *http.Request) *cachemw.Route {
+// markStoredPart is the composing routes' Origin (caddymodule's compose).
+func markStoredPart(r *http.Request) *http.Request {
+	return r.WithContext(WithStoredPart(r.Context()))
+}
+
+// route mirrors the Caddyfile blocks (see caddymodule/cache_e2e_test.go);
+// room info is per user here (the Caddyfile shares it among members).
+func cacheRoute(core *Core, r *http.Request) *cachemw.Route {
 	p := r.URL.Path
 	tag := func(prefix string, re *regexp.Regexp) func(*http.Request, string) []string {
 		return func(r *http.Request, _ string) []string {
@@ -45,7 +51,10 @@ func cacheRoute(r *http.Request) *cachemw.Route {
 	}
 	switch {
 	case reRoom.MatchString(p):
-		return &cachemw.Route{Name: "room", TTL: 5 * time.Minute, Private: true, Tags: tag("room:", reRoom)}
+		return &cachemw.Route{Name: "room", TTL: 5 * time.Minute, Private: true, Tags: tag("members:", reRoom),
+			Origin: markStoredPart, Compose: func(r *http.Request, _ string, body []byte) ([]byte, error) {
+				return core.ComposeRoom(r.Context(), body)
+			}}
 	case reMembers.MatchString(p):
 		return &cachemw.Route{Name: "members", TTL: 5 * time.Minute, Private: true, Tags: tag("members:", reMembers)}
 	case reMsgs.MatchString(p) && r.URL.Query().Has("before"):
@@ -53,9 +62,16 @@ func cacheRoute(r *http.Request) *cachemw.Route {
 	case reMsgs.MatchString(p):
 		return &cachemw.Route{Name: "messages", TTL: 30 * time.Second, Private: true, VaryQuery: []string{"after", "limit"}, Tags: tag("room:", reMsgs)}
 	case p == "/api/rooms":
-		return &cachemw.Route{Name: "rooms", TTL: time.Minute, Private: true, Tags: func(_ *http.Request, id string) []string {
-			return []string{"rooms:list", "user:" + id}
-		}}
+		return &cachemw.Route{Name: "rooms", TTL: 10 * time.Minute, Private: true,
+			Shared: func(*http.Request, string) bool { return true },
+			Tags:   func(*http.Request, string) []string { return []string{"rooms:list"} },
+			Origin: markStoredPart, Compose: func(r *http.Request, id string, body []byte) ([]byte, error) {
+				user, err := strconv.ParseInt(id, 10, 64)
+				if err != nil {
+					return nil, err
+				}
+				return core.ComposeRoomList(r.Context(), user, body)
+			}}
 	}
 	return nil
 }
@@ -78,7 +94,7 @@ func startCachedInstance(t *testing.T, name, redisAddr string) *cachedInstance {
 	}
 	t.Cleanup(in.core.AddTagInvalidator("http", c))
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rt := cacheRoute(r); rt != nil {
+		if rt := cacheRoute(in.core, r); rt != nil {
 			_ = c.Serve(w, r, rt, func(w http.ResponseWriter, r *http.Request) error { in.api.ServeHTTP(w, r); return nil })
 			return
 		}
@@ -273,4 +289,162 @@ func TestWarmUp(t *testing.T) {
 		t.Fatalf("after warm-up: rooms %d members %d users %d counts %d", k.rooms.Len(), k.members.Len(), k.users.Len(), k.counts.Len())
 	}
 	t.Logf("warm-up: %v, %d rooms", time.Since(start), k.rooms.Len())
+}
+
+// direct is GET path straight from the API, no cache in front.
+func (ci *cachedInstance) direct(t testing.TB, path, token string) string {
+	t.Helper()
+	req := httptest.NewRequest("GET", path, nil)
+	req.Host = "chat.example"
+	req.Header.Set("Authorization", "Bearer "+token)
+	rec := httptest.NewRecorder()
+	ci.api.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("direct %s: %d %s", path, rec.Code, rec.Body)
+	}
+	if cc := rec.Header().Get("Cache-Control"); path == "/api/rooms" && cc != "no-store" {
+		t.Fatalf("the whole room list must never be stored: Cache-Control %q", cc)
+	}
+	return rec.Body.String()
+}
+
+type listedRoom struct {
+	ID          int64 `json:"id"`
+	Name        string
+	Private     bool  `json:"is_private"`
+	LastSeq     int64 `json:"last_seq"`
+	Count       int64 `json:"message_count"`
+	Members     int64 `json:"member_count"`
+	Joined      bool  `json:"joined"`
+	LastReadSeq int64 `json:"last_read_seq"`
+}
+
+func roomList(t testing.TB, body string) map[int64]listedRoom {
+	t.Helper()
+	var out struct{ Rooms []listedRoom }
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatalf("room list %q: %v", body, err)
+	}
+	m := make(map[int64]listedRoom, len(out.Rooms))
+	for _, r := range out.Rooms {
+		m[r.ID] = r
+	}
+	return m
+}
+
+// TestRoomListComposed: the room list is one stored entry for everyone (the
+// public rooms), composed per user and per answer: a post shows in the
+// counters at once and does not drop the entry; joins, invitations,
+// removals and read markers change the user's part at once; a non-member
+// never gets a private room; the composed answer is the API's own.
+func TestRoomListComposed(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	a := startCachedInstance(t, "la", rs.Addr())
+	b := startCachedInstance(t, "lb", rs.Addr())
+	ann, _ := a.register(t, "Ann")
+	bob, bobID := a.register(t, "Bob")
+	mk := func(name string, private bool) int64 {
+		r := a.do(t, "POST", "/api/rooms", ann, map[string]any{"name": name, "is_private": private})
+		var room struct{ ID int64 }
+		_ = json.Unmarshal([]byte(r.body), &room)
+		return room.ID
+	}
+	pub, priv := mk("list-public", false), mk("list-private-"+strconv.FormatInt(time.Now().UnixNano(), 36), true)
+	same := func(in *cachedInstance, tok string) map[int64]listedRoom {
+		t.Helper()
+		// Tests of other packages may create rooms in between: a few tries.
+		for try := 0; ; try++ {
+			r := in.do(t, "GET", "/api/rooms", tok, nil)
+			if r.status != 200 {
+				t.Fatalf("GET /api/rooms: %+v", r)
+			}
+			d := in.direct(t, "/api/rooms", tok)
+			if d == r.body {
+				return roomList(t, r.body)
+			}
+			if try == 2 {
+				t.Fatalf("composed list differs from the API's:\n%s\n%s", r.body, d)
+			}
+		}
+	}
+
+	if r := a.do(t, "GET", "/api/rooms", ann, nil); r.cache != "MISS" {
+		t.Fatalf("first list: %+v", r)
+	}
+	// Bob shares the entry, gets his own part, never Ann's private room.
+	r := b.do(t, "GET", "/api/rooms", bob, nil)
+	if r.cache != "HIT" || strings.Contains(r.body, "list-private") {
+		t.Fatalf("bob's list: %+v", r)
+	}
+	if l := roomList(t, r.body); l[pub].Joined || l[pub].Members != 1 {
+		t.Fatalf("bob's view of the public room: %+v", l[pub])
+	}
+	if l := same(a, ann); !l[priv].Joined || !l[priv].Private || !l[pub].Joined {
+		t.Fatalf("ann's list: %+v", l)
+	}
+
+	// Posts: the counters move at once on the posting instance, within the
+	// invalidation channel on the other; the entry stays.
+	for i := int64(1); i <= 3; i++ {
+		if r := a.do(t, "POST", fmt.Sprintf("/api/rooms/%d/messages", pub), ann, map[string]string{"body": "m", "cid": fmt.Sprint("l", i)}); r.status != 201 {
+			t.Fatalf("post: %+v", r)
+		}
+		r := a.do(t, "GET", "/api/rooms", bob, nil)
+		if l := roomList(t, r.body); r.cache != "HIT" || l[pub].LastSeq != i || l[pub].Count != i {
+			t.Fatalf("after post %d on a: %+v", i, r)
+		}
+		start := time.Now()
+		for {
+			r := b.do(t, "GET", "/api/rooms", bob, nil)
+			if roomList(t, r.body)[pub].LastSeq == i {
+				break
+			}
+			if time.Since(start) > 100*time.Millisecond {
+				t.Fatalf("b still shows %s 100ms after post %d", r.body, i)
+			}
+		}
+	}
+	same(a, ann)
+
+	// Read marker, join, invitation, removal: the user's part at once.
+	if r := a.do(t, "POST", fmt.Sprintf("/api/rooms/%d/read", pub), ann, map[string]int64{"seq": 2}); r.status != 200 {
+		t.Fatalf("read: %+v", r)
+	}
+	if l := same(a, ann); l[pub].LastReadSeq != 2 {
+		t.Fatalf("read marker: %+v", l[pub])
+	}
+	if r := a.do(t, "POST", fmt.Sprintf("/api/rooms/%d/join", pub), bob, nil); r.status != 200 {
+		t.Fatalf("join: %+v", r)
+	}
+	if l := same(a, bob); !l[pub].Joined || l[pub].Members != 2 {
+		t.Fatalf("bob after join: %+v", l[pub])
+	}
+	if l := same(a, ann); l[pub].Members != 2 {
+		t.Fatalf("ann after bob's join: %+v", l[pub])
+	}
+	if r := a.do(t, "POST", fmt.Sprintf("/api/rooms/%d/members", priv), ann, map[string]int64{"user_id": bobID}); r.status != 200 {
+		t.Fatalf("invite: %+v", r)
+	}
+	if l := same(a, bob); !l[priv].Joined || l[priv].Members != 2 {
+		t.Fatalf("bob after the invitation: %+v", l[priv])
+	}
+	if r := a.do(t, "DELETE", fmt.Sprintf("/api/rooms/%d/members/%d", priv, bobID), ann, nil); r.status != 200 {
+		t.Fatalf("remove: %+v", r)
+	}
+	if l := same(a, bob); l[priv].ID != 0 {
+		t.Fatalf("bob still lists the private room after his removal: %+v", l[priv])
+	}
+	start := time.Now()
+	for {
+		r := b.do(t, "GET", "/api/rooms", bob, nil)
+		if !strings.Contains(r.body, "list-private") {
+			break
+		}
+		if time.Since(start) > 100*time.Millisecond {
+			t.Fatalf("b still lists the private room to bob 100ms after his removal: %s", r.body)
+		}
+	}
+	if l := same(a, ann); l[priv].Members != 1 {
+		t.Fatalf("ann after the removal: %+v", l[priv])
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatgate/chatgate/chatcore"
 	"github.com/chatgate/chatgate/chatcore/entitycache"
+	"github.com/chatgate/chatgate/chatcore/store"
 )
 
 // Entity cache lifetimes (README.md, Architecture: "API reads come from cache"). Every write invalidates
@@ -36,6 +37,9 @@ type caching struct {
 	users   *entitycache.Cache[chatcore.User]
 	members *entitycache.Cache[bool]
 	counts  *entitycache.Cache[int64]
+	// userRooms is each user's memberships with read markers: the
+	// per-user part of the room list (rest_roomlist.go).
+	userRooms *entitycache.Cache[[]store.RoomRead]
 
 	mu   sync.Mutex
 	tags map[string]*tagRef
@@ -50,6 +54,9 @@ func newCaching(c *Core) *caching {
 		users:   entitycache.New[chatcore.User](bus, entitycache.Options{Name: "user", TTL: userTTL}),
 		members: entitycache.New[bool](bus, entitycache.Options{Name: "membership", TTL: membershipTTL, L1Size: 100000}),
 		counts:  entitycache.New[int64](bus, entitycache.Options{Name: "message_count", TTL: countTTL}),
+		// It decides which private rooms a user's list shows: the same
+		// bound as membership answers.
+		userRooms: entitycache.New[[]store.RoomRead](bus, entitycache.Options{Name: "user_rooms", TTL: membershipTTL, L1Size: 100000}),
 	}
 	// A membership notice, from this instance or another, re-checks the
 	// live subscriptions it concerns; a lost channel re-checks them all.
@@ -133,6 +140,51 @@ func (c *Core) cachedRoom(ctx context.Context, id int64) (chatcore.Room, error) 
 	return room, nil
 }
 
+// lastSeqs is the message counters of rooms from the message_count cache
+// (dropped on every post, so always current), missing ones in one query.
+func (c *Core) lastSeqs(ctx context.Context, rooms []int64) (map[int64]int64, error) {
+	ids := make([]string, len(rooms))
+	for i, r := range rooms {
+		ids[i] = idKey(r)
+	}
+	got, err := c.caches().counts.GetMany(ctx, ids, func(ctx context.Context, ids []string) (map[string]int64, error) {
+		want := make([]int64, 0, len(ids))
+		for _, id := range ids {
+			if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+				want = append(want, n)
+			}
+		}
+		seqs, err := c.Store.LastSeqs(ctx, want)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string]int64, len(seqs))
+		for id, seq := range seqs {
+			out[idKey(id)] = seq
+		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64]int64, len(got))
+	for i, r := range rooms {
+		if n, ok := got[ids[i]]; ok {
+			out[r] = n
+		}
+	}
+	return out, nil
+}
+
+// cachedUserRooms is user's memberships with read markers; every join,
+// leave, invitation, removal, room creation and read marker of the user
+// drops it.
+func (c *Core) cachedUserRooms(ctx context.Context, user int64) ([]store.RoomRead, error) {
+	return c.caches().userRooms.Get(ctx, idKey(user), func(ctx context.Context, _ string) ([]store.RoomRead, error) {
+		return c.Store.UserRooms(ctx, user)
+	})
+}
+
 // cachedUser is a user without the password hash (it never enters a cache).
 func (c *Core) cachedUser(ctx context.Context, id int64) (chatcore.User, error) {
 	return c.caches().users.Get(ctx, idKey(id), func(ctx context.Context, _ string) (chatcore.User, error) {
@@ -153,6 +205,7 @@ func (c *Core) membershipChanged(ctx context.Context, room, user int64) {
 	k := c.caches()
 	k.logErr("membership", k.members.Invalidate(ctx, memberKey(room, user)))
 	k.logErr("room", k.rooms.Invalidate(ctx, idKey(room)))
+	k.logErr("user_rooms", k.userRooms.Invalidate(ctx, idKey(user)))
 	k.bumpTags(ctx, tagRoom(room), tagMembers(room), tagRoomList, tagUser(user))
 }
 
@@ -171,26 +224,31 @@ func (c *Core) roomCreated(ctx context.Context, room, creator int64) {
 	k := c.caches()
 	k.logErr("membership", k.members.Invalidate(ctx, memberKey(room, creator)))
 	k.logErr("room", k.rooms.Invalidate(ctx, idKey(room)))
+	k.logErr("user_rooms", k.userRooms.Invalidate(ctx, idKey(creator)))
 	k.bumpTags(ctx, tagRoomList)
 }
 
 // messagesPosted follows stored messages in rooms: the invalidator's bump
-// (invalidate.go).
+// (invalidate.go). The room list and room info entries do not hold the
+// counters (they are composed in from the message_count cache dropped
+// here), so only the newest-messages entries (room:R) go.
 func (c *Core) messagesPosted(ctx context.Context, rooms ...int64) {
 	k := c.caches()
 	ids := make([]string, len(rooms))
-	tags := make([]string, 0, len(rooms)+1)
+	tags := make([]string, 0, len(rooms))
 	for i, r := range rooms {
 		ids[i] = idKey(r)
 		tags = append(tags, tagRoom(r))
 	}
 	k.logErr("message_count", k.counts.Invalidate(ctx, ids...))
-	k.bumpTags(ctx, append(tags, tagRoomList)...)
+	k.bumpTags(ctx, tags...)
 }
 
 // readMarked follows a read-marker move (the room list shows it).
 func (c *Core) readMarked(ctx context.Context, user int64) {
-	c.caches().bumpTags(ctx, tagUser(user))
+	k := c.caches()
+	k.logErr("user_rooms", k.userRooms.Invalidate(ctx, idKey(user)))
+	k.bumpTags(ctx, tagUser(user))
 }
 
 // CacheCommitted marks the rooms of messages committed by this instance's

@@ -53,10 +53,17 @@ func (c *Core) AddTagInvalidator(name string, inv TagInvalidator) (release func(
 // Response cache tags. A GET names what it depends on (Cache-Tags) and a
 // write bumps what it changes:
 //
-//	room:R      room R's info and newest messages: posts, joins, leaves
-//	members:R   room R's member list and history pages: joins, leaves
-//	rooms:list  the room list: rooms created, joins, leaves, posts
-//	user:U      U's profile, /api/me and U's room list: U's read markers
+//	room:R      room R's newest messages: posts, joins, leaves
+//	members:R   room R's info (stored part), member list and history
+//	            pages: joins, leaves
+//	rooms:list  the room list's stored part (public rooms): rooms
+//	            created, joins, leaves
+//	user:U      U's profile and /api/me: U's read markers
+//
+// Counters (last_seq, message_count) and the user's own part of the room
+// list (joined, last_read_seq, private rooms) are not in stored entries:
+// the cache composes them in per answer (rest_roomlist.go), from entity
+// caches that posts and membership changes drop.
 func tagRoom(id int64) string    { return "room:" + strconv.FormatInt(id, 10) }
 func tagMembers(id int64) string { return "members:" + strconv.FormatInt(id, 10) }
 func tagUser(id int64) string    { return "user:" + strconv.FormatInt(id, 10) }

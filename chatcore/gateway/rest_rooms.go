@@ -12,15 +12,31 @@ import (
 	"github.com/chatgate/chatgate/chatcore/wire"
 )
 
+// listRooms answers the whole room list of the caller, or, when the
+// response cache fills its entry (storedPart), only the part that is the
+// same for everyone: the public rooms without counters (rest_roomlist.go
+// composes the rest in). The whole list changes with every message, so it
+// is never stored.
 func (a *API) listRooms(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
-	rooms, err := a.core.Store.ListRooms(r.Context(), who.UserID)
+	var rooms []chatcore.Room
+	var err error
+	shared := storedPart(r.Context())
+	if shared {
+		rooms, err = a.core.Store.PublicRooms(r.Context())
+	} else {
+		rooms, err = a.core.Store.ListRooms(r.Context(), who.UserID)
+	}
 	if err != nil {
 		return err
 	}
 	if rooms == nil {
 		rooms = []chatcore.Room{}
 	}
-	setTags(w.Header(), tagRoomList, tagUser(who.UserID))
+	if shared {
+		setTags(w.Header(), tagRoomList)
+	} else {
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"rooms": rooms})
 	return nil
 }
@@ -77,7 +93,15 @@ func (a *API) room(w http.ResponseWriter, r *http.Request, who auth.Claims) erro
 	if err != nil {
 		return err
 	}
-	setTags(w.Header(), tagRoom(id))
+	if storedPart(r.Context()) {
+		// The response cache's entry, shared by the members: without the
+		// counters (composed in per answer), so only membership changes
+		// (member_count) drop it.
+		room.LastSeq, room.MessageCount = 0, 0
+		setTags(w.Header(), tagMembers(id))
+	} else {
+		setTags(w.Header(), tagRoom(id))
+	}
 	writeJSON(w, http.StatusOK, room)
 	return nil
 }

@@ -55,6 +55,84 @@ func (s *Store) RoomByID(ctx context.Context, id int64) (chatcore.Room, error) {
 	return room, err
 }
 
+// PublicRooms returns every public room in id order: the part of the room
+// list that is the same for everyone (the response cache stores it once).
+// Its counters are left at 0: they move with every message and are filled
+// per answer.
+func (s *Store) PublicRooms(ctx context.Context) ([]chatcore.Room, error) {
+	var out []chatcore.Room
+	err := s.run(ctx, "public_rooms", func(ctx context.Context) (int, error) {
+		rows, err := s.pool.Query(ctx, "SELECT "+roomCols+" FROM rooms r WHERE NOT r.is_private ORDER BY r.id")
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			room, err := scanRoom(rows)
+			if err != nil {
+				return len(out), err
+			}
+			room.LastSeq, room.MessageCount = 0, 0
+			out = append(out, room)
+		}
+		return len(out), rows.Err()
+	})
+	return out, err
+}
+
+// RoomRead is one membership of a user: the room and the user's read
+// marker in it.
+type RoomRead struct {
+	Room     int64 `json:"r"`
+	LastRead int64 `json:"l"`
+}
+
+// UserRooms returns the rooms userID belongs to, with its read markers, in
+// room order: the per-user part of the room list.
+func (s *Store) UserRooms(ctx context.Context, userID int64) ([]RoomRead, error) {
+	out := []RoomRead{}
+	err := s.run(ctx, "user_rooms", func(ctx context.Context) (int, error) {
+		rows, err := s.pool.Query(ctx, `
+			SELECT room_id, last_read_seq FROM room_users
+			WHERE user_id = $1 ORDER BY room_id`, userID)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m RoomRead
+			if err := rows.Scan(&m.Room, &m.LastRead); err != nil {
+				return len(out), err
+			}
+			out = append(out, m)
+		}
+		return len(out), rows.Err()
+	})
+	return out, err
+}
+
+// LastSeqs returns the last assigned seq of each existing room of ids, in
+// one query (rooms that do not exist are absent).
+func (s *Store) LastSeqs(ctx context.Context, ids []int64) (map[int64]int64, error) {
+	out := make(map[int64]int64, len(ids))
+	err := s.run(ctx, "last_seqs", func(ctx context.Context) (int, error) {
+		rows, err := s.pool.Query(ctx, "SELECT id, last_seq FROM rooms WHERE id = ANY($1)", ids)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, seq int64
+			if err := rows.Scan(&id, &seq); err != nil {
+				return len(out), err
+			}
+			out[id] = seq
+		}
+		return len(out), rows.Err()
+	})
+	return out, err
+}
+
 // ListRooms returns, in id order, every public room plus the private rooms
 // userID belongs to, with Joined and LastReadSeq relative to userID, in one
 // query.

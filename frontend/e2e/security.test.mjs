@@ -103,12 +103,14 @@ test("security headers on the client, its assets and the API", async () => {
   assert.match(me.headers.get("content-type"), /^application\/json/);
   assertApi(me, "/api/me");
   await me.text();
-  // The second read of /api/rooms comes from chat_cache: same headers.
-  for (const want of ["MISS", "HIT"]) {
+  // The second read of /api/rooms comes from chat_cache: same headers. (The
+  // list's stored part is one entry for every user, so another user's read
+  // may have filled it already.)
+  for (const want of [["MISS", "HIT"], ["HIT"]]) {
     const r = await fetch(gw.url + "/api/rooms", auth);
     assert.equal(r.status, 200);
-    assert.equal(r.headers.get("x-cache"), want, "/api/rooms X-Cache");
-    assertApi(r, `/api/rooms (${want})`);
+    assert.ok(want.includes(r.headers.get("x-cache")), `/api/rooms X-Cache ${r.headers.get("x-cache")}`);
+    assertApi(r, `/api/rooms (${want.join("|")})`);
     await r.text();
   }
   const denied = await fetch(gw.url + "/api/me");

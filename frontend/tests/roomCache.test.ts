@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { addMessages, emptyChat, toItem } from "../src/store/chat";
-import { replayShortfall, RoomCache, sinceFor } from "../src/store/roomCache";
+import { olderBefore, replayShortfall, RoomCache, sinceFor } from "../src/store/roomCache";
 import { initialState, Store } from "../src/store/state";
 import type { RoomInfo, WireMsg } from "../src/types";
 
@@ -151,6 +151,23 @@ describe("RoomCache", () => {
     expect(s.chat().hasMore).toBe(false);
     await s.cache.loadOlder(10); // nothing older
     expect(s.calls).toHaveLength(3);
+  });
+
+  it("asks for older pages on aligned boundaries, whatever the newest seq", async () => {
+    const s = setup(317);
+    await s.cache.open(10); // 268..317
+    await s.cache.loadOlder(10);
+    // 268 rounded up to a multiple of 50, plus one: the page every client
+    // asks for; the overlap (268..300) merges away.
+    expect(s.calls.slice(1)).toEqual(["/api/rooms/10/messages?before=301&limit=100"]);
+    expect(s.seqs()).toEqual(range(201, 317));
+    await s.cache.loadOlder(10);
+    expect(s.calls.slice(2)).toEqual(["/api/rooms/10/messages?before=201&limit=100"]);
+    expect(s.seqs()).toEqual(range(101, 317));
+    expect(olderBefore(1)).toBe(1);
+    expect(olderBefore(2)).toBe(51);
+    expect(olderBefore(51)).toBe(51);
+    expect(olderBefore(52)).toBe(101);
   });
 
   it("reports a failed older page and clears its flag", async () => {

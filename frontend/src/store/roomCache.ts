@@ -9,6 +9,23 @@ import type { Store } from "./state";
 
 const OLDER_PAGE = 100;
 const FIRST_PAGE = 50;
+/** Older pages end on multiples of this (see olderBefore); at most FIRST_PAGE, so the page is complete. */
+const PAGE_ALIGN = 50;
+
+/**
+ * The `before` of the next older page for a chat whose oldest message is
+ * `oldest`: rounded up to a multiple of the alignment, plus one. Every
+ * client then asks for the same few pages of a room (one shared cache entry
+ * each, never changing once below the newest message) instead of one set of
+ * pages per moment it opened the room; the overlap with what it holds
+ * (under `align` messages) merges away. `align` must not exceed the page
+ * size (progress) nor what the client holds above `oldest` (the page exists
+ * in full).
+ */
+export function olderBefore(oldest: number, align = PAGE_ALIGN): number {
+  if (oldest <= 1) return 1;
+  return Math.ceil((oldest - 1) / align) * align + 1;
+}
 const GAP_PAGE = 200;
 /** How long the replay after `subscribed` gets before what it missed is fetched. */
 const REPLAY_GRACE_MS = 1500;
@@ -166,7 +183,7 @@ export class RoomCache {
     if (!c || !c.loaded || !c.hasMore || c.loadingOlder || c.msgs.length === 0) return;
     store.setChat(room, (x) => ({ ...x, loadingOlder: true }));
     try {
-      const before = c.msgs[0].seq;
+      const before = olderBefore(c.msgs[0].seq, Math.min(PAGE_ALIGN, limit));
       const res = await this.d.api<Page>(`/api/rooms/${room}/messages?before=${before}&limit=${limit}`);
       const items = this.items(res.messages);
       store.setChat(room, (x) => ({ ...addMessages(x, items), hasMore: res.has_more, loadingOlder: false }));
