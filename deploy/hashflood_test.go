@@ -132,13 +132,19 @@ func TestPasswordHashFlood(t *testing.T) {
 	if badRetry.Load() > 0 {
 		t.Fatalf("%d 503s without a Retry-After of at least 1 s", badRetry.Load())
 	}
-	// Two hashes of 19 MiB at once, plus what the collector has not yet
-	// returned: 160 MiB is eight hashes' worth. Unbounded, 48 logins took
+	// A hash of 19 MiB at a time (half of GOMAXPROCS), plus what the
+	// collector has not yet returned: 160 MiB is eight hashes' worth. Unbounded, 48 logins took
 	// 800 MiB.
 	if grew > 160*1024 {
 		t.Fatalf("RSS grew by %d MiB under the flood, want at most 160 MiB", grew/1024)
 	}
-	if p99 := pct(during, 99); p99 > 250*time.Millisecond && p99 > 10*pct(quiet, 99) {
+	// Unbounded, a bystander's send took 2.0-2.8 s under 48 logins. The
+	// flood's own 200 clients share the machine's cores with the gateway
+	// here, so the figure moves with whatever else runs (p99 75-141 ms on
+	// a quiet machine, 357 ms with other test suites running): the bound
+	// separates bounded from unbounded hashing, not a quiet from a busy
+	// machine.
+	if p99 := pct(during, 99); p99 > time.Second {
 		t.Fatalf("bystander p99 %v under the flood (quiet %v): hashing starves the chat", p99, pct(quiet, 99))
 	}
 }
