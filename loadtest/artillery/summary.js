@@ -14,10 +14,16 @@ const rooms = Number(process.env.ART_ROOMS || 100);
 const n = (k) => c[k] || 0;
 const ms = (v) => (v === undefined ? '-' : v < 10 ? v.toFixed(2) : v.toFixed(1));
 
+// The aggregate's own count is wrong in Artillery 2.0.21 (half the samples
+// here); the sum over the 10 s periods is right.
+function count(name) {
+  return (report.intermediate || []).reduce((t, p) => t + (((p.summaries || {})[name] || {}).count || 0), 0);
+}
+
 function hist(name, label) {
   const h = s[name];
   if (!h) return `${label}: none recorded`;
-  return `${label}: p50 ${ms(h.median ?? h.p50)} p95 ${ms(h.p95)} p99 ${ms(h.p99)} p99.9 ${ms(h.p999)} max ${ms(h.max)} ms (n=${h.count})`;
+  return `${label}: p50 ${ms(h.median ?? h.p50)} p95 ${ms(h.p95)} p99 ${ms(h.p99)} p99.9 ${ms(h.p999)} max ${ms(h.max)} ms (n=${count(name)})`;
 }
 
 const lines = [];
