@@ -44,9 +44,12 @@ if (process.env.ART_WINDOW_FILE && !isMainThread) {
   fs.writeFileSync(process.env.ART_WINDOW_FILE, `${Math.round(START_MS)} ${Math.round(END_MS)}\n`);
 }
 
-function sleepUntil(t) {
-  const d = t - now();
-  return d > 0 ? new Promise((r) => setTimeout(r, d)) : Promise.resolve();
+// setTimeout may fire up to a millisecond early (it rounds): wait again
+// until t has passed, so no send leaves before its intended time.
+async function sleepUntil(t) {
+  for (let d = t - now(); d > 0; d = t - now()) {
+    await new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(d))));
+  }
 }
 
 function base() {
