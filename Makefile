@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CHATGATE_DATA_DIR ?= $(CURDIR)/.data
 GO_SOURCES := $(shell find . -name '*.go' -not -path './frontend/*' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: run test test-go test-fuzz test-scripts test-web build lint fuzz bench bench-load bench-peers bench-web frontend clean
+.PHONY: run test test-go test-fuzz test-scripts test-web build lint fuzz bench bench-load bench-peers bench-artillery bench-web frontend clean
 
 ## run: start Postgres (and Redis if CHATGATE_REDIS is set) when none answers,
 ## build, and serve on $CHATGATE_ADDR (default :8080). Ctrl-C stops it all.
@@ -76,6 +76,13 @@ bench-load: caddy frontend
 bench-peers: caddy
 	@env=$$(scripts/services.sh up) && eval "$$env"; \
 	scripts/bench-peers.sh
+
+## bench-artillery: the Artillery scenario (loadtest/artillery, 1,000 virtual
+## users) and then the load generator on the same scenario, against a
+## private gateway; reports in .bench/ (issue 14).
+bench-artillery: caddy
+	@env=$$(scripts/services.sh up) && eval "$$env"; \
+	scripts/bench-artillery.sh
 
 bench-web: caddy frontend
 	@env=$$(scripts/services.sh up) && eval "$$env"; \

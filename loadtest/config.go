@@ -44,6 +44,7 @@ type Config struct {
 	MaxUserRate  float64       `json:"-"`
 	ConnectConc  int           `json:"connect_concurrency"`
 	AllowFailure bool          `json:"-"`
+	PayloadFile  string        `json:"-"`
 }
 
 // childArgs are the hidden flags a parent passes to the copies of itself it
@@ -82,6 +83,7 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 	fs.IntVar(&c.Procs, "procs", 1, "split users (by room) over this many processes and merge their results")
 	fs.StringVar(&kills, "kill", "", "failover: SIGNAL:PID@DELAY[,SIGNAL:PID@DELAY...], DELAY counted from the start of the send phase")
 	fs.StringVar(&c.SeedFile, "seed", "", "file of created users, tokens and rooms: reused when present, written after setup")
+	fs.StringVar(&c.PayloadFile, "payload", "", "set up users and rooms only (no connection, no sending), write them to this CSV file for another load tool (index,token,user_id,room_id; user i in room i mod rooms) and exit")
 	fs.StringVar(&c.JSONFile, "json", "", "write the result as JSON to this file")
 	fs.StringVar(&c.HTMLFile, "html", "", "write a self-contained HTML report to this file")
 	fs.StringVar(&sources, "source-ips", "auto", "source addresses to dial from: auto (127.0.0.2-17 for loopback targets), none, a count N (127.0.0.2..), or a comma list")

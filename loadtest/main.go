@@ -47,6 +47,13 @@ func realMain(args []string) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if cfg.PayloadFile != "" {
+		if err := setupOnly(ctx, cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+			return 2
+		}
+		return 0
+	}
 	res, err := run(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"time"
 )
 
 // Seed is the -seed file: users (with passwords, so expired tokens can be
@@ -96,4 +101,47 @@ func (u *SeedUser) memberOf(room int64) bool {
 		}
 	}
 	return false
+}
+
+// setupOnly is -payload: the users and rooms of a run, made ready (and the
+// seed saved) exactly as run does, then written as CSV for another load
+// tool (loadtest/artillery reads it), so both drive the same accounts,
+// rooms and memberships.
+func setupOnly(ctx context.Context, cfg *Config) error {
+	logf := newLogf(cfg.Quiet, "")
+	seed, err := loadSeed(cfg.SeedFile)
+	if err != nil {
+		return err
+	}
+	api := newAPIClient(newSourceDialer(cfg.SourceIPs, 10*time.Second), 64, nil)
+	defer api.http.CloseIdleConnections()
+	t0 := time.Now()
+	users, rooms, err := setup(ctx, cfg, api, seed, logf)
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+	if err := writePayload(cfg.PayloadFile, users, rooms); err != nil {
+		return err
+	}
+	logf("setup: %d users, %d rooms ready in %s; payload %s", len(users), len(rooms), time.Since(t0).Round(time.Millisecond), cfg.PayloadFile)
+	return nil
+}
+
+// writePayload writes one line per user, index,token,user_id,room_id, with
+// user i in room i mod len(rooms) (setup's rule), no header. Mode 0600: it
+// holds tokens.
+func writePayload(path string, users []SeedUser, rooms []SeedRoom) error {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	for i, u := range users {
+		rec := []string{strconv.Itoa(i), u.Token, strconv.FormatInt(u.ID, 10), strconv.FormatInt(rooms[i%len(rooms)].ID, 10)}
+		if err := w.Write(rec); err != nil {
+			return fmt.Errorf("write payload: %w", err)
+		}
+	}
+	w.Flush()
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("write payload: %w", err)
+	}
+	return os.Chmod(path, 0o600) // an existing file keeps its mode otherwise
 }

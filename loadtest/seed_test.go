@@ -49,3 +49,26 @@ func TestRealMainBadFlags(t *testing.T) {
 		t.Fatalf("-h exit %d, want 0", code)
 	}
 }
+
+func TestWritePayload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.csv")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	users := []SeedUser{{ID: 11, Token: "a.b.c"}, {ID: 12, Token: "d.e.f"}, {ID: 13, Token: "g.h.i"}}
+	rooms := []SeedRoom{{ID: 7}, {ID: 8}}
+	if err := writePayload(path, users, rooms); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// User i is in room i mod rooms, as setup joined them.
+	if want := "0,a.b.c,11,7\n1,d.e.f,12,8\n2,g.h.i,13,7\n"; string(b) != want {
+		t.Fatalf("payload:\n%s\nwant:\n%s", b, want)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("payload holds tokens and must be private: %v %v", st.Mode(), err)
+	}
+}
