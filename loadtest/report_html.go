@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strings"
 )
 
 // renderHTML builds the self-contained report: inline CSS and SVG, no
@@ -134,7 +135,7 @@ func soakCharts(lc LeakCheck) []chart {
 	if !lc.Checked || lc.Cycles < 2 {
 		return nil
 	}
-	heap := chart{Title: "Heap after each cycle's forced GC (go_memstats_heap_alloc_bytes)", YUnit: "MiB", XUnit: "cycle"}
+	heap := chart{Title: "Heap after each cycle's forced GC", YUnit: "MiB (heap_alloc)", XUnit: "cycle"}
 	gor := chart{Title: "Goroutines after each cycle", YUnit: "goroutines", XUnit: "cycle"}
 	rss := chart{Title: "Resident memory after each cycle", YUnit: "MiB", XUnit: "cycle"}
 	for _, t := range lc.Targets {
@@ -150,7 +151,8 @@ func soakCharts(lc LeakCheck) []chart {
 			g = append(g, p.Goroutines)
 			m = append(m, p.RSS/(1<<20))
 		}
-		name := t.URL
+		// host:port keeps the legend clear of the title.
+		name := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(t.URL, "http://"), "https://"), "/metrics")
 		if len(lc.Targets) == 1 {
 			name = "server"
 		}
