@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CHATGATE_DATA_DIR ?= $(CURDIR)/.data
 GO_SOURCES := $(shell find . -name '*.go' -not -path './frontend/*' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: run test test-go test-fuzz test-scripts test-web build lint fuzz bench bench-load bench-peers bench-artillery bench-web frontend clean
+.PHONY: run test test-go test-fuzz test-scripts test-web build lint fuzz bench bench-load bench-peers bench-artillery bench-soak bench-web frontend clean
 
 ## run: start Postgres (and Redis if CHATGATE_REDIS is set) when none answers,
 ## build, and serve on $CHATGATE_ADDR (default :8080). Ctrl-C stops it all.
@@ -83,6 +83,14 @@ bench-peers: caddy
 bench-artillery: caddy
 	@env=$$(scripts/services.sh up) && eval "$$env"; \
 	scripts/bench-artillery.sh
+
+## bench-soak: issue 14's soak (cycles of connect, chat, disconnect; the heap
+## must plateau) against a private gateway and an LB over two gateways;
+## BENCH_SOAK=3m per soak, SOAK="gateway cluster" (or signup).
+SOAK ?= gateway cluster
+bench-soak: caddy frontend
+	@env=$$(scripts/services.sh up) && eval "$$env"; \
+	scripts/bench-soak.sh $(SOAK)
 
 bench-web: caddy frontend
 	@env=$$(scripts/services.sh up) && eval "$$env"; \

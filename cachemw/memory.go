@@ -8,7 +8,8 @@ import (
 )
 
 // Memory is an in-process Storage for one instance: entries in an LRU bounded
-// by total bytes, tag versions in a map. It never fails.
+// by total bytes (keys, bodies and bookkeeping), tag versions in a map of at
+// most memMaxVersions tags. It never fails.
 type Memory struct {
 	maxBytes int
 
@@ -25,8 +26,18 @@ type memEntry struct {
 	expires time.Time
 }
 
-// NewMemory returns a memory storage holding at most maxBytes of entries
-// (64 MiB when maxBytes <= 0).
+// memEntryOverhead is what an entry costs besides its key and body: the
+// list element, the memEntry and the map slot, roughly.
+const memEntryOverhead = 160
+
+// memMaxVersions bounds the tag versions kept (a version per user, room,
+// member list... ever looked up): past it the map starts over. Forgetting
+// a version only costs misses: the next lookup makes a new one, which no
+// stored entry carries.
+const memMaxVersions = 1 << 16
+
+// NewMemory returns a memory storage holding at most maxBytes of entries,
+// counted as key + body + memEntryOverhead each (64 MiB when maxBytes <= 0).
 func NewMemory(maxBytes int) *Memory {
 	if maxBytes <= 0 {
 		maxBytes = 64 << 20
@@ -41,6 +52,9 @@ func (m *Memory) Lookup(_ context.Context, key string, tags []string) ([]byte, [
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	vs := make([]string, len(tags))
+	if len(m.versions)+len(tags) > memMaxVersions {
+		clear(m.versions)
+	}
 	for i, t := range tags {
 		v, ok := m.versions[t]
 		if !ok {
@@ -64,7 +78,8 @@ func (m *Memory) Lookup(_ context.Context, key string, tags []string) ([]byte, [
 
 // Store implements Storage.
 func (m *Memory) Store(_ context.Context, key string, val []byte, ttl time.Duration) error {
-	if len(val) > m.maxBytes {
+	size := memSize(key, val)
+	if size > m.maxBytes {
 		return nil
 	}
 	m.mu.Lock()
@@ -73,7 +88,7 @@ func (m *Memory) Store(_ context.Context, key string, val []byte, ttl time.Durat
 		m.remove(el)
 	}
 	m.entries[key] = m.lru.PushFront(&memEntry{key: key, val: val, expires: time.Now().Add(ttl)})
-	m.bytes += len(val)
+	m.bytes += size
 	for m.bytes > m.maxBytes {
 		m.remove(m.lru.Back())
 	}
@@ -84,6 +99,9 @@ func (m *Memory) Store(_ context.Context, key string, val []byte, ttl time.Durat
 func (m *Memory) Bump(_ context.Context, tags []string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if len(m.versions)+len(tags) > memMaxVersions {
+		clear(m.versions)
+	}
 	for _, t := range tags {
 		m.versions[t] = NewVersion()
 	}
@@ -101,5 +119,21 @@ func (m *Memory) remove(el *list.Element) {
 	e := el.Value.(*memEntry)
 	m.lru.Remove(el)
 	delete(m.entries, e.key)
-	m.bytes -= len(e.val)
+	m.bytes -= memSize(e.key, e.val)
+}
+
+func memSize(key string, val []byte) int { return len(key) + len(val) + memEntryOverhead }
+
+// Bytes is what the entries held count against maxBytes.
+func (m *Memory) Bytes() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bytes
+}
+
+// Versions is the number of tag versions held.
+func (m *Memory) Versions() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.versions)
 }

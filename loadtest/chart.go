@@ -13,6 +13,7 @@ import (
 type chart struct {
 	Title  string
 	YUnit  string
+	XUnit  string // "seconds" when empty
 	Series []chartSeries
 	Band   *chartBand  // the send phase, shaded
 	Marks  []chartMark // kills, as vertical lines
@@ -50,7 +51,7 @@ var palette = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#
 // svg renders the chart; an empty chart says so instead of drawing axes.
 func (c chart) svg() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">`,
 		chartW, chartH, chartW, chartH, html.EscapeString(c.Title))
 	fmt.Fprintf(&b, `<text x="%d" y="18" %s>%s</text>`, padL, titleFont, html.EscapeString(c.Title))
 	xmin, xmax, ymax, n := math.Inf(1), math.Inf(-1), 0.0, 0
@@ -93,7 +94,11 @@ func (c chart) svg() string {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s"/>`, px(x), padT+plotH, px(x), padT+plotH+4, axisColor)
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" %s text-anchor="middle" fill="#444">%s</text>`, px(x), padT+plotH+16, chartFont, fmtTick(x))
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="%d" %s text-anchor="end" fill="#444">seconds</text>`, padL+plotW, chartH-4, chartFont)
+	xunit := c.XUnit
+	if xunit == "" {
+		xunit = "seconds"
+	}
+	fmt.Fprintf(&b, `<text x="%d" y="%d" %s text-anchor="end" fill="#444">%s</text>`, padL+plotW, chartH-4, chartFont, html.EscapeString(xunit))
 	fmt.Fprintf(&b, `<text x="12" y="%d" %s fill="#444" transform="rotate(-90 12 %d)" text-anchor="middle">%s</text>`,
 		padT+plotH/2, chartFont, padT+plotH/2, html.EscapeString(c.YUnit))
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s"/>`, padL, padT+plotH, padL+plotW, padT+plotH, axisColor)

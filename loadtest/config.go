@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -12,39 +13,46 @@ import (
 // Config is everything a run is told on the command line. It is also carried
 // to child processes inside their plan, so its fields are exported and JSON.
 type Config struct {
-	Protocol     string        `json:"protocol"`
-	URLs         []string      `json:"urls"`
-	MetricsURLs  []string      `json:"metrics_urls"`
-	AdminURLs    []string      `json:"admin_urls,omitempty"`
-	Users        int           `json:"users"`
-	Rooms        int           `json:"rooms"`
-	Rate         float64       `json:"rate"`
-	Duration     time.Duration `json:"duration"`
-	Ramp         time.Duration `json:"ramp"`
-	APIRate      float64       `json:"api_rate"`
-	History      string        `json:"history,omitempty"`
-	BodySize     int           `json:"body_size"`
-	Procs        int           `json:"procs"`
-	Kills        []KillSpec    `json:"kills,omitempty"`
-	SeedFile     string        `json:"-"`
-	JSONFile     string        `json:"-"`
-	HTMLFile     string        `json:"-"`
-	SourceIPs    []string      `json:"source_ips,omitempty"`
-	SetupConc    int           `json:"setup_concurrency"`
-	Drain        time.Duration `json:"drain"`
-	WSTimeout    time.Duration `json:"ws_timeout"`
-	GapGrace     time.Duration `json:"gap_grace"`
-	LeakCheck    string        `json:"leak_check"`
-	LeakTimeout  time.Duration `json:"leak_timeout"`
-	ScrapeEvery  time.Duration `json:"scrape_every"`
-	Quiet        bool          `json:"quiet"`
-	CPUProfile   string        `json:"-"`
-	Compression  bool          `json:"compression"`
-	CommandLine  string        `json:"command_line"`
-	MaxUserRate  float64       `json:"-"`
-	ConnectConc  int           `json:"connect_concurrency"`
-	AllowFailure bool          `json:"-"`
-	PayloadFile  string        `json:"-"`
+	Protocol    string        `json:"protocol"`
+	URLs        []string      `json:"urls"`
+	MetricsURLs []string      `json:"metrics_urls"`
+	AdminURLs   []string      `json:"admin_urls,omitempty"`
+	Users       int           `json:"users"`
+	Rooms       int           `json:"rooms"`
+	Rate        float64       `json:"rate"`
+	Duration    time.Duration `json:"duration"`
+	Ramp        time.Duration `json:"ramp"`
+	APIRate     float64       `json:"api_rate"`
+	History     string        `json:"history,omitempty"`
+	BodySize    int           `json:"body_size"`
+	Procs       int           `json:"procs"`
+	Kills       []KillSpec    `json:"kills,omitempty"`
+	SeedFile    string        `json:"-"`
+	JSONFile    string        `json:"-"`
+	HTMLFile    string        `json:"-"`
+	SoakSVG     string        `json:"-"`
+	SourceIPs   []string      `json:"source_ips,omitempty"`
+	SetupConc   int           `json:"setup_concurrency"`
+	Drain       time.Duration `json:"drain"`
+	WSTimeout   time.Duration `json:"ws_timeout"`
+	GapGrace    time.Duration `json:"gap_grace"`
+	LeakCheck   string        `json:"leak_check"`
+	LeakTimeout time.Duration `json:"leak_timeout"`
+	SoakCycles  int           `json:"soak_cycles"`
+	// GoroutineSlack: goroutines a bounded pool may keep past a cycle, one
+	// value for every -metrics target or one each.
+	GoroutineSlack []int         `json:"goroutine_slack,omitempty"`
+	Soak           time.Duration `json:"soak,omitempty"`
+	ScrapeEvery    time.Duration `json:"scrape_every"`
+	Quiet          bool          `json:"quiet"`
+	CPUProfile     string        `json:"-"`
+	Compression    bool          `json:"compression"`
+	CommandLine    string        `json:"command_line"`
+	MaxUserRate    float64       `json:"-"`
+	ConnectConc    int           `json:"connect_concurrency"`
+	AllowFailure   bool          `json:"-"`
+	SetupOnly      bool          `json:"-"`
+	PayloadFile    string        `json:"-"`
 }
 
 // childArgs are the hidden flags a parent passes to the copies of itself it
@@ -65,7 +73,7 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 	var (
 		c                                   Config
 		urls, metricsURLs, adminURLs, kills string
-		sources                             string
+		sources, slack                      string
 		child                               childArgs
 	)
 	fs.StringVar(&c.Protocol, "protocol", protoChatgate, "chatgate (PROTOCOL.md), or socketio: the Socket.IO peer of loadtest/peers/socketio (no setup, no REST, no leak check)")
@@ -86,17 +94,22 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 	fs.StringVar(&c.PayloadFile, "payload", "", "set up users and rooms only (no connection, no sending), write them to this CSV file for another load tool (index,token,user_id,room_id; user i in room i mod rooms) and exit")
 	fs.StringVar(&c.JSONFile, "json", "", "write the result as JSON to this file")
 	fs.StringVar(&c.HTMLFile, "html", "", "write a self-contained HTML report to this file")
+	fs.StringVar(&c.SoakSVG, "soak-svg", "", "write the soak's heap-per-cycle chart to this SVG file")
 	fs.StringVar(&sources, "source-ips", "auto", "source addresses to dial from: auto (127.0.0.2-17 for loopback targets), none, a count N (127.0.0.2..), or a comma list")
 	fs.IntVar(&c.SetupConc, "setup-concurrency", 8, "concurrent REST calls while creating users (argon2id makes each registration slow)")
 	fs.IntVar(&c.ConnectConc, "connect-concurrency", 256, "WebSocket handshakes in flight at once")
 	fs.DurationVar(&c.Drain, "drain", 10*time.Second, "after the send phase, how long to wait for acks and deliveries")
 	fs.DurationVar(&c.WSTimeout, "ws-timeout", 15*time.Second, "a connection silent this long is dead (a ping goes out after a third of it without a frame)")
 	fs.DurationVar(&c.GapGrace, "gap-grace", 500*time.Millisecond, "a seq gap not filled on the stream within this time is fetched with REST after=")
-	fs.StringVar(&c.LeakCheck, "leak-check", "fail", "after disconnect, goroutines and heap must fall back within 10%: fail (exit 1), warn, off")
-	fs.DurationVar(&c.LeakTimeout, "leak-timeout", 20*time.Second, "how long the leak check waits for the server to settle")
+	fs.StringVar(&c.LeakCheck, "leak-check", "fail", "after each cycle goroutines must fall back to the baseline, and over a soak (4+ cycles) the heap must plateau: fail (exit 1), warn, off")
+	fs.DurationVar(&c.LeakTimeout, "leak-timeout", 20*time.Second, "after each cycle, how long to wait for the server's goroutines to come back")
+	fs.IntVar(&c.SoakCycles, "soak-cycles", 1, "cycles of connect, chat (-duration), disconnect, forced GC and a heap reading; 4 or more judge a heap plateau")
+	fs.StringVar(&slack, "goroutine-slack", "", "goroutines a bounded pool may keep after a cycle, on top of the baseline: one number, or a comma list matching -metrics (e.g. a proxy's idle upstream connections)")
+	fs.DurationVar(&c.Soak, "soak", 0, "soak for this long instead of -soak-cycles: cycles start while the next one fits")
 	fs.DurationVar(&c.ScrapeEvery, "scrape", time.Second, "how often to sample each server's /metrics")
 	fs.Float64Var(&c.MaxUserRate, "max-user-rate", 10, "warn when -rate/-users exceeds this (the server limits each connection to ~20/s)")
 	fs.BoolVar(&c.Quiet, "q", false, "print only the summary")
+	fs.BoolVar(&c.SetupOnly, "setup-only", false, "create (or check) the users and rooms, write -seed, and stop: no connections")
 	fs.BoolVar(&c.Compression, "compression", false, "offer permessage-deflate like browsers do (costs server and generator CPU)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the generator's own CPU profile here (profile the tool, not the server)")
 	fs.StringVar(&child.plan, "child-plan", "", "internal: run as a -procs child with this plan file")
@@ -164,6 +177,19 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 			return nil, nil, fmt.Errorf("-admin: %w", err)
 		}
 	}
+	for _, f := range strings.Split(slack, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 {
+			return nil, nil, fmt.Errorf("-goroutine-slack: %q is not a count", f)
+		}
+		c.GoroutineSlack = append(c.GoroutineSlack, n)
+	}
+	if n := len(c.GoroutineSlack); n > 1 && n != len(c.MetricsURLs) {
+		return nil, nil, fmt.Errorf("-goroutine-slack: %d values for %d -metrics targets", n, len(c.MetricsURLs))
+	}
 	if c.Kills, err = parseKills(kills); err != nil {
 		return nil, nil, fmt.Errorf("-kill: %w", err)
 	}
@@ -198,6 +224,12 @@ func (c *Config) validate() error {
 		return errors.New("-setup-concurrency and -connect-concurrency must be at least 1")
 	case c.WSTimeout < time.Second:
 		return errors.New("-ws-timeout must be at least 1s")
+	case c.SoakCycles < 1 || c.Soak < 0:
+		return errors.New("-soak-cycles must be at least 1 and -soak not negative")
+	case c.Soak > 0 && c.SoakCycles != 1:
+		return errors.New("-soak and -soak-cycles: give one of them")
+	case len(c.Kills) > 0 && c.soaking():
+		return errors.New("-kill runs one cycle: not with -soak or -soak-cycles")
 	}
 	switch c.LeakCheck {
 	case "fail", "warn", "off":
@@ -228,6 +260,9 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
+
+// soaking is true when more than one cycle may run.
+func (c *Config) soaking() bool { return c.Soak > 0 || c.SoakCycles > 1 }
 
 // perUserRate is the send rate each connection carries.
 func (c *Config) perUserRate() float64 { return c.Rate / float64(c.Users) }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strings"
 )
 
 // renderHTML builds the self-contained report: inline CSS and SVG, no
@@ -22,6 +23,7 @@ func renderHTML(r *Result) ([]byte, error) {
 		R       *Result
 		Verdict string
 		Charts  []template.HTML
+		Soak    []template.HTML
 		Routes  []routeRow
 		JSON    string
 	}{R: r, Verdict: "PASS", JSON: string(raw)}
@@ -30,6 +32,9 @@ func renderHTML(r *Result) ([]byte, error) {
 	}
 	for _, c := range reportCharts(r) {
 		data.Charts = append(data.Charts, template.HTML(c.svg())) // built from numbers and escaped labels
+	}
+	for _, c := range soakCharts(r.LeakCheck) {
+		data.Soak = append(data.Soak, template.HTML(c.svg()))
 	}
 	for name, rs := range r.APIRoutes {
 		data.Routes = append(data.Routes, routeRow{name, rs})
@@ -123,6 +128,61 @@ func reportCharts(r *Result) []chart {
 	return all
 }
 
+// soakCharts draws each target's heap, goroutines and RSS after every
+// cycle's forced GC, the baseline at cycle 0; the heap chart marks the
+// window the plateau verdict judged.
+func soakCharts(lc LeakCheck) []chart {
+	if !lc.Checked || lc.Cycles < 2 {
+		return nil
+	}
+	heap := chart{Title: "Heap after each cycle's forced GC", YUnit: "MiB (heap_alloc)", XUnit: "cycle"}
+	gor := chart{Title: "Goroutines after each cycle", YUnit: "goroutines", XUnit: "cycle"}
+	rss := chart{Title: "Resident memory after each cycle", YUnit: "MiB", XUnit: "cycle"}
+	for _, t := range lc.Targets {
+		var x, h, g, m []float64
+		for _, p := range t.Points {
+			x = append(x, float64(p.Cycle))
+			if p.Error != "" {
+				nan := math.NaN()
+				h, g, m = append(h, nan), append(g, nan), append(m, nan)
+				continue
+			}
+			h = append(h, p.HeapAlloc/(1<<20))
+			g = append(g, p.Goroutines)
+			m = append(m, p.RSS/(1<<20))
+		}
+		// host:port keeps the legend clear of the title.
+		name := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(t.URL, "http://"), "https://"), "/metrics")
+		if len(lc.Targets) == 1 {
+			name = "server"
+		}
+		heap.Series = append(heap.Series, chartSeries{Name: name, X: x, Y: h})
+		gor.Series = append(gor.Series, chartSeries{Name: name, X: x, Y: g})
+		rss.Series = append(rss.Series, chartSeries{Name: name, X: x, Y: m})
+		if w := t.Plateau.Window; t.Plateau.Judged && heap.Band == nil {
+			heap.Band = &chartBand{From: float64(lc.Cycles - w + 1), To: float64(lc.Cycles)}
+		}
+	}
+	all := []chart{heap, gor, rss}
+	for i := range all {
+		all[i].XMin, all[i].XMax = 0, float64(lc.Cycles)
+	}
+	return all
+}
+
+// writeSoakSVG writes the soak's heap chart as a standalone SVG file (for
+// BENCHMARKS.md).
+func writeSoakSVG(path string, r *Result) error {
+	cs := soakCharts(r.LeakCheck)
+	if len(cs) == 0 {
+		return fmt.Errorf("-soak-svg: no soak (2 or more cycles with the leak check on) to draw")
+	}
+	if err := os.WriteFile(path, []byte(cs[0].svg()+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
 var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"count": fmtCount,
 	"bytes": fmtBytes,
@@ -188,10 +248,15 @@ code,pre{background:#f7f7f7;font-size:12px} pre{padding:8px;overflow:auto;max-he
 <table><tr><th>/metrics</th><th>cpu %</th><th>rss peak</th><th>samples</th><th>errors</th></tr>
 {{range .R.Server.Targets}}<tr><td>{{.URL}}</td><td>{{printf "%.1f" .CPUPercent}}</td><td>{{bytes (float .RSSPeak)}}</td><td>{{.Samples}}</td><td>{{.Errors}}</td></tr>
 {{end}}</table>
-{{if .R.LeakCheck.Checked}}<h2>Leak check ({{if .R.LeakCheck.Passed}}passed{{else}}FAILED{{end}}, waited {{printf "%.0f" .R.LeakCheck.Waited}} s)</h2>
-<table><tr><th>target</th><th>goroutines before</th><th>after</th><th>heap before</th><th>after</th><th>verdict</th></tr>
-{{range .R.LeakCheck.Targets}}<tr><td>{{.URL}}</td><td>{{printf "%.0f" .GoroutinesBefore}}</td><td>{{printf "%.0f" .GoroutinesAfter}}</td><td>{{bytes .HeapBefore}}</td><td>{{bytes .HeapAfter}}</td><td>{{if .Passed}}ok{{else}}{{.Reason}}{{end}}</td></tr>
-{{end}}</table>{{end}}
+{{if .R.LeakCheck.Checked}}<h2>Leak check: {{.R.LeakCheck.Cycles}} cycle(s), {{if .R.LeakCheck.Passed}}passed{{else}}FAILED{{end}}{{if not .R.LeakCheck.Judged}}, heap not judged{{end}}</h2>
+<p>{{.R.LeakCheck.Rule}}. Waited {{printf "%.0f" .R.LeakCheck.Waited}} s in all for servers to settle.{{if .Soak}} Shaded: the cycles the heap verdict judged.{{end}}</p>
+{{range .Soak}}{{.}}{{end}}
+<table><tr><th>target</th><th>goroutines baseline</th><th>last cycle</th><th>heap baseline</th><th>last cycle</th><th>window</th><th>peak rise</th><th>trough rise</th><th>bound</th><th>slope /cycle</th><th>verdict</th></tr>
+{{range .R.LeakCheck.Targets}}<tr><td>{{.URL}}</td><td>{{printf "%.0f" .GoroutinesBefore}}</td><td>{{printf "%.0f" .GoroutinesAfter}}</td><td>{{bytes .HeapBefore}}</td><td>{{bytes .HeapAfter}}</td>{{if .Plateau.Judged}}<td>{{.Plateau.Window}}</td><td>{{bytes .Plateau.PeakRise}}</td><td>{{bytes .Plateau.TroughRise}}</td><td>{{bytes .Plateau.Bound}}</td><td>{{bytes .Plateau.SlopePerCycle}}</td>{{else}}<td colspan="5">{{.Plateau.Reason}}</td>{{end}}<td>{{if .Passed}}ok{{else}}{{.Reason}}{{end}}</td></tr>
+{{end}}</table>
+{{range .R.LeakCheck.Targets}}<details><summary>{{.URL}}: every cycle</summary><table><tr><th>cycle</th><th>t s</th><th>heap</th><th>goroutines</th><th>rss</th><th>settled in s</th></tr>
+{{range .Points}}<tr><td>{{.Cycle}}</td><td>{{printf "%.0f" .T}}</td><td>{{bytes .HeapAlloc}}</td><td>{{printf "%.0f" .Goroutines}}</td><td>{{bytes .RSS}}</td><td>{{printf "%.1f" .Waited}}{{if .Error}} {{.Error}}{{end}}</td></tr>
+{{end}}</table></details>{{end}}{{end}}
 {{if .R.Kills}}<h2>Kills</h2><table><tr><th>signal</th><th>pid</th><th>at s</th><th>error</th></tr>
 {{range .R.Kills}}<tr><td>{{.Name}}</td><td>{{.PID}}</td><td>{{printf "%.1f" .AtS}}</td><td>{{.Error}}</td></tr>{{end}}</table>{{end}}
 {{if .R.Errors}}<h2>Errors seen</h2><ul>{{range .R.Errors}}<li><code>{{.}}</code></li>{{end}}</ul>{{end}}

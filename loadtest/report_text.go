@@ -14,7 +14,11 @@ func printSummary(w io.Writer, r *Result) {
 	if !r.Passed {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(w, "\n== loadtest %s: %d users, %d rooms, %g sends/s for %s ==\n", verdict, r.Users, r.Config.Rooms, r.Config.Rate, r.Config.Duration)
+	cycles := ""
+	if n := r.LeakCheck.Cycles; n > 1 {
+		cycles = fmt.Sprintf(" × %d cycles", n)
+	}
+	fmt.Fprintf(w, "\n== loadtest %s: %d users, %d rooms, %g sends/s for %s%s ==\n", verdict, r.Users, r.Config.Rooms, r.Config.Rate, r.Config.Duration, cycles)
 	fmt.Fprintf(w, "users connected   %s of %s   connect p50 %.1f ms  p99 %.1f ms  max %.1f ms\n",
 		fmtCount(int64(r.UsersConnected)), fmtCount(int64(r.Users)), r.ConnectMS.P50, r.ConnectMS.P99, r.ConnectMS.Max)
 	fmt.Fprintf(w, "sends             sent %s  acked %s  unacked %d  refused %d  (%.1f/s)  ack p99 %.2f ms\n",
@@ -46,14 +50,19 @@ func printSummary(w io.Writer, r *Result) {
 		fmt.Fprintf(w, "reconnects        %d (p50 %.2fs  max %.2fs)  drained(1001) %d  dropped %d  too slow %d  rate limited %d\n",
 			r.Reconnects, r.ReconnectS.P50, r.ReconnectS.Max, r.Drained, r.Dropped, r.TooSlow, r.RateLimited)
 	}
-	if r.LeakCheck.Checked {
-		state := "ok"
-		if !r.LeakCheck.Passed {
-			state = "NOT OK"
-		}
-		for _, t := range r.LeakCheck.Targets {
-			fmt.Fprintf(w, "leak check        %s %s: goroutines %.0f → %.0f, heap %s → %s\n", state, t.URL,
-				t.GoroutinesBefore, t.GoroutinesAfter, fmtBytes(t.HeapBefore), fmtBytes(t.HeapAfter))
+	if lc := r.LeakCheck; lc.Checked {
+		for _, t := range lc.Targets {
+			state := "ok"
+			if !t.Passed {
+				state = "NOT OK"
+			}
+			heap := "heap not judged (" + t.Plateau.Reason + ")"
+			if t.Plateau.Judged {
+				heap = fmt.Sprintf("heap plateau over the last %d cycles: peak %+.1f MiB, trough %+.1f MiB (bound %s), slope %+.1f KiB/cycle",
+					t.Plateau.Window, t.Plateau.PeakRise/(1<<20), t.Plateau.TroughRise/(1<<20), fmtBytes(t.Plateau.Bound), t.Plateau.SlopePerCycle/1024)
+			}
+			fmt.Fprintf(w, "leak check        %s %s: %d cycle(s), goroutines %.0f → %.0f, heap %s → %s; %s\n", state, t.URL, lc.Cycles,
+				t.GoroutinesBefore, t.GoroutinesAfter, fmtBytes(t.HeapBefore), fmtBytes(t.HeapAfter), heap)
 		}
 	}
 	for _, k := range r.Kills {

@@ -107,6 +107,8 @@ type runInfo struct {
 	leak      LeakCheck
 	kills     []KillEvent
 	wallSecs  float64
+	sendSecs  float64 // Σ of the cycles' send phases (0: use the partial's)
+	delivSecs float64 // Σ of the cycles' send → last delivery windows
 	setupWarn []string
 }
 
@@ -151,7 +153,12 @@ func buildResult(p *Partial, ri runInfo) *Result {
 		Warnings:           append([]string{}, ri.setupWarn...),
 	}
 	if !p.SendStart.IsZero() {
-		window := maxTime(p.LastDelivery, p.SendEnd).Sub(p.SendStart).Seconds()
+		// A soak's rates are over its cycles' send phases, not the gaps.
+		window, d := ri.delivSecs, ri.sendSecs
+		if window <= 0 || d <= 0 {
+			window = maxTime(p.LastDelivery, p.SendEnd).Sub(p.SendStart).Seconds()
+			d = p.SendEnd.Sub(p.SendStart).Seconds()
+		}
 		if window > 0 {
 			r.DeliveriesPerSec = round3(float64(p.Delivered) / window)
 		}
@@ -159,7 +166,7 @@ func buildResult(p *Partial, ri runInfo) *Result {
 			// Both are rates over the same window.
 			r.Server.CPUMicrosPerDelivery = round3(r.Server.CPUDeliveringPercent / 100 / r.DeliveriesPerSec * 1e6)
 		}
-		if d := p.SendEnd.Sub(p.SendStart).Seconds(); d > 0 {
+		if d > 0 {
 			r.SendsPerSec = round3(float64(p.Sent) / d)
 		}
 	}
@@ -224,7 +231,7 @@ func (r *Result) judge() {
 				reasons = append(reasons, t.URL+": "+t.Reason)
 			}
 		}
-		msg := fmt.Sprintf("leak check: server did not return within 10%% of its baseline after %.0fs: %v", r.LeakCheck.Waited, reasons)
+		msg := fmt.Sprintf("leak check over %d cycle(s): %v", r.LeakCheck.Cycles, reasons)
 		fail(r.LeakCheck.Mode == "fail", "%s", msg)
 		warn(r.LeakCheck.Mode == "warn", "%s", msg)
 	}

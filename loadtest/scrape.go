@@ -175,18 +175,24 @@ func (m *monitor) series() [][]metricSample {
 
 // forceGC asks each Caddy admin endpoint to run a GC (pprof's heap profile
 // with gc=1 does one first), so heap figures are live memory, not garbage
-// waiting for the next cycle.
+// waiting for the next cycle. Twice: what a sync.Pool held (Caddy's proxy
+// buffers, encoders) survives one GC in the pool's victim cache and is
+// freed by the second.
 func forceGC(ctx context.Context, client *http.Client, admins []string) {
 	var wg sync.WaitGroup
 	for _, a := range admins {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, a+"/debug/pprof/heap?gc=1", nil)
-			if err != nil {
-				return
-			}
-			if resp, err := client.Do(req); err == nil {
+			for range 2 {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, a+"/debug/pprof/heap?gc=1", nil)
+				if err != nil {
+					return
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					return
+				}
 				_, _ = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}

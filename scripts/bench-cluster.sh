@@ -36,7 +36,7 @@ for _ in $(seq 1 300); do curl -fsS http://127.0.0.1:18090/readyz >/dev/null 2>&
 # -metrics: the LB's own /metrics (the gateways' are on their operator
 # listeners, 127.0.0.1:1918N, and one of them is killed in f).
 args=(-url http://127.0.0.1:18090 -users "$users" -rooms "$((users / 10))" -rate "$rate" -duration "$dur" -ramp 10s
-	-seed "$out/seed-cluster.json" -admin none -metrics http://127.0.0.1:18090/metrics -leak-check warn -json "$out/$case.json" -html "$out/$case.html" -q)
+	-seed "$out/seed-cluster.json" -admin http://127.0.0.1:12029 -metrics http://127.0.0.1:18090/metrics -leak-check warn -json "$out/$case.json" -html "$out/$case.html" -q)
 if [[ "$case" == f ]]; then
 	# shellcheck disable=SC2154 # gw1 is set by eval above
 	args+=(-kill "KILL:$gw1@10s")

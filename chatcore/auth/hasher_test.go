@@ -80,3 +80,49 @@ func TestHasherBound(t *testing.T) {
 	}
 	rel()
 }
+
+// TestHasherFreesAfterBurst: a burst of hashes followed by a quiet moment
+// returns memory to the OS once; fewer hashes, or hashes still coming, do
+// not.
+func TestHasherFreesAfterBurst(t *testing.T) {
+	var freed atomic.Int64
+	oldBurst, oldQuiet, oldFree := freeBurst, freeQuiet, freeOS
+	freeBurst, freeQuiet, freeOS = 3, 20*time.Millisecond, func() { freed.Add(1) }
+	t.Cleanup(func() { freeBurst, freeQuiet, freeOS = oldBurst, oldQuiet, oldFree })
+	ctx := context.Background()
+	h := NewHasher(PasswordParams{MemoryKiB: 1024, Time: 1, Threads: 1}, 1, 0)
+	hash := func() {
+		if _, err := h.Hash(ctx, "password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hash()
+	hash()
+	time.Sleep(60 * time.Millisecond)
+	if n := freed.Load(); n != 0 {
+		t.Fatalf("2 hashes, under the burst: freed %d times", n)
+	}
+	hash() // the third: a burst
+	// A login holding a slot past the quiet time defers the return.
+	rel, err := h.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if n := freed.Load(); n != 0 {
+		t.Fatalf("freed %d times while a hash was running", n)
+	}
+	rel()
+	deadline := time.Now().Add(2 * time.Second)
+	for freed.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := freed.Load(); n != 1 {
+		t.Fatalf("after the burst: freed %d times, want 1", n)
+	}
+	hash() // one more: not a burst again
+	time.Sleep(60 * time.Millisecond)
+	if n := freed.Load(); n != 1 {
+		t.Fatalf("one hash after the return: freed %d times, want still 1", n)
+	}
+}
