@@ -209,13 +209,15 @@ func (c *Core) membershipChanged(ctx context.Context, room, user int64) {
 	k.bumpTags(ctx, tagRoom(room), tagMembers(room), tagRoomList, tagUser(user))
 }
 
-// revoked follows user's leaving or removal from room: caches first, so no
-// instance answers from a stale membership, then this instance's
-// subscriptions at once; the invalidation notice ends the user's
-// subscriptions on the other instances (revoker).
+// revoked follows user's leaving or removal from room (already committed):
+// this instance's subscriptions end at once, then the caches are
+// invalidated, whose notice ends the user's subscriptions on the other
+// instances (revoker). In this order the notice finds no local subscription
+// left to re-check against Postgres; a subscribe racing in between is
+// caught by the notice or by its own second membership check.
 func (c *Core) revoked(ctx context.Context, room, user int64) {
-	c.membershipChanged(ctx, room, user)
 	c.Hub.UnsubscribeUser(room, user)
+	c.membershipChanged(ctx, room, user)
 }
 
 // roomCreated follows a room's creation: a "not a member" answer may have
