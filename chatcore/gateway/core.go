@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -78,6 +79,10 @@ type Core struct {
 	dummy     string
 
 	startMu sync.Mutex
+	// running is set once Start has finished (the schema migrated, the
+	// batcher and bus up): Ready answers not ready before, since Caddy's
+	// listeners may take requests while the chat app still starts.
+	running atomic.Bool
 	started bool
 	stopped bool
 	cancel  context.CancelFunc
@@ -195,6 +200,7 @@ func (c *Core) Start(ctx context.Context) error {
 		// A cold cache is slower, not wrong: serve anyway.
 		c.log.Warn("gateway: cache warm-up", zap.Error(err))
 	}
+	c.running.Store(true)
 	return nil
 }
 
@@ -202,6 +208,7 @@ func (c *Core) Start(ctx context.Context) error {
 // stops what Start started (the presence takes this instance's users out),
 // then closes the hub, the bus, the Redis client and the pool.
 func (c *Core) Stop(ctx context.Context) error {
+	c.running.Store(false)
 	c.startMu.Lock()
 	defer c.startMu.Unlock()
 	if c.stopped {
@@ -254,6 +261,9 @@ func (c *Core) Redis() redis.UniversalClient { return c.cfg.Redis }
 // Ready reports whether the instance can serve: Postgres and, when
 // configured, Redis answer.
 func (c *Core) Ready(ctx context.Context) error {
+	if !c.running.Load() {
+		return errors.New("starting: the schema and the batcher are not up yet")
+	}
 	up := func(dep string, err error) error {
 		v := 1.0
 		if err != nil {
