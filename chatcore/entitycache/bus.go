@@ -155,12 +155,21 @@ func (b *Bus) subscribe(ctx context.Context) {
 			return
 		}
 		b.log.Warn("entitycache: invalidation subscription lost, retrying", zap.Error(err))
+		// On a Redis Cluster the subscription lives on the master of the
+		// channel's slot. When that master dies its replica takes over,
+		// but go-redis's slot map names the dead node until refreshed,
+		// which neither a refused dial nor a subscriber connection does
+		// (only a MOVED reply or a command on a map older than 10 s):
+		// refresh it, or the LRU stays bypassed that long.
+		if cc, ok := b.rdb.(*redis.ClusterClient); ok {
+			cc.ReloadState(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, time.Second)
+		backoff = min(2*backoff, 500*time.Millisecond)
 	}
 }
 

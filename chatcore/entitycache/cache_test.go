@@ -300,3 +300,41 @@ func TestPrefixSeparatesDeployments(t *testing.T) {
 		t.Fatalf("keys %q", keys)
 	}
 }
+
+// The master of the invalidation channel's slot dies on a Redis Cluster
+// with replicas: the subscription must follow its replica within moments
+// of the failover (the LRU level is bypassed until it does), not when
+// go-redis happens to refresh its slot map, up to 10 s later.
+func TestClusterFailover(t *testing.T) {
+	rc := testenv.StartRedisClusterReplicas(t, 3, 1)
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: rc.Addrs(), DialTimeout: 2 * time.Second,
+		ReadTimeout: time.Second, WriteTimeout: time.Second, DialerRetries: 1})
+	t.Cleanup(func() { rdb.Close() })
+	bus := NewBus(rdb, testPrefix, nil)
+	bus.Start(context.Background())
+	t.Cleanup(bus.Close)
+	for deadline := time.Now().Add(5 * time.Second); !bus.Healthy(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("bus never subscribed")
+		}
+	}
+	victim, replicas := rc.MasterOf(t, bus.channel())
+	if len(replicas) != 1 {
+		t.Fatalf("master %s has replicas %v", victim.Addr(), replicas)
+	}
+	victim.Stop()
+	for deadline := time.Now().Add(5 * time.Second); bus.Healthy(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("bus still healthy with its node dead")
+		}
+	}
+	promoted := rc.WaitMaster(t, replicas[0], 20*time.Second)
+	const follow = 3 * time.Second
+	for !bus.Healthy() {
+		if time.Since(promoted) > follow {
+			t.Fatalf("not subscribed again %v after the failover", follow)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("subscribed again %v after the failover", time.Since(promoted).Round(time.Millisecond))
+}
