@@ -57,6 +57,10 @@ func New[V any](bus *Bus, opts Options) *Cache[V] {
 func (c *Cache[V]) key(id string) string    { return c.bus.prefix + c.opts.Name + ":" + id }
 func (c *Cache[V]) genKey(id string) string { return c.key(id) + ":gen" }
 
+// genTTL: the generation outlives the value, so the value always expires
+// first and a lost generation only ever causes a miss.
+func (c *Cache[V]) genTTL() time.Duration { return 2 * c.opts.TTL }
+
 func (c *Cache[V]) dropLocal(ids []string) {
 	c.seq.Add(1)
 	c.l1.remove(ids)
@@ -251,8 +255,8 @@ func (c *Cache[V]) toRedis(ctx context.Context, loaded map[string]V, stamps map[
 
 // Invalidate drops ids from both levels on every instance: the local LRU at
 // once, Redis by a new generation per id, other instances' LRUs by a
-// message on the channel. If Redis cannot be reached the whole cache
-// (epoch) is invalidated as soon as it can; the error is for logging only.
+// message on the channel. If Redis cannot be reached the ids are
+// invalidated as soon as it can (recover); the error is for logging only.
 func (c *Cache[V]) Invalidate(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
@@ -263,7 +267,7 @@ func (c *Cache[V]) Invalidate(ctx context.Context, ids ...string) error {
 		return nil
 	}
 	if !b.br.Allow() {
-		b.dirty.Store(true)
+		b.lose(c.opts.Name, ids)
 		metrics.Caches().InvalidationErrors.WithLabelValues(c.opts.Name).Inc()
 		return fmt.Errorf("entitycache %s: redis unavailable, invalidation deferred", c.opts.Name)
 	}
@@ -272,16 +276,14 @@ func (c *Cache[V]) Invalidate(ctx context.Context, ids ...string) error {
 	start := time.Now()
 	pipe := b.rdb.Pipeline()
 	for _, id := range ids {
-		// The generation outlives the value, so the value always expires
-		// first and a lost generation only ever causes a miss.
-		pipe.Set(rctx, c.genKey(id), newGen(), 2*c.opts.TTL)
+		pipe.Set(rctx, c.genKey(id), newGen(), c.genTTL())
 	}
 	pipe.Publish(rctx, b.channel(), b.message(c.opts.Name, ids))
 	_, err := pipe.Exec(rctx)
 	c.m.ObserveRedis("entity_invalidate", time.Since(start))
 	b.br.Done(err)
 	if err != nil {
-		b.dirty.Store(true)
+		b.lose(c.opts.Name, ids)
 		metrics.Caches().InvalidationErrors.WithLabelValues(c.opts.Name).Inc()
 		return fmt.Errorf("entitycache %s: invalidate: %w", c.opts.Name, err)
 	}

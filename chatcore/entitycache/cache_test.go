@@ -2,6 +2,7 @@ package entitycache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -337,4 +338,98 @@ func TestClusterFailover(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("subscribed again %v after the failover", time.Since(promoted).Round(time.Millisecond))
+}
+
+// failPipelines makes a client's pipelines fail while on (its subscription
+// is no pipeline and stays up): an invalidation lost to a Redis timeout.
+type failPipelines struct{ on atomic.Bool }
+
+func (h *failPipelines) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *failPipelines) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *failPipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if h.on.Load() {
+			err := errors.New("injected: i/o timeout")
+			for _, c := range cmds {
+				c.SetErr(err)
+			}
+			return err
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// An invalidation that does not reach Redis is redone for its ids once
+// Redis answers: the other instances drop those ids and nothing else, and
+// no instance keeps serving the old value. (It used to bump the epoch,
+// which emptied every instance's LRU: under load, one timed-out
+// invalidation sent every membership check of every send to Postgres.)
+func TestLostInvalidationRedoneForItsIDs(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	name := uniqueName(t)
+	hook := &failPipelines{}
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), DB: 12, MaxRetries: -1, DialTimeout: 100 * time.Millisecond}) // as client()
+	rdb.AddHook(hook)
+	t.Cleanup(func() { rdb.Close() })
+	busA := NewBus(rdb, testPrefix, nil)
+	busA.Start(context.Background())
+	t.Cleanup(busA.Close)
+	a := &instance{bus: busA, cache: New[string](busA, Options{Name: name, TTL: time.Minute})}
+	b := newInstance(t, rs.Addr(), name)
+	for deadline := time.Now().Add(3 * time.Second); !busA.Healthy(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("bus never subscribed")
+		}
+	}
+	var version atomic.Int64
+	var loads atomic.Int64
+	load := func(_ context.Context, id string) (string, error) {
+		loads.Add(1)
+		return id + "@" + strconv.FormatInt(version.Load(), 10), nil
+	}
+	ctx := context.Background()
+	for _, in := range []*instance{a, b} {
+		for _, id := range []string{"1", "2"} {
+			in.cache.Get(ctx, id, load)
+		}
+	}
+	before := loads.Load()
+
+	hook.on.Store(true)
+	version.Store(1) // the write of id 1...
+	if err := a.cache.Invalidate(ctx, "1"); err == nil {
+		t.Fatal("invalidate succeeded through failing pipelines")
+	}
+	hook.on.Store(false) // ...whose invalidation was lost; Redis answers again
+
+	if v, _ := a.cache.Get(ctx, "1", load); v != "1@1" {
+		t.Fatalf("a: id 1 = %q after its write", v)
+	}
+	// a redoes the invalidation on its next use of Redis, once its
+	// breaker lets it (a busy instance uses Redis all the time).
+	deadline := time.Now().Add(3 * time.Second)
+	for i := 0; ; i++ {
+		a.cache.Get(ctx, fmt.Sprint("other-", i), load)
+		v, _ := b.cache.Get(ctx, "1", load)
+		if v == "1@1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b: id 1 still %q after the redone invalidation", v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Id 2 was not written: both instances still have it in their LRU.
+	n := loads.Load()
+	for _, in := range []*instance{a, b} {
+		if v, _ := in.cache.Get(ctx, "2", load); v != "2@0" {
+			t.Fatalf("id 2 = %q", v)
+		}
+	}
+	if loads.Load() != n {
+		t.Fatalf("id 2 loaded again (loads %d → %d, %d before the write)", n, loads.Load(), before)
+	}
+	if b.cache.Len() != 2 {
+		t.Fatalf("b's LRU holds %d: want ids 1 and 2", b.cache.Len())
+	}
 }
