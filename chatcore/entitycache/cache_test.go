@@ -433,3 +433,44 @@ func TestLostInvalidationRedoneForItsIDs(t *testing.T) {
 		t.Fatalf("b's LRU holds %d: want ids 1 and 2", b.cache.Len())
 	}
 }
+
+// Entries loaded together expire over a quarter of the TTL, not in one
+// instant: thousands of clients connecting in a few seconds load every
+// membership at once, and their refill would hit Redis and Postgres in
+// one wave 30 s later.
+func TestExpiriesSpread(t *testing.T) {
+	c := New[string](NewBus(nil, testPrefix, nil), Options{Name: uniqueName(t), TTL: time.Minute})
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = strconv.Itoa(i)
+	}
+	before := time.Now()
+	if _, err := c.GetMany(context.Background(), ids, func(_ context.Context, ids []string) (map[string]string, error) {
+		out := make(map[string]string, len(ids))
+		for _, id := range ids {
+			out[id] = id
+		}
+		return out, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	lo, hi := after.Add(time.Hour), before
+	c.l1.mu.Lock()
+	for _, el := range c.l1.m {
+		e := el.Value.(*lruEntry[string])
+		if e.exp.Before(lo) {
+			lo = e.exp
+		}
+		if e.exp.After(hi) {
+			hi = e.exp
+		}
+	}
+	c.l1.mu.Unlock()
+	if lo.Before(before.Add(45*time.Second)) || hi.After(after.Add(time.Minute)) {
+		t.Fatalf("expiries %v..%v after the load: want within [45 s, 60 s]", lo.Sub(before), hi.Sub(before))
+	}
+	if hi.Sub(lo) < 10*time.Second {
+		t.Fatalf("1,000 entries expire within %v of each other", hi.Sub(lo))
+	}
+}
