@@ -99,7 +99,7 @@ export default function RoomView({ roomId }: { roomId: number }) {
           <h2 id="room-title" ref={titleRef} tabIndex={-1}>{room.name}</h2>
           <span className="meta">
             {room.is_private ? "Private · " : ""}
-            {membersText(count)}
+            <span>{membersText(count)}</span>
           </span>
         </div>
         {joined && (
