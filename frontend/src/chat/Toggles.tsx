@@ -4,17 +4,10 @@ import { navigate } from "../router";
 import { setTheme, storedTheme, systemTheme, type Theme } from "../theme";
 import { useEngine, useStore } from "./hooks";
 
-const SUN = "M12 7a5 5 0 1 0 0 10 5 5 0 0 0 0-10ZM12 1v3M12 20v3M1 12h3M20 12h3M4.2 4.2l2.1 2.1M17.7 17.7l2.1 2.1M4.2 19.8l2.1-2.1M17.7 6.3l2.1-2.1";
-const MOON = "M21 12.8A9 9 0 1 1 11.2 3a7 7 0 0 0 9.8 9.8Z";
-const BELL = "M18 8a6 6 0 1 0-12 0c0 7-3 9-3 9h18s-3-2-3-9M13.7 21a2 2 0 0 1-3.4 0";
-const BELL_OFF = BELL + "M2 2l20 20";
-
-function Icon({ d }: { d: string }) {
-  return (
-    <svg aria-hidden="true" width="20" height="20" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round">
-      <path d={d} />
-    </svg>
-  );
+// Icons are files (public/icons/) drawn as CSS masks in the text colour:
+// no inline SVG in the DOM.
+function Icon({ name }: { name: "sun" | "moon" | "bell" | "bell-off" }) {
+  return <span aria-hidden="true" className={"icon icon-" + name} />;
 }
 
 export function ThemeToggle() {
@@ -31,7 +24,7 @@ export function ThemeToggle() {
         set(next);
       }}
     >
-      <Icon d={theme === "dark" ? MOON : SUN} />
+      <Icon name={theme === "dark" ? "moon" : "sun"} />
       <span className="sr-only">Dark theme</span>
     </button>
   );
@@ -99,7 +92,7 @@ export function NotifyToggle({ currentRoom }: { currentRoom: number | null }) {
         setOn(next);
       }}
     >
-      <Icon d={on ? BELL : BELL_OFF} />
+      <Icon name={on ? "bell" : "bell-off"} />
       <span className="sr-only">Notifications</span>
     </button>
   );

@@ -356,9 +356,10 @@ export class Engine {
       const old = new Map((this.store.getState().rooms ?? []).map((r) => [r.id, r]));
       const rooms = res.rooms.map((r) => {
         const o = old.get(r.id);
-        return o
-          ? { ...r, last_seq: Math.max(r.last_seq, o.last_seq), last_read_seq: Math.max(r.last_read_seq ?? 0, o.last_read_seq ?? 0) }
-          : r;
+        if (!o) return r;
+        const next = { ...r, last_seq: Math.max(r.last_seq, o.last_seq), last_read_seq: Math.max(r.last_read_seq ?? 0, o.last_read_seq ?? 0) };
+        // Unchanged rooms keep their object: a periodic refresh re-renders nothing.
+        return sameRoom(o, next) ? o : next;
       });
       this.store.set({ rooms, roomsError: null });
       this.cache.resubscribe();
@@ -475,6 +476,10 @@ export class Engine {
     if (r?.is_private) this.store.set({ rooms: (this.store.getState().rooms ?? []).filter((x) => x.id !== room) });
     else this.store.setRoom(room, { joined: false, member_count: Math.max(0, (r?.member_count ?? 1) - 1) });
   }
+}
+
+function sameRoom(a: RoomInfo, b: RoomInfo): boolean {
+  return (Object.keys(b) as (keyof RoomInfo)[]).every((k) => a[k] === b[k]) && Object.keys(a).length === Object.keys(b).length;
 }
 
 export function unreadOf(r: RoomInfo): number {
