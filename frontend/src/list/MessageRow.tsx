@@ -75,7 +75,8 @@ const MessageView = memo(function MessageView({
           <span aria-hidden="true">{day}</span>
         </div>
       )}
-      <div className={head ? "msg-head" : "msg-head cont"}>
+      {/* Inside a run the time sits at the right, shown on hover or focus; a send's state keeps the head in the flow. */}
+      <div className={head || m.state ? "msg-head" : "msg-head cont"}>
         {head && <span className="msg-author">{mine ? "You" : m.user.name}</span>}
         <time dateTime={m.ts} title={dateOf(d)}>
           {timeOf(d)}
