@@ -49,4 +49,5 @@ export type ServerEvent =
   | { type: "subscribed"; room: number; last_seq: number }
   | { type: "unsubscribed"; room: number }
   | { type: "typing"; room: number; user: number }
+  | { type: "presence"; room: number; user: number; online: boolean }
   | { type: "pong" };
