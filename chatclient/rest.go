@@ -33,6 +33,8 @@ type Room struct {
 	MessageCount int64     `json:"message_count"`
 	Joined       bool      `json:"joined"`
 	LastReadSeq  int64     `json:"last_read_seq"`
+	// UnreadMentions: the caller's mentions above LastReadSeq (room list).
+	UnreadMentions int64 `json:"unread_mentions"`
 }
 
 // Member is one member of a room.
