@@ -66,8 +66,8 @@ type Core struct {
 	Metrics *metrics.Set
 	revoker *revoker
 	// inval bumps the caches of rooms with new commits (invalidate.go).
-	inval    *invalidator
-	pub      *publisher // built by Start
+	inval *invalidator
+	pub   *publisher // built by Start
 	// mentions resolves @names after commits; inbox finds a user's
 	// connections here (mentions.go).
 	mentions mentioner
