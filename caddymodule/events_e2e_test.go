@@ -320,19 +320,21 @@ func TestRoomEvents(t *testing.T) {
 				t.Fatalf("a send reusing an edit's cid: %v, want 409", err)
 			}
 
-			// History (before: messages only, current state) on both
-			// instances, from the cache or not.
+			// History (before: the stream, messages in their current
+			// state) on both instances, from the cache or not.
 			for _, cl := range []*chatclient.Client{owner, alice} {
 				p, err := cl.MessagesBefore(ctx, room.ID, 0, 50)
 				if err != nil {
 					t.Fatal(err)
 				}
 				got := map[int64]chatclient.Message{}
-				for _, m := range p.Messages {
-					if m.Type != "message" {
-						t.Fatalf("history holds a %q", m.Type)
+				for i, m := range p.Messages {
+					if i > 0 && m.Seq != p.Messages[i-1].Seq-1 {
+						t.Fatalf("history page: seq %d after %d", m.Seq, p.Messages[i-1].Seq)
 					}
-					got[m.Seq] = m
+					if m.Type == "message" {
+						got[m.Seq] = m
+					}
 				}
 				m, d := got[mine], got[bobs]
 				if m.Body != "alice's better words" || m.EditedAt == "" || m.Rev == 0 {

@@ -34,14 +34,13 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	if err != nil {
 		return err
 	}
-	// Each entry has its type: a history page (before) holds messages in
-	// their current state, a catch-up page (after) the stream, messages
-	// and room events in seq order.
+	// Each entry has its type: messages (in their current state) and room
+	// events, a gap-free run of the room's stream.
 	out := make([]any, len(msgs))
 	for i := range msgs {
 		out[i] = wire.Entry(&msgs[i])
 	}
-	if p.hasBefore && a.belowNewest(r.Context(), id, p.before) {
+	if p.hasBefore && belowNewest(msgs, p.before) {
 		// A page wholly below the newest message gets no new message (seqs
 		// are gap-free and committed in order); who may read it changes
 		// (members:R) and its messages' state changes with room events
@@ -54,21 +53,15 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	return nil
 }
 
-// belowNewest reports whether a history page below before is complete
-// for good: seq before-1 exists (the room's last_seq from the counter
-// cache, which every commit drops, is at least before-1), so every seq
-// under before does. A before of 0 or past the newest seq asks for the
-// newest page, which the next message changes. (History pages skip room
-// events, so the page itself cannot tell whether before-1 exists.)
-func (a *API) belowNewest(ctx context.Context, room, before int64) bool {
-	if before == 1 {
-		return true
+// belowNewest reports whether a history page (newest first) below before
+// gets no new entry: it holds seq before-1, so every seq under before
+// exists already. A before of 0 or past the newest message asks for the
+// newest page, which the next message changes.
+func belowNewest(msgs []chatcore.Message, before int64) bool {
+	if len(msgs) == 0 {
+		return before == 1
 	}
-	if before <= 0 {
-		return false
-	}
-	last, err := a.core.lastSeqs(ctx, []int64{room})
-	return err == nil && last[room] >= before-1
+	return before > 0 && msgs[0].Seq == before-1
 }
 
 // page is the window GET /api/rooms/{id}/messages asks for: up to limit

@@ -22,8 +22,8 @@ import (
 // with rev, the seq of the last event that state shows. The reactions are
 // read in the same statement, so they are exactly rev's state, and only for
 // messages some event touched (rev set): a plain message costs nothing more.
-// Events (kind > 0) come as stored; the stream (After, Range) has both,
-// history pages (History) only messages.
+// Events (kind > 0) come as stored, between the messages: every page is a
+// gap-free run of the stream, so a reader never sees a hole in the seqs.
 const messageSelect = `
 	SELECT m.room_id, m.seq, m.user_id, COALESCE(u.name, ''),
 	       CASE WHEN m.deleted_at IS NULL THEN m.body ELSE '' END,
@@ -38,7 +38,7 @@ const messageSelect = `
 	WHERE m.room_id = $1 `
 
 const (
-	sqlHistoryBefore = messageSelect + `AND m.seq < $2 AND m.kind = 0 ORDER BY m.seq DESC LIMIT $3`
+	sqlHistoryBefore = messageSelect + `AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3`
 	sqlHistoryAfter  = messageSelect + `AND m.seq > $2 ORDER BY m.seq ASC LIMIT $3`
 	sqlRange         = messageSelect + `AND m.seq BETWEEN $2 AND $3 ORDER BY m.seq ASC`
 )

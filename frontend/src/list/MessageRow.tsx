@@ -62,7 +62,7 @@ const MessageView = memo(function MessageView({
           </span>
         )}
       </div>
-      <Body body={m.body} />
+      {m.deleted ? <p className="msg-body msg-deleted">message deleted</p> : <Body body={m.body} />}
     </>
   );
 });
