@@ -94,7 +94,11 @@ const MessageView = memo(function MessageView({
           </span>
         )}
       </div>
-      <Body body={m.body} sender={mine ? "you" : m.user.name} />
+      {m.deleted ? (
+        <p className="msg-body msg-deleted">message deleted</p>
+      ) : (
+        <Body body={m.body} sender={mine ? "you" : m.user.name} />
+      )}
     </>
   );
 });

@@ -191,7 +191,10 @@ export class Engine {
     };
     for (const e of events) {
       switch (e.type) {
-        case "message": {
+        case "message":
+        case "edit":
+        case "delete":
+        case "reaction": {
           byRoom ??= new Map();
           const list = byRoom.get(e.room);
           const item = toItem(e as WireMsg, me);
