@@ -66,10 +66,13 @@ type Core struct {
 	Metrics *metrics.Set
 	revoker *revoker
 	// inval bumps the caches of rooms with new commits (invalidate.go).
-	inval    *invalidator
-	pub      *publisher // built by Start
-	presence presence.Manager
-	cache    *caching
+	inval *invalidator
+	// searchClean merges the search index's pending list after commits
+	// (store/search_clean.go).
+	searchClean *store.IndexCleaner
+	pub         *publisher // built by Start
+	presence    presence.Manager
+	cache       *caching
 	// Limits holds the token buckets (per user, address, account) and
 	// Conns the open connections per address, both shared through Redis.
 	Limits *limits.Limiter
@@ -154,6 +157,7 @@ func New(cfg Config) (*Core, error) {
 	c.cache = newCaching(c)
 	c.inval = newInvalidator(c.bumpRooms)
 	c.Batcher = st.NewBatcher(c.committed)
+	c.searchClean = st.NewIndexCleaner(time.Second)
 	limitErr := func(err error) { m.RedisErrors.WithLabelValues("limit").Inc() }
 	c.Limits = limits.NewLimiter(cfg.Redis, cfg.RedisPrefix+"rl:", limitErr)
 	c.Conns = limits.NewConnCounter(cfg.Redis, cfg.RedisPrefix+"conns:", cfg.Instance, limitErr)
@@ -187,6 +191,7 @@ func (c *Core) Start(ctx context.Context) error {
 		m.BusPublished.WithLabelValues("dropped").Add(float64(n))
 	})
 	c.Batcher.Start()
+	c.searchClean.Start()
 	var runCtx context.Context
 	runCtx, c.cancel = context.WithCancel(context.Background())
 	go c.Conns.Run(runCtx)
@@ -224,6 +229,7 @@ func (c *Core) Stop(ctx context.Context) error {
 	if c.cancel != nil {
 		c.cancel()
 	}
+	c.searchClean.Stop()
 	c.revoker.stop()
 	if c.pub != nil {
 		c.pub.stop()
@@ -325,6 +331,7 @@ func (c *Core) committed(msgs []chatcore.Message) {
 	}
 	c.CacheCommitted(msgs)
 	c.pub.add(msgs, now)
+	c.searchClean.Note()
 }
 
 // Typing delivers a typing event here and on the other instances.
