@@ -113,7 +113,7 @@ func seedSearchBench(b *testing.B, s *Store) {
 		 SELECT ((u + 20 * k - 1) % 1000) + 1, u FROM generate_series(1, 1000) u, generate_series(0, 49) k`,
 		`SELECT setval('users_id_seq', 1000), setval('rooms_id_seq', 1000)`,
 		`DROP INDEX idx_messages_search`,
-		`DROP INDEX idx_messages_room_created`,
+		`DROP INDEX idx_messages_search_time`,
 		`DROP INDEX idx_messages_user_client`,
 		`INSERT INTO messages (room_id, seq, user_id, body, created_at)
 		 SELECT (i % 1000) + 1, i / 1000 + 1, ((i * 7919) % 1000) + 1,
@@ -121,7 +121,7 @@ func seedSearchBench(b *testing.B, s *Store) {
 		         FROM generate_series(1, 12) WHERE i >= 0),
 		        timestamptz '2026-01-01' + i * interval '100 ms'
 		 FROM generate_series(0::bigint, 999999) i`,
-		`CREATE INDEX idx_messages_room_created ON messages (room_id, created_at DESC)`,
+		`CREATE INDEX idx_messages_search_time ON messages (room_id, created_at DESC)`,
 		`CREATE UNIQUE INDEX idx_messages_user_client ON messages (user_id, client_id)`,
 		`CREATE INDEX idx_messages_search ON messages USING gin (search_tsv)`,
 		`VACUUM ANALYZE messages`,

@@ -220,6 +220,9 @@ func TestSearchSnippetsAndBadQueries(t *testing.T) {
 		"!!! ???":     ErrSearchNoWords,
 		"-treasure":   ErrSearchOnlyNegated,
 		"treasure -x": nil,
+		// Quotes and backslashes reach Postgres intact (the simple
+		// protocol quotes them) and mean nothing special.
+		`it's o'clock \ "treasure's" \'`: nil,
 	} {
 		_, _, err := s.SearchMessages(ctxT(t), Search{User: ann.ID, Text: q})
 		if (want == nil && err != nil) || (want != nil && (!errors.Is(err, want) || !errors.Is(err, chatcore.ErrInvalidInput))) {

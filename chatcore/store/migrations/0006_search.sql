@@ -30,3 +30,10 @@ ALTER TABLE messages
 -- search meets a long list; autovacuum and the 4 MB gin_pending_list_limit
 -- remain the backstops. BENCHMARKS.md, "Search", has the figures.
 CREATE INDEX idx_messages_search ON messages USING gin (search_tsv);
+
+-- A search for a common word walks each of the caller's rooms newest first
+-- (store/search.go, byTime): this is the index it walks. It is 0001's
+-- idx_messages_room_created, which 0003 dropped when no query read it; it
+-- costs every insert a B-tree insertion, a small part of what the search
+-- column and its GIN index cost (BENCHMARKS.md, "Search").
+CREATE INDEX idx_messages_search_time ON messages (room_id, created_at DESC);
