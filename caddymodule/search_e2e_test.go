@@ -27,21 +27,27 @@ type searchAnswer struct {
 	Next string
 }
 
-// TestSearchThroughBinary runs the real binary (search_language and
-// search_rate from its Caddyfile) on a database of its own, on ports of
-// this test's own: results only from the caller's rooms, a left room's
-// messages gone at once, complete and stable paging, 400s for bad queries
-// and 429 past the search rate.
+// TestSearchThroughBinary runs two instances of the real binary
+// (search_language and search_rate from its Caddyfile) on a database and a
+// Redis of their own, on ports of this test's own: results only from the
+// caller's rooms, a room left on one instance gone from the next search on
+// the other, complete and stable paging, 400s for bad queries and 429 past
+// the search rate.
 func TestSearchThroughBinary(t *testing.T) {
 	dsn := testenv.FreshDB(t, "chatgate_test_search_e2e")
+	rs := testenv.StartRedis(t)
 	bin := testenv.BuildGateway(t)
-	s := &server{port: 18801, admin: 18802}
-	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
-	dir := t.TempDir()
-	cfg := testenv.WriteFile(t, dir, "Caddyfile", fmt.Sprintf(`{
+	// Two instances of one deployment (one database, one Redis), on ports
+	// of this test's own.
+	start := func(port int) *server {
+		s := &server{port: port, admin: port + 1}
+		s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
+		dir := t.TempDir()
+		cfg := testenv.WriteFile(t, dir, "Caddyfile", fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	chat {
 		postgres %s
+		redis %s
 		secret %s
 		password_memory_kib 1024
 		password_time 1
@@ -60,9 +66,13 @@ http://127.0.0.1:%d {
 		}
 	}
 }
-`, s.admin, dsn, testSecret, s.port))
-	testenv.Start(t, filepath.Join(dir, "run"), "gateway", nil, bin, "run", "--config", cfg, "--adapter", "caddyfile")
+`, s.admin, dsn, rs.URL(), testSecret, s.port))
+		testenv.Start(t, filepath.Join(dir, "run"), "gateway", nil, bin, "run", "--config", cfg, "--adapter", "caddyfile")
+		return s
+	}
+	s, s2 := start(18801), start(18803)
 	waitReady(t, s.base)
+	waitReady(t, s2.base)
 
 	ann, bob, carol := s.register(t, "Ann"), s.register(t, "Bob"), s.register(t, "Carol")
 	shared := ann.createRoom(t, "shared", false)
@@ -131,12 +141,25 @@ http://127.0.0.1:%d {
 		}
 	}
 
-	// Leaving takes the room's messages out of the next search.
+	// Leaving on one instance takes the room's messages out of the next
+	// search on the other at once: membership is read by the search's own
+	// statement, whatever the instance's caches still hold.
+	bobOn2 := &client{s: s2, token: bob.token, id: bob.id, name: bob.name}
+	if _, a := search(bobOn2, fmt.Sprintf("q=apple&room=%d", shared)); !slices.Equal(rooms(a), []int64{shared}) {
+		t.Fatalf("bob on instance 2 before leaving: %v", rooms(a))
+	}
 	if r := bob.call(t, "POST", fmt.Sprintf("/api/rooms/%d/leave", shared), nil); r.status != 200 {
 		t.Fatalf("leave: %d %s", r.status, r.body)
 	}
-	if _, a := search(bob, "q=apple"); !slices.Equal(rooms(a), []int64{bobs}) {
-		t.Fatalf("after leaving: %v", rooms(a))
+	for _, c := range []*client{bobOn2, bob} {
+		if _, a := search(c, "q=apple"); !slices.Equal(rooms(a), []int64{bobs}) {
+			t.Fatalf("after leaving, on %s: %v", c.s.base, rooms(a))
+		}
+		// Filtered by the left room: 403 once the membership cache has
+		// heard of the leave, an empty page before; never a result.
+		if r, a := search(c, fmt.Sprintf("q=apple&room=%d", shared)); !(r.status == 403 || (r.status == 200 && len(a.Results) == 0)) {
+			t.Fatalf("after leaving, filtered, on %s: %d %s", c.s.base, r.status, r.body)
+		}
 	}
 
 	// Paging: 25 bananas in pages of 10, newest first, each once, also
