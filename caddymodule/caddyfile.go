@@ -44,6 +44,7 @@ func init() {
 //	    password_queue      <n>|off
 //	    recent_buffer       <n>
 //	    start_timeout       <duration>
+//	    search_language     <regconfig>
 //	}
 //
 // An option whose value is an empty environment variable may be given
@@ -122,6 +123,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.RecentBuffer, err = optInt(val)
 		case "start_timeout":
 			a.StartTimeout, err = optDuration(val)
+		case "search_language":
+			a.SearchLanguage = val
 		default:
 			return d.Errf("unrecognized chat option %q", name)
 		}
@@ -211,6 +214,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    login_account_rate <rate> [<burst>]
 //	    max_rooms          <n>|off
 //	    command_rate       <rate> [<burst>]
+//	    search_rate        <rate> [<burst>]
 //	    handshake_timeout  <duration>
 //	    secure_cookie
 //	}
@@ -360,6 +364,8 @@ func (h *Handler) rateOption(name string) *limits.Rate {
 		return &h.LoginAccountRate
 	case "command_rate":
 		return &h.CommandRate
+	case "search_rate":
+		return &h.SearchRate
 	}
 	return nil
 }

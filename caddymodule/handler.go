@@ -118,6 +118,8 @@ type Handler struct {
 	MaxRooms int `json:"max_rooms,omitempty"`
 	// CommandRate limits a connection's non-send frames (100/s, burst 200).
 	CommandRate limits.Rate `json:"command_rate,omitempty"`
+	// SearchRate limits GET /api/search per signed-in user (5/s, burst 20).
+	SearchRate limits.Rate `json:"search_rate,omitempty"`
 	// HandshakeTimeout bounds the WebSocket upgrade (10s).
 	HandshakeTimeout caddy.Duration `json:"handshake_timeout,omitempty"`
 	// SecureCookie always marks the login cookie Secure; by default it is
@@ -177,6 +179,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			LoginAccountIPRate: h.LoginAccountIPRate,
 			MaxRooms:           h.MaxRooms,
 			CommandRate:        h.CommandRate,
+			SearchRate:         h.SearchRate,
 			HandshakeTimeout:   time.Duration(h.HandshakeTimeout),
 		},
 		ClientIP: func(r *http.Request) string {

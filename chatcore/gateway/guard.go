@@ -44,6 +44,10 @@ type Limits struct {
 	// CommandRate limits a connection's frames other than sends, which
 	// have their own bucket (100/s, burst 200).
 	CommandRate limits.Rate
+	// SearchRate limits searches per signed-in user (5/s, burst 20): each
+	// is a few ms of Postgres, more than any other read, and is never
+	// cached.
+	SearchRate limits.Rate
 	// HandshakeTimeout bounds the WebSocket upgrade (10s).
 	HandshakeTimeout time.Duration
 }
@@ -67,6 +71,7 @@ func (l *Limits) setDefaults() {
 		l.MaxRooms = 128
 	}
 	rate(&l.CommandRate, 100, 200)
+	rate(&l.SearchRate, 5, 20)
 	if l.HandshakeTimeout <= 0 {
 		l.HandshakeTimeout = 10 * time.Second
 	}
