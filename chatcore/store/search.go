@@ -102,7 +102,10 @@ const headlineSelect = `
 const (
 	searchCols  = `m.room_id, m.seq, m.user_id, m.body, m.client_id, m.created_at, m.search_config`
 	searchRooms = `SELECT ru.room_id FROM room_users ru WHERE ru.user_id = $1 AND ($3 = 0 OR ru.room_id = $3)`
-	searchAlive = `m.deleted_at IS NULL
+	// kind = 0: messages only. Room events are rows of messages too
+	// (events.go); an edit's row repeats the new text its target now
+	// holds, a reaction's row holds its emoji.
+	searchAlive = `m.kind = 0 AND m.deleted_at IS NULL
 		AND ($4::timestamptz IS NULL OR (m.created_at, m.room_id, m.seq) < ($4::timestamptz, $5, $6))`
 	// room_id + 0: the rooms are a hash filter on the GIN index's matches;
 	// on room_id itself the planner probes the index once per room (a

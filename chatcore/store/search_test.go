@@ -82,12 +82,17 @@ func TestSearchSeesOnlyLiveMessagesOfOwnRooms(t *testing.T) {
 		want(Search{User: ann.ID, Text: "fox"}, fmt.Sprintf("%d/1", annOnly.ID), key(inShared))
 	})
 
-	// The other engineer's tombstones and edits write these columns.
-	if _, err := s.pool.Exec(ctx, "UPDATE messages SET deleted_at = now() WHERE room_id = $1 AND seq = $2", toDelete.Room, toDelete.Seq); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.pool.Exec(ctx, "UPDATE messages SET body = 'now about a wolf', edited_at = now() WHERE room_id = $1 AND seq = $2", toEdit.Room, toEdit.Seq); err != nil {
-		t.Fatal(err)
+	// Real room events: a delete, an edit and a reaction are rows of
+	// messages too (events.go), and only the messages they change may be
+	// found, by their current text; never the event rows themselves.
+	for _, req := range []EventRequest{
+		{Room: toDelete.Room, UserID: bob.ID, Kind: chatcore.KindDelete, Target: toDelete.Seq},
+		{Room: toEdit.Room, UserID: bob.ID, Kind: chatcore.KindEdit, Target: toEdit.Seq, Body: "now about a wolf"},
+		{Room: toEdit.Room, UserID: bob.ID, Kind: chatcore.KindReact, Target: toEdit.Seq, Body: ":wolf:"},
+	} {
+		if res := submitEvent(t, b, req); res.Err != nil {
+			t.Fatal(res.Err)
+		}
 	}
 	if _, err := s.Leave(ctx, shared.ID, bob.ID); err != nil {
 		t.Fatal(err)
@@ -98,8 +103,8 @@ func TestSearchSeesOnlyLiveMessagesOfOwnRooms(t *testing.T) {
 			t.Fatalf("after delete, edit and leave: %v %v", hitKeys(hits), err)
 		}
 		hits, _, err = search(Search{User: bob.ID, Text: "wolf"})
-		if err != nil || len(hits) != 1 || hits[0].Msg.Body != "now about a wolf" {
-			t.Fatalf("edited message by its new text: %+v %v", hits, err)
+		if err != nil || len(hits) != 1 || hits[0].Msg.Body != "now about a wolf" || hits[0].Msg.Seq != toEdit.Seq {
+			t.Fatalf("edited message by its new text, once (not its edit or reaction event): %+v %v", hits, err)
 		}
 		if hits, _, err := search(Search{User: bob.ID, Text: "fox", Room: shared.ID}); err != nil || len(hits) != 0 {
 			t.Fatalf("left room, filtered: %v %v", hitKeys(hits), err)
