@@ -410,3 +410,113 @@ test("phone: compact header, members sheet with backdrop, Close and Escape, a on
   await bar.waitFor({ state: "detached", timeout: 20000 });
   await close(a, b);
 });
+
+// Issue 16, "every verb of the server in the client": room events and mentions.
+const menuOf = (page, text, sender) => row(page, text).getByRole("button", { name: `Actions for message from ${sender}` });
+
+test("edit and delete: keyboard menu, inline editor, (edited) for others; the owner deletes anyone's", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob");
+  const room = await roomWith(a, uniq("Edits"), [b]);
+  await open(a, room);
+  await open(b, room);
+  await say(a, room, "teh typo");
+  await say(b, room, "bob was here");
+  await row(a.page, "bob was here").waitFor();
+
+  // Keyboard: focus the message, Enter opens its menu, → to Edit, Enter opens the editor.
+  await row(a.page, "teh typo").focus();
+  await a.page.keyboard.press("Enter");
+  const menu = a.page.getByRole("menu", { name: "Message actions" });
+  await menu.waitFor();
+  assert.ok(await focused(menu.getByRole("menuitem", { name: "React" })), `the menu's first item has focus (at ${await activeName(a.page)})`);
+  await a.page.keyboard.press("ArrowRight");
+  assert.ok(await focused(menu.getByRole("menuitem", { name: "Edit" })));
+  await a.page.keyboard.press("Enter");
+  const editor = a.page.getByRole("textbox", { name: "Edit message" });
+  assert.ok(await focused(editor), "the editor takes focus");
+  await editor.fill("the typo, fixed");
+  await editor.press("Enter");
+  await editor.waitFor({ state: "detached" });
+  await row(b.page, "the typo, fixed").getByText("(edited)").waitFor({ timeout: 5000 });
+  await row(a.page, "the typo, fixed").getByText("(edited)").waitFor();
+  assert.equal(await row(b.page, "teh typo").count(), 0);
+
+  // Bob may only react to Alice's message; Escape closes and focus goes back to the message.
+  await menuOf(b.page, "the typo, fixed", "Alice").click();
+  const bmenu = b.page.getByRole("menu", { name: "Message actions" });
+  assert.deepEqual(await bmenu.getByRole("menuitem").allTextContents(), ["React"]);
+  await b.page.keyboard.press("Escape");
+  await bmenu.waitFor({ state: "detached" });
+  await until(() => focused(row(b.page, "the typo, fixed")), 2000, "focus back on the message");
+
+  // The owner deletes Bob's message, after a confirmation.
+  await menuOf(a.page, "bob was here", "Bob").click();
+  await a.page.getByRole("menu", { name: "Message actions" }).getByRole("menuitem", { name: "Delete" }).click();
+  await a.page.getByRole("group", { name: "Delete this message?" }).getByRole("button", { name: "Delete message" }).click();
+  await log(b.page).getByText("message deleted").waitFor({ timeout: 5000 });
+  assert.equal(await row(b.page, "bob was here").count(), 0);
+  await log(a.page).getByText("message deleted").waitFor();
+  // After a reload the history (not the live events) says the same.
+  await b.page.reload();
+  await wsOpen(b.page);
+  await row(b.page, "the typo, fixed").getByText("(edited)").waitFor();
+  await log(b.page).getByText("message deleted").waitFor();
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await close(a, b);
+});
+
+test("reactions: picker, counts per emoji, own highlighted, a click toggles", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob");
+  const room = await roomWith(a, uniq("Reactions"), [b]);
+  await open(a, room);
+  await open(b, room);
+  await say(a, room, "lunch at noon?");
+  await menuOf(b.page, "lunch at noon?", "Alice").click();
+  await b.page.getByRole("menuitem", { name: "React" }).click();
+  const picker = b.page.getByRole("menu", { name: "Reactions" });
+  await picker.getByRole("menuitemcheckbox", { name: "React with thumbs up" }).click();
+  await picker.waitFor({ state: "detached" });
+
+  const chip = (p, n, pressed) => row(p.page, "lunch at noon?").getByRole("button", { name: `👍 ${n}`, pressed });
+  await chip(a, 1, false).waitFor({ timeout: 5000 });
+  await chip(b, 1, true).waitFor();
+  await chip(a, 1, false).click(); // Alice joins in
+  await chip(a, 2, true).waitFor({ timeout: 5000 });
+  await chip(b, 2, true).waitFor({ timeout: 5000 });
+  await chip(b, 2, true).click(); // Bob takes his back
+  await chip(b, 1, false).waitFor({ timeout: 5000 });
+  await chip(a, 1, true).waitFor({ timeout: 5000 });
+  // The history's reactions (user ids) say the same after a reload.
+  await a.page.reload();
+  await wsOpen(a.page);
+  await chip(a, 1, true).waitFor();
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await close(a, b);
+});
+
+test("mentions: a badge in the room list until read, the name highlighted (ours stronger)", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob");
+  const here = await roomWith(a, uniq("Quiet"), [b]);
+  const there = await roomWith(a, uniq("Busy"), [b]);
+  await open(a, here);
+  await open(b, there);
+  await say(b, there, "@Alice and @Bob: standup?");
+  const link = a.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: new RegExp(there.name) });
+  await link.getByLabel("1 mention").waitFor({ timeout: 5000 });
+  await link.click();
+  const r = row(a.page, "standup?");
+  await r.waitFor();
+  assert.equal(await r.locator("strong.mention.me").textContent(), "@Alice");
+  assert.equal(await r.locator("strong.mention:not(.me)").textContent(), "@Bob");
+  await link.getByLabel("1 mention").waitFor({ state: "detached", timeout: 5000 });
+  // Read on the server too (the read marker is posted after 400 ms): a reload shows no badge.
+  await until(async () => (await a.call("/api/rooms")).rooms.find((x) => x.id === there.id).unread_mentions === 0, 5000, "the mention read on the server");
+  await a.page.reload();
+  await wsOpen(a.page);
+  await a.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: new RegExp(here.name) }).waitFor();
+  assert.equal(await link.getByLabel(/mention/).count(), 0);
+  await close(a, b);
+});

@@ -14,6 +14,8 @@ export interface RoomInfo {
   last_seq: number;
   joined: boolean;
   last_read_seq?: number;
+  /** The caller's mentions above last_read_seq (GET /api/rooms only). */
+  unread_mentions?: number;
 }
 
 export interface Member {
@@ -37,6 +39,16 @@ export interface WireMsg {
   /** Seq of the last room event this message's state shows. */
   rev?: number;
   target?: number;
+  /** Reactions in order of first reaction: user ids, oldest first. */
+  reactions?: Reaction[];
+  /** A reaction event: the emoji and whether it was added or removed. */
+  emoji?: string;
+  op?: "add" | "remove";
+}
+
+export interface Reaction {
+  emoji: string;
+  users: number[];
 }
 
 /** A message as the list shows it: a stored one or one of ours not yet acked. */
@@ -51,7 +63,8 @@ export interface Item extends WireMsg {
 
 export type ServerEvent =
   | ({ type: "message" | "edit" | "delete" | "reaction" } & WireMsg)
-  | { type: "ack"; cid: string; room: number; seq: number; duplicate?: boolean }
+  | { type: "ack"; cid: string; room: number; seq: number; duplicate?: boolean; target?: number; noop?: boolean }
+  | { type: "mention"; room: number; seq: number; user: { id: number; name: string }; body: string; ts: string }
   | { type: "error"; code: string; message: string; cid?: string; room?: number }
   | { type: "subscribed"; room: number; last_seq: number }
   | { type: "unsubscribed"; room: number }

@@ -8,6 +8,7 @@ export const membersText = (n: number) => `${n} ${n === 1 ? "member" : "members"
 
 const RoomLink = memo(function RoomLink({ room, current, tabbable }: { room: RoomInfo; current: boolean; tabbable: boolean }) {
   const unread = unreadOf(room);
+  const mentions = room.joined ? (room.unread_mentions ?? 0) : 0;
   return (
     <li>
       <a
@@ -23,6 +24,11 @@ const RoomLink = memo(function RoomLink({ room, current, tabbable }: { room: Roo
       >
         <span className="room-name">{room.name}</span>
         {room.is_private && <span className="tag">private</span>}
+        {mentions > 0 && (
+          <span className="badge mentions" aria-label={mentions === 1 ? "1 mention" : `${mentions} mentions`}>
+            @{mentions > 99 ? "99+" : mentions}
+          </span>
+        )}
         {unread > 0 && (
           <span className="badge" aria-label={`${unread} unread`}>
             {unread > 999 ? "999+" : unread}

@@ -3,6 +3,7 @@ import { itemsOf } from "../store/chat";
 import type { Item, Member } from "../types";
 import { useEngine, useStore } from "./hooks";
 import { membersText } from "./RoomList";
+import { editable, mentionKey, type RowActions, type RowOpen } from "../list/rowActions";
 
 const MessageList = lazy(() => import("../list/MessageList"));
 const Members = lazy(() => import("./Members"));
@@ -65,6 +66,26 @@ export default function RoomView({ roomId }: { roomId: number }) {
   const onAtBottom = useCallback(() => engine.markRead(roomId), [engine, roomId]);
   const onRetry = useCallback((key: string) => engine.retry(roomId, key), [engine, roomId]);
   const onDiscard = useCallback((key: string) => engine.discard(roomId, key), [engine, roomId]);
+
+  // One row at a time has its menu, picker, editor or confirmation open.
+  const [open, setOpen] = useState<RowOpen | null>(null);
+  const owner = members.some((m) => m.id === me.id && m.role === "owner");
+  const actions = useMemo<RowActions>(() => {
+    const failed = (e: unknown) => {
+      engine.notify(e instanceof Error ? e.message : String(e));
+      throw e;
+    };
+    return {
+      canEdit: (m) => editable(m, me.id, Date.now()),
+      canDelete: (m) => !m.deleted && (m.user.id === me.id || owner),
+      setOpen,
+      edit: (m, body) => engine.edit(roomId, m.seq, body).catch(failed),
+      remove: (m) => engine.deleteMessage(roomId, m.seq).catch(failed),
+      react: (m, emoji, on) => void engine.react(roomId, m.seq, emoji, on).catch((e) => engine.notify(e instanceof Error ? e.message : String(e))),
+      names: new Set(members.map((m) => mentionKey(m.name))),
+      meName: mentionKey(me.name),
+    };
+  }, [engine, roomId, me, owner, members]);
 
   async function act(f: () => Promise<unknown>) {
     setBusy(true);
@@ -160,6 +181,8 @@ export default function RoomView({ roomId }: { roomId: number }) {
                   onAtBottom={onAtBottom}
                   onRetry={onRetry}
                   onDiscard={onDiscard}
+                  actions={actions}
+                  open={open}
                 />
               </Suspense>
             )}

@@ -8,6 +8,7 @@
 import { useMemo, useRef } from "react";
 import { List, useListRef } from "react-window";
 import type { Item } from "../types";
+import type { RowActions, RowOpen } from "./rowActions";
 import { Row, rowKey, type RowData } from "./MessageRow";
 import { useListKeyboard } from "./useListKeyboard";
 import { usePaging } from "./usePaging";
@@ -25,10 +26,12 @@ export interface MessageListProps {
   onAtBottom: () => void;
   onRetry: (key: string) => void;
   onDiscard: (key: string) => void;
+  actions?: RowActions;
+  open?: RowOpen | null;
 }
 
 export default function MessageList(props: MessageListProps) {
-  const { roomId, items: all, meId, hasMore, loadingOlder, onNearTop, onAtBottom, onRetry, onDiscard } = props;
+  const { roomId, items: all, meId, hasMore, loadingOlder, onNearTop, onAtBottom, onRetry, onDiscard, actions, open } = props;
   const heights = heightsFor(roomId);
   const view = useViewState(roomId);
   const paging = usePaging({ all, heights, view, hasMore, loadingOlder, onNearTop });
@@ -68,7 +71,7 @@ export default function MessageList(props: MessageListProps) {
     jumpToBottom: pin.jumpToBottom,
   });
 
-  const rowProps = useMemo<RowData>(() => ({ items, meId, onRetry, onDiscard }), [items, meId, onRetry, onDiscard]);
+  const rowProps = useMemo<RowData>(() => ({ items, meId, onRetry, onDiscard, actions, open }), [items, meId, onRetry, onDiscard, actions, open]);
 
   return (
     <div className="log" ref={logRef}>
@@ -95,9 +98,13 @@ export default function MessageList(props: MessageListProps) {
         onBlur={keyboard.onBlur}
         tabIndex={0}
         aria-label="Messages"
+        aria-describedby="log-keys"
         aria-busy={loadingOlder || undefined}
         style={{ height: "100%" }}
       />
+      <p id="log-keys" className="sr-only">
+        ↑ and ↓ move between messages; Enter opens a message's actions.
+      </p>
       {pin.newBelow && (
         <button type="button" className="new-below" onClick={pin.jumpToBottom}>
           New messages ↓

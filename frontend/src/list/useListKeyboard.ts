@@ -67,6 +67,15 @@ export function useListKeyboard(o: {
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
     const el = listRef.current?.element;
     if (!el) return;
+    // Keys typed in a row's menu, editor or buttons are theirs.
+    const target = e.target as HTMLElement;
+    if (target !== el && !target.classList.contains("msg")) return;
+    if (e.key === "Enter" && target !== el) {
+      // A focused message: Enter opens its actions menu.
+      target.querySelector<HTMLButtonElement>(".msg-actions-btn")?.click();
+      e.preventDefault();
+      return;
+    }
     const cmd = keyCommand(e);
     if (!cmd) return;
     if (cmd === "pageUp" || cmd === "pageDown" || cmd === "home" || cmd === "end") {
