@@ -520,3 +520,32 @@ test("mentions: a badge in the room list until read, the name highlighted (ours 
   assert.equal(await link.getByLabel(/mention/).count(), 0);
   await close(a, b);
 });
+
+test("mentions: @ in the composer completes a member's name from a listbox, by keyboard", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob Stone");
+  const c = await person("Bea");
+  const room = await roomWith(a, uniq("Complete"), [b, c]);
+  await open(a, room);
+  const box = a.page.getByLabel(`Message ${room.name}`);
+  await box.pressSequentially("hi @b", { delay: 20 });
+  const list = a.page.getByRole("listbox", { name: "Members to mention" });
+  await list.waitFor({ timeout: 5000 });
+  assert.deepEqual((await list.getByRole("option").allTextContents()).sort(), ["Bea", "Bob Stone"]);
+  await box.pressSequentially("o", { delay: 20 });
+  assert.deepEqual(await list.getByRole("option").allTextContents(), ["Bob Stone"]);
+  assert.equal(await list.getByRole("option", { selected: true }).textContent(), "Bob Stone");
+  await box.press("Enter"); // picks, does not send
+  await list.waitFor({ state: "detached" });
+  assert.equal(await box.inputValue(), "hi @BobStone ");
+  await box.pressSequentially("lunch?", { delay: 10 });
+  await box.press("Enter");
+  // The server resolves the mention: Bob gets the badge.
+  await until(async () => (await b.call("/api/rooms")).rooms.find((x) => x.id === room.id).unread_mentions === 1, 5000, "Bob's mention counted");
+  // Escape dismisses the list; Enter then sends as usual.
+  await box.pressSequentially("@be", { delay: 20 });
+  await list.waitFor();
+  await box.press("Escape");
+  await list.waitFor({ state: "detached" });
+  await close(a, b, c);
+});

@@ -196,7 +196,7 @@ export default function RoomView({ roomId }: { roomId: number }) {
         </div>
       )}
       {joined && <Typing roomId={roomId} members={members} items={items} />}
-      {joined && <Composer roomId={roomId} roomName={room.name} />}
+      {joined && <Composer roomId={roomId} roomName={room.name} members={members} meId={me.id} />}
     </main>
   );
 }
@@ -239,17 +239,65 @@ function Typing({ roomId, members, items }: { roomId: number; members: Member[];
   );
 }
 
-function Composer({ roomId, roomName }: { roomId: number; roomName: string }) {
+/** The @name being typed just before the caret, if any: its start and what is typed so far. */
+export function mentionQuery(text: string, caret: number): { start: number; q: string } | null {
+  const m = /(^|\s)@([\p{L}\p{N}_.-]*)$/u.exec(text.slice(0, caret));
+  return m ? { start: m.index + m[1].length, q: m[2].toLowerCase() } : null;
+}
+
+function Composer({ roomId, roomName, members, meId }: { roomId: number; roomName: string; members: Member[]; meId: number }) {
   const engine = useEngine();
   const [text, setText] = useState("");
+  const [caret, setCaret] = useState(0);
+  const [active, setActive] = useState(0);
+  const [dismissed, setDismissed] = useState<number | null>(null);
   const id = useId();
   const tooLong = new TextEncoder().encode(text).length > 4096;
+  // @-autocomplete of the room's members (the combobox/listbox pattern).
+  const query = mentionQuery(text, caret);
+  const hits = useMemo(() => {
+    if (!query || dismissed === query.start) return [];
+    return members.filter((m) => m.id !== meId && mentionKey(m.name).startsWith(query.q)).slice(0, 6);
+  }, [members, meId, query?.q, query?.start, dismissed]); // eslint-disable-line react-hooks/exhaustive-deps
+  const listOpen = hits.length > 0;
+  const sel = Math.min(active, hits.length - 1);
+  const complete = (m: Member) => {
+    if (!query) return;
+    const insert = "@" + m.name.replace(/\s+/g, "") + " ";
+    const next = text.slice(0, query.start) + insert + text.slice(caret);
+    const at = query.start + insert.length;
+    setText(next);
+    setCaret(at);
+    setActive(0);
+    requestAnimationFrame(() => {
+      const el = document.getElementById("composer") as HTMLTextAreaElement | null;
+      el?.setSelectionRange(at, at);
+    });
+  };
   const send = () => {
     if (!text.trim() || tooLong) return;
     engine.send(roomId, text);
     setText("");
+    setCaret(0);
   };
   const onKey = (e: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (listOpen) {
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        setActive((sel + (e.key === "ArrowDown" ? 1 : hits.length - 1)) % hits.length);
+        return;
+      }
+      if ((e.key === "Enter" || e.key === "Tab") && !e.shiftKey && !e.nativeEvent.isComposing) {
+        e.preventDefault();
+        complete(hits[sel]);
+        return;
+      }
+      if (e.key === "Escape") {
+        e.preventDefault();
+        setDismissed(query?.start ?? null);
+        return;
+      }
+    }
     if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
       send();
@@ -266,17 +314,41 @@ function Composer({ roomId, roomName }: { roomId: number; roomName: string }) {
       <label htmlFor="composer" className="sr-only">
         Message {roomName}
       </label>
+      {listOpen && (
+        <ul className="mention-list" id={id + "l"} role="listbox" aria-label="Members to mention">
+          {hits.map((m, i) => (
+            <li
+              key={m.id}
+              id={`${id}o${m.id}`}
+              role="option"
+              aria-selected={i === sel}
+              onMouseDown={(e) => {
+                e.preventDefault(); // keep focus in the message box
+                complete(m);
+              }}
+            >
+              {m.name}
+            </li>
+          ))}
+        </ul>
+      )}
       <textarea
         id="composer"
         rows={1}
         value={text}
         placeholder={`Message ${roomName}`}
+        aria-autocomplete="list"
+        aria-controls={listOpen ? id + "l" : undefined}
+        aria-activedescendant={listOpen ? `${id}o${hits[sel].id}` : undefined}
         aria-describedby={tooLong ? id + "e" : undefined}
         aria-invalid={tooLong || undefined}
         onChange={(e) => {
           setText(e.target.value);
+          setCaret(e.target.selectionStart ?? e.target.value.length);
+          setActive(0);
           if (e.target.value) engine.typing(roomId);
         }}
+        onSelect={(e) => setCaret(e.currentTarget.selectionStart ?? 0)}
         onKeyDown={onKey}
       />
       <button type="submit" className="btn primary" disabled={!text.trim() || tooLong}>
