@@ -549,3 +549,35 @@ test("mentions: @ in the composer completes a member's name from a listbox, by k
   await list.waitFor({ state: "detached" });
   await close(a, b, c);
 });
+
+test("search: snippets with marked matches; a result opens its room at the message, loaded from history", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob");
+  const room = await roomWith(a, uniq("Recipes"), [b]);
+  const other = await roomWith(b, uniq("Not Alice's")); // Alice is not in it: never found
+  await b.call(`/api/rooms/${other.id}/messages`, { body: "apple secrets", cid: "s-x" });
+  await b.call(`/api/rooms/${room.id}/messages`, { body: "grandma's <b>apple</b> pie recipe", cid: "s-0" });
+  // Enough newer messages that the first page of the room does not hold it.
+  for (let i = 1; i <= 80; i++) await (i % 2 ? a : b).call(`/api/rooms/${room.id}/messages`, { body: `filler ${i}`, cid: `s-${i}` });
+  await a.page.getByRole("searchbox", { name: "Search messages" }).fill("apples");
+  await a.page.getByRole("searchbox", { name: "Search messages" }).press("Enter");
+  const results = a.page.getByRole("list", { name: "Search results" });
+  await results.waitFor({ timeout: 5000 });
+  assert.equal(await results.getByRole("listitem").count(), 1, "only rooms Alice is in");
+  const hit = results.getByRole("link", { name: /apple pie recipe/ });
+  assert.deepEqual(await hit.locator("mark").allTextContents(), ["apple"]);
+  assert.equal(await hit.locator("b").count(), 0, "snippet parts are text, never HTML");
+  await hit.click();
+  await a.page.waitForURL(`**/rooms/${room.id}`);
+  const target = row(a.page, "pie recipe");
+  await target.waitFor({ timeout: 10000 });
+  await until(() => focused(target), 3000, "the found message focused");
+  const tb = await target.boundingBox();
+  const lb = await log(a.page).boundingBox();
+  assert.ok(tb.y >= lb.y - 1 && tb.y + tb.height <= lb.y + lb.height + 1, `the message is in view (${JSON.stringify(tb)} in ${JSON.stringify(lb)})`);
+  // The rest of the room is still there below it, down to the newest.
+  await a.page.keyboard.press("End");
+  await row(a.page, "filler 80").waitFor();
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await close(a, b);
+});

@@ -4,6 +4,7 @@ import type { Item, Member } from "../types";
 import { useEngine, useStore } from "./hooks";
 import { membersText } from "./RoomList";
 import { editable, mentionKey, type RowActions, type RowOpen } from "../list/rowActions";
+import { jumpDone, jumpOf } from "../list/viewState";
 
 const MessageList = lazy(() => import("../list/MessageList"));
 const Members = lazy(() => import("./Members"));
@@ -34,6 +35,9 @@ export default function RoomView({ roomId }: { roomId: number }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const joined = room?.joined ?? false;
+  // Opened from a search result: that message is shown, marked and focused.
+  const [hit] = useState(() => jumpOf(roomId));
+  useEffect(() => jumpDone(roomId), [roomId]);
 
   useEffect(() => {
     if (joined) void engine.openRoom(roomId);
@@ -45,9 +49,10 @@ export default function RoomView({ roomId }: { roomId: number }) {
   useEffect(() => {
     if (!found) return;
     if (!joined) joinBtn.current?.focus();
+    else if (hit) return; // the list focuses the message
     else if (coarse()) titleRef.current?.focus();
     else document.getElementById("composer")?.focus();
-  }, [found, joined]);
+  }, [found, joined, hit]);
 
   const closeMembers = useCallback(() => {
     setShowMembers(false);
@@ -183,6 +188,7 @@ export default function RoomView({ roomId }: { roomId: number }) {
                   onDiscard={onDiscard}
                   actions={actions}
                   open={open}
+                  highlight={hit}
                 />
               </Suspense>
             )}

@@ -5,8 +5,8 @@
 //   usePinnedToBottom  follow new messages while at the bottom, else keep an anchor
 //   useListKeyboard    PageUp/PageDown/Home/End scroll, ↑/↓ move a focused message
 // and viewState (where the reader was, per room).
-import { useMemo, useRef } from "react";
-import { List, useListRef } from "react-window";
+import { useEffect, useMemo, useRef } from "react";
+import { List, useListRef, type ListImperativeAPI } from "react-window";
 import type { Item } from "../types";
 import type { RowActions, RowOpen } from "./rowActions";
 import { Row, rowKey, type RowData } from "./MessageRow";
@@ -28,10 +28,12 @@ export interface MessageListProps {
   onDiscard: (key: string) => void;
   actions?: RowActions;
   open?: RowOpen | null;
+  /** A message to mark and focus (opened from a search result). */
+  highlight?: string | null;
 }
 
 export default function MessageList(props: MessageListProps) {
-  const { roomId, items: all, meId, hasMore, loadingOlder, onNearTop, onAtBottom, onRetry, onDiscard, actions, open } = props;
+  const { roomId, items: all, meId, hasMore, loadingOlder, onNearTop, onAtBottom, onRetry, onDiscard, actions, open, highlight } = props;
   const heights = heightsFor(roomId);
   const view = useViewState(roomId);
   const paging = usePaging({ all, heights, view, hasMore, loadingOlder, onNearTop });
@@ -71,7 +73,8 @@ export default function MessageList(props: MessageListProps) {
     jumpToBottom: pin.jumpToBottom,
   });
 
-  const rowProps = useMemo<RowData>(() => ({ items, meId, onRetry, onDiscard, actions, open }), [items, meId, onRetry, onDiscard, actions, open]);
+  const rowProps = useMemo<RowData>(() => ({ items, meId, onRetry, onDiscard, actions, open, highlight }), [items, meId, onRetry, onDiscard, actions, open, highlight]);
+  useFocusRow(listRef, highlight);
 
   return (
     <div className="log" ref={logRef}>
@@ -112,4 +115,20 @@ export default function MessageList(props: MessageListProps) {
       )}
     </div>
   );
+}
+
+/** Focuses the row with this key once it is rendered (a few frames at most). */
+function useFocusRow(listRef: React.RefObject<ListImperativeAPI | null>, key: string | null | undefined) {
+  useEffect(() => {
+    if (!key) return;
+    let tries = 0;
+    let raf = 0;
+    const go = () => {
+      const el = listRef.current?.element?.querySelector<HTMLElement>(`[data-key="${CSS.escape(key)}"]`);
+      if (el) el.focus({ preventScroll: true });
+      else if (tries++ < 30) raf = requestAnimationFrame(go);
+    };
+    raf = requestAnimationFrame(go);
+    return () => cancelAnimationFrame(raf);
+  }, [listRef, key]);
 }

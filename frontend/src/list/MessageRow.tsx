@@ -19,6 +19,7 @@ export interface RowData {
   /** Edit, delete, react and mention highlighting; absent: a read-only log. */
   actions?: RowActions;
   open?: RowOpen | null;
+  highlight?: string | null;
 }
 
 // Formatted by hand: building an Intl.DateTimeFormat costs tens of ms on a slow phone.
@@ -140,7 +141,7 @@ const MessageView = memo(function MessageView({
   );
 });
 
-export function Row({ index, style, ariaAttributes, items, meId, onRetry, onDiscard, actions, open }: RowComponentProps<RowData>) {
+export function Row({ index, style, ariaAttributes, items, meId, onRetry, onDiscard, actions, open, highlight }: RowComponentProps<RowData>) {
   const m = items[index];
   const prev = index > 0 ? items[index - 1] : undefined;
   const mine = m.user.id === meId;
@@ -153,7 +154,7 @@ export function Row({ index, style, ariaAttributes, items, meId, onRetry, onDisc
       data-key={m.key}
       data-seq={m.seq || undefined}
       tabIndex={-1}
-      className={"msg" + (mine ? " mine" : "") + (m.state ? " pending" : "") + (head ? "" : " cont")}
+      className={"msg" + (mine ? " mine" : "") + (m.state ? " pending" : "") + (head ? "" : " cont") + (highlight === m.key ? " hit" : "")}
     >
       <MessageView
         m={m}

@@ -421,6 +421,20 @@ export class Engine {
     return this.cache.loadAll(room);
   }
 
+  /** Loads a room's history back to message seq (a search result); false when the room does not hold it. */
+  async reveal(room: number, seq: number): Promise<boolean> {
+    if (!this.store.room(room)) await this.loadRooms(); // a room joined since the list was loaded
+    await this.openRoom(room);
+    for (let oldest = Infinity; ; ) {
+      const c = this.store.getState().chats[room];
+      if (!c || c.msgs.length === 0) return false;
+      if (c.msgs[0].seq <= seq) return true;
+      if (!c.hasMore || c.msgs[0].seq >= oldest) return false; // nothing older, or no progress
+      oldest = c.msgs[0].seq;
+      await this.cache.loadOlder(room, 200);
+    }
+  }
+
   async loadMembers(room: number) {
     try {
       const res = await this.api<{ members: Member[] }>(`/api/rooms/${room}/members`);
