@@ -6,11 +6,11 @@
 //   useListKeyboard    PageUp/PageDown/Home/End scroll, ↑/↓ move a focused message
 // and viewState (where the reader was, per room).
 import { useEffect, useMemo, useRef } from "react";
-import { List, useListRef, type ListImperativeAPI } from "react-window";
+import { List, useListRef } from "react-window";
 import type { Item } from "../types";
 import type { RowActions, RowOpen } from "./rowActions";
 import { Row, rowKey, type RowData } from "./MessageRow";
-import { useListKeyboard } from "./useListKeyboard";
+import { focusRowWhenRendered, useListKeyboard } from "./useListKeyboard";
 import { usePaging } from "./usePaging";
 import { usePinnedToBottom } from "./usePinnedToBottom";
 import { heightsFor, useRowMeasurement, useSizerResize } from "./useRowMeasurement";
@@ -74,7 +74,8 @@ export default function MessageList(props: MessageListProps) {
   });
 
   const rowProps = useMemo<RowData>(() => ({ items, meId, onRetry, onDiscard, actions, open, highlight }), [items, meId, onRetry, onDiscard, actions, open, highlight]);
-  useFocusRow(listRef, highlight);
+  // Opened from a search result: focus that message once it is rendered.
+  useEffect(() => (highlight ? focusRowWhenRendered(listRef, highlight, 30) : undefined), [listRef, highlight]);
 
   return (
     <div className="log" ref={logRef}>
@@ -117,18 +118,3 @@ export default function MessageList(props: MessageListProps) {
   );
 }
 
-/** Focuses the row with this key once it is rendered (a few frames at most). */
-function useFocusRow(listRef: React.RefObject<ListImperativeAPI | null>, key: string | null | undefined) {
-  useEffect(() => {
-    if (!key) return;
-    let tries = 0;
-    let raf = 0;
-    const go = () => {
-      const el = listRef.current?.element?.querySelector<HTMLElement>(`[data-key="${CSS.escape(key)}"]`);
-      if (el) el.focus({ preventScroll: true });
-      else if (tries++ < 30) raf = requestAnimationFrame(go);
-    };
-    raf = requestAnimationFrame(go);
-    return () => cancelAnimationFrame(raf);
-  }, [listRef, key]);
-}
