@@ -30,6 +30,8 @@ type Handler struct {
 	MaxBody int `json:"max_body,omitempty"`
 	// MaxRequest caps REST request bodies (64KiB).
 	MaxRequest int64 `json:"max_request,omitempty"`
+	// MaxFile caps one file upload, enforced while streaming (10MiB).
+	MaxFile int64 `json:"max_file,omitempty"`
 	// QueueFrames is how many events may wait in one connection's outbound
 	// queue (default 1024); one more closes the connection with 4408, and
 	// the client resumes with since.
@@ -113,6 +115,8 @@ type Handler struct {
 	MaxRooms int `json:"max_rooms,omitempty"`
 	// CommandRate limits a connection's non-send frames (100/s, burst 200).
 	CommandRate limits.Rate `json:"command_rate,omitempty"`
+	// UploadRate limits file uploads per user (1/s, burst 20).
+	UploadRate limits.Rate `json:"upload_rate,omitempty"`
 	// HandshakeTimeout bounds the WebSocket upgrade (10s).
 	HandshakeTimeout caddy.Duration `json:"handshake_timeout,omitempty"`
 	// SecureCookie always marks the login cookie Secure; by default it is
@@ -151,6 +155,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		},
 		MaxBody:      h.MaxBody,
 		MaxRequest:   h.MaxRequest,
+		MaxFile:      h.MaxFile,
 		SendRate:     h.SendRate,
 		SendBurst:    h.SendBurst,
 		UserSendRate: h.UserSendRate,
@@ -170,6 +175,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			LoginAccountIPRate: h.LoginAccountIPRate,
 			MaxRooms:           h.MaxRooms,
 			CommandRate:        h.CommandRate,
+			UploadRate:         h.UploadRate,
 			HandshakeTimeout:   time.Duration(h.HandshakeTimeout),
 		},
 		ClientIP: func(r *http.Request) string {

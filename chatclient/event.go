@@ -48,6 +48,8 @@ type Event struct {
 	// Code, Message: error.
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Files: a message's attached files (absent: none).
+	Files []File `json:"files,omitempty"`
 
 	// At is when the frame carrying the event was read (after decoding),
 	// for latency measurements.

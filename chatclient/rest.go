@@ -50,6 +50,20 @@ type Message struct {
 	Body string    `json:"body"`
 	CID  string    `json:"cid,omitempty"`
 	TS   time.Time `json:"ts"`
+	// Files are the message's attached files (absent: none).
+	Files []File `json:"files,omitempty"`
+}
+
+// File is an uploaded file as an upload answers it and messages carry it
+// (PROTOCOL.md, Files). Width and Height: images only.
+type File struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Size   int64  `json:"size"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
+	URL    string `json:"url"`
 }
 
 // Page is one page of history.

@@ -54,6 +54,19 @@ type Message struct {
 	Body string    `json:"body"`
 	CID  string    `json:"cid,omitempty"`
 	TS   time.Time `json:"ts"`
+	// Files are the uploads attached to the message, in the order sent.
+	Files []File `json:"files,omitempty"`
+}
+
+// File is an uploaded file's metadata as messages carry it. Width and
+// Height are set for images only.
+type File struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Size   int64  `json:"size"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
 }
 
 // Roles a member can hold.

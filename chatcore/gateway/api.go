@@ -23,6 +23,8 @@ type APIConfig struct {
 	MaxBody int
 	// MaxRequest caps REST request bodies (default 64 KiB).
 	MaxRequest int64
+	// MaxFile caps one upload (default 10 MiB), enforced while streaming.
+	MaxFile int64
 	// SendRate and SendBurst limit messages per connection (20/s, 40).
 	SendRate  float64
 	SendBurst int
@@ -58,6 +60,9 @@ func (c *APIConfig) setDefaults() {
 	}
 	if c.MaxRequest <= 0 {
 		c.MaxRequest = 64 << 10
+	}
+	if c.MaxFile <= 0 {
+		c.MaxFile = 10 << 20
 	}
 	if c.SendRate <= 0 {
 		c.SendRate = 20

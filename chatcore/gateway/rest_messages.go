@@ -111,8 +111,9 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request, who auth.Claim
 		return err
 	}
 	var req struct {
-		Body string `json:"body"`
-		CID  string `json:"cid"`
+		Body  string  `json:"body"`
+		CID   string  `json:"cid"`
+		Files []int64 `json:"files"`
 	}
 	if err := a.decode(w, r, &req); err != nil {
 		return err
@@ -121,7 +122,7 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request, who auth.Claim
 	// message is stored and its room's caches are invalidated.
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	res, err := a.sender().sendSync(ctx, outgoing{room: id, who: who, body: req.Body, cid: req.CID})
+	res, err := a.sender().sendSync(ctx, outgoing{room: id, who: who, body: req.Body, cid: req.CID, files: req.Files})
 	if err != nil {
 		return err
 	}

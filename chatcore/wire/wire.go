@@ -4,6 +4,7 @@ package wire
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/chatgate/chatgate/chatcore"
 )
@@ -59,6 +60,8 @@ type ClientFrame struct {
 	Since *int64 `json:"since,omitempty"`
 	Body  string `json:"body"`
 	CID   string `json:"cid"`
+	// Files are ids of the sender's uploads to attach to a send.
+	Files []int64 `json:"files,omitempty"`
 }
 
 // MessageEvent is a message as delivered on the socket.
@@ -148,6 +151,26 @@ type Msg struct {
 	Body string           `json:"body"`
 	CID  string           `json:"cid,omitempty"`
 	TS   string           `json:"ts"`
+	// Files is absent when the message has none.
+	Files []File `json:"files,omitempty"`
+}
+
+// File is an attached file as messages carry it (PROTOCOL.md, Files):
+// what a client needs to show it (a box of Width × Height for an image
+// before it loads) and where to fetch it.
+type File struct {
+	chatcore.File
+	URL string `json:"url"`
+}
+
+// FileURL is where a room's file is fetched (GET, members only).
+func FileURL(room, id int64) string {
+	return "/api/rooms/" + strconv.FormatInt(room, 10) + "/files/" + strconv.FormatInt(id, 10)
+}
+
+// FromFile converts a file's metadata.
+func FromFile(room int64, f *chatcore.File) File {
+	return File{File: *f, URL: FileURL(room, f.ID)}
 }
 
 // TSLayout is RFC 3339 with microseconds, UTC.
@@ -155,5 +178,12 @@ const TSLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 // FromMessage converts a stored message.
 func FromMessage(m *chatcore.Message) Msg {
-	return Msg{Room: m.Room, Seq: m.Seq, User: m.User, Body: m.Body, CID: m.CID, TS: m.TS.UTC().Format(TSLayout)}
+	out := Msg{Room: m.Room, Seq: m.Seq, User: m.User, Body: m.Body, CID: m.CID, TS: m.TS.UTC().Format(TSLayout)}
+	if len(m.Files) > 0 {
+		out.Files = make([]File, len(m.Files))
+		for i := range m.Files {
+			out.Files[i] = FromFile(m.Room, &m.Files[i])
+		}
+	}
+	return out
 }
