@@ -60,20 +60,23 @@ type filesGateway struct {
 	dsn  string
 }
 
-func startFilesGateway(t *testing.T) *filesGateway {
+// startFilesGateway runs bin on dsn, with Redis at redisURL (empty: none)
+// and uploads under files.
+func startFilesGateway(t *testing.T, bin, dsn, redisURL, files string, taken map[int]bool) *filesGateway {
 	t.Helper()
-	bin := testenv.BuildGateway(t)
-	dsn := testenv.FreshDB(t, "chatgate_test_files")
-	taken := map[int]bool{}
 	s := &server{port: filesPort(t, taken), admin: filesPort(t, taken)}
 	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
 	s.ws = fmt.Sprintf("ws://127.0.0.1:%d/ws", s.port)
 	dir := t.TempDir()
-	files := filepath.Join(dir, "files")
+	redis := ""
+	if redisURL != "" {
+		redis = "redis " + redisURL
+	}
 	cfg := fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	chat {
 		postgres %s
+		%s
 		secret %s
 		password_memory_kib 1024
 		password_time 1
@@ -101,7 +104,7 @@ http://127.0.0.1:%d {
 		}
 	}
 }
-`, s.admin, dsn, testSecret, files, s.port, filesMaxFile)
+`, s.admin, dsn, redis, testSecret, files, s.port, filesMaxFile)
 	path := testenv.WriteFile(t, dir, "Caddyfile", cfg)
 	p := testenv.Start(t, dir, "gateway", nil, bin, "run", "--config", path, "--adapter", "caddyfile")
 	testenv.WaitHTTP(t, s.base+"/readyz", 200, 90*time.Second)
@@ -200,7 +203,7 @@ func (b *binary) Read(p []byte) (int, error) {
 }
 
 func TestFilesThroughBinary(t *testing.T) {
-	g := startFilesGateway(t)
+	g := startFilesGateway(t, testenv.BuildGateway(t), testenv.FreshDB(t, "chatgate_test_files"), "", filepath.Join(t.TempDir(), "files"), map[int]bool{})
 	alice, bob, carol := g.register(t, "Alice"), g.register(t, "Bob"), g.register(t, "Carol")
 	room := alice.createRoom(t, "files", false)
 	bob.join(t, room)
@@ -468,6 +471,63 @@ func TestFilesThroughBinary(t *testing.T) {
 			t.Fatalf("upload raised RSS by more than 1 MiB: rss %+d KiB, peak %+d KiB", rss1-rss0, hwm1-rss0)
 		}
 	})
+}
+
+// TestFilesTwoInstances: two gateways on one database, one Redis and one
+// files directory. A file uploaded and attached on A reaches B's
+// subscriber with its metadata (over the bus) and is served by B; after
+// the reader leaves on A, B refuses it within milliseconds (the entity
+// caches' invalidation channel), though it served it to them a moment
+// before.
+func TestFilesTwoInstances(t *testing.T) {
+	bin := testenv.BuildGateway(t)
+	dsn := testenv.FreshDB(t, "chatgate_test_files_two")
+	rs := testenv.StartRedis(t)
+	files := filepath.Join(t.TempDir(), "files")
+	taken := map[int]bool{}
+	a := startFilesGateway(t, bin, dsn, rs.URL(), files, taken)
+	b := startFilesGateway(t, bin, dsn, rs.URL(), files, taken)
+
+	alice := a.register(t, "Alice")
+	room := alice.createRoom(t, "two", false)
+	bobA := a.register(t, "Bob")
+	bobA.join(t, room)
+	bobB := &client{s: b.server, token: bobA.token, id: bobA.id, name: bobA.name}
+	ws := bobB.dial(t)
+	defer ws.close()
+	ws.subscribe(t, room, nil)
+
+	img := encoded(t, png.Encode, 20, 10)
+	f := alice.mustUpload(t, room, "two.png", img)
+	if r := alice.call(t, "POST", fmt.Sprintf("/api/rooms/%d/messages", room), map[string]any{"body": "look", "files": []int64{f.ID}}); r.status != 201 {
+		t.Fatalf("send: %d %s", r.status, r.body)
+	}
+	if e := ws.next(t, "message"); len(e.Files) != 1 || e.Files[0] != f || f.Width != 20 || f.Height != 10 {
+		t.Fatalf("event on B: %+v, want %+v", e.Files, f)
+	}
+	if r := bobB.fetch(t, f.URL); r.status != 200 || !bytes.Equal(r.body, img) {
+		t.Fatalf("B serves: %d", r.status)
+	}
+	bobA.call(t, "POST", fmt.Sprintf("/api/rooms/%d/leave", room), nil)
+	// B's membership cache hears of the leave over the entity caches'
+	// invalidation channel: milliseconds (the target is 10 ms; a shared
+	// machine gets slack), then never again a 200.
+	start := time.Now()
+	for {
+		r := bobB.fetch(t, f.URL)
+		if r.status == 403 && r.errCode(t) == "forbidden" {
+			break
+		}
+		if r.status != 200 || time.Since(start) > 500*time.Millisecond {
+			t.Fatalf("B %v after a leave on A: %d %s", time.Since(start), r.status, r.body)
+		}
+	}
+	t.Logf("B refused the file %v after the leave on A", time.Since(start))
+	for range 5 {
+		if r := bobB.fetch(t, f.URL); r.status != 403 {
+			t.Fatalf("B after refusing once: %d", r.status)
+		}
+	}
 }
 
 // procStatus reads a process's VmRSS and VmHWM (KiB).
