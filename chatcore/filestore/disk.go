@@ -23,21 +23,13 @@ type Disk struct {
 	dir string
 }
 
-// NewDisk returns a store rooted at dir. It touches nothing: Start (or the
-// first Put) creates the directory.
+// NewDisk returns a store rooted at dir. It touches nothing: the first
+// Put creates the directory (mode 700: uploads are private to the
+// server), so an instance that never stores a file leaves no trace.
 func NewDisk(dir string) *Disk { return &Disk{dir: dir} }
 
 // Dir is the store's root.
 func (d *Disk) Dir() string { return d.dir }
-
-// Start creates the root directory (mode 700: uploads are private to the
-// server) if it is missing.
-func (d *Disk) Start() error {
-	if err := os.MkdirAll(d.dir, 0o700); err != nil {
-		return fmt.Errorf("filestore: create %s: %w", d.dir, err)
-	}
-	return nil
-}
 
 func validKey(key string) bool {
 	if len(key) != 32 {

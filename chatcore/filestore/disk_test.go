@@ -26,9 +26,6 @@ func (f *failing) Read(p []byte) (int, error) {
 func TestDisk(t *testing.T) {
 	ctx := context.Background()
 	d := NewDisk(filepath.Join(t.TempDir(), "files"))
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
 	key, n, err := d.Put(ctx, strings.NewReader("hello"))
 	if err != nil || n != 5 || !validKey(key) {
 		t.Fatalf("put: %q %d %v", key, n, err)

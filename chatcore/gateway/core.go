@@ -208,9 +208,7 @@ func (c *Core) Start(ctx context.Context) error {
 	c.pub = newPublisher(c.Bus, c.log, 1<<16, func(n int) {
 		m.BusPublished.WithLabelValues("dropped").Add(float64(n))
 	})
-	if err := c.startFiles(); err != nil {
-		return fmt.Errorf("gateway: %w", err)
-	}
+	c.sweep.Start()
 	c.Batcher.Start()
 	var runCtx context.Context
 	runCtx, c.cancel = context.WithCancel(context.Background())

@@ -6,11 +6,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/chatgate/chatgate/chatcore/filestore"
 )
 
-// The core's part of files (issue 15): where their bytes are kept and the
+// The core's part of files (issue 15): the default storage and the
 // sweep that deletes uploads never attached to a message. The routes are
 // in rest_files.go, the check of a send's files in send_files.go.
 
@@ -78,16 +76,4 @@ func (s *sweeper) sweep(ctx context.Context) int {
 			return n
 		}
 	}
-}
-
-// startFiles prepares the storage (a Disk creates its directory) and
-// starts the sweep.
-func (c *Core) startFiles() error {
-	if d, ok := c.Files.(*filestore.Disk); ok {
-		if err := d.Start(); err != nil {
-			return err
-		}
-	}
-	c.sweep.Start()
-	return nil
 }
