@@ -303,8 +303,13 @@ func TestFilesThroughBinary(t *testing.T) {
 			t.Fatalf("history %+v", last)
 		}
 		// A resend of the same cid is the same message, not a conflict.
-		if r := alice.call(t, "POST", msgPath, map[string]any{"body": "", "cid": "f-1", "files": []int64{doc.ID, pic.ID}}); r.status != 200 {
+		r = alice.call(t, "POST", msgPath, map[string]any{"body": "", "cid": "f-1", "files": []int64{doc.ID, pic.ID}})
+		var again chatclient.Message
+		if r.status != 200 {
 			t.Fatalf("resend: %d %s", r.status, r.body)
+		}
+		if r.decode(t, &again); again.Seq != sent.Seq || !sameFiles(again.Files, want) {
+			t.Fatalf("resend answered %+v", again)
 		}
 
 		// The image: inline, its exact bytes, the headers that keep it inert.
@@ -497,10 +502,15 @@ func TestFilesTwoInstances(t *testing.T) {
 	defer ws.close()
 	ws.subscribe(t, room, nil)
 
+	// Through chatclient, as a bot would.
 	img := encoded(t, png.Encode, 20, 10)
-	f := alice.mustUpload(t, room, "two.png", img)
-	if r := alice.call(t, "POST", fmt.Sprintf("/api/rooms/%d/messages", room), map[string]any{"body": "look", "files": []int64{f.ID}}); r.status != 201 {
-		t.Fatalf("send: %d %s", r.status, r.body)
+	up, err := alice.api().Upload(context.Background(), room, "two.png", bytes.NewReader(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := *up
+	if m, dup, err := alice.api().PostFiles(context.Background(), room, "look", "", []int64{f.ID}); err != nil || dup || !sameFiles(m.Files, []chatclient.File{f}) {
+		t.Fatalf("send: %+v %v %v", m, dup, err)
 	}
 	if e := ws.next(t, "message"); len(e.Files) != 1 || e.Files[0] != f || f.Width != 20 || f.Height != 10 {
 		t.Fatalf("event on B: %+v, want %+v", e.Files, f)

@@ -129,6 +129,16 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request, who auth.Claim
 	status := http.StatusCreated
 	if res.Duplicate {
 		status = http.StatusOK
+		if len(req.Files) > 0 {
+			// The batcher answers a duplicate without its files (its
+			// lookup reads messages only); the answer is the stored
+			// message, files included.
+			one := []chatcore.Message{res.Msg}
+			if err := a.core.Store.FillFiles(ctx, id, one); err != nil {
+				return err
+			}
+			res.Msg = one[0]
+		}
 	}
 	writeJSON(w, status, wire.FromMessage(&res.Msg))
 	return nil

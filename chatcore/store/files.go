@@ -117,6 +117,12 @@ func (s *Store) SweepFiles(ctx context.Context, cutoff time.Time, limit int) ([]
 	return keys, err
 }
 
+// FillFiles fills the Files of msgs, messages of room read without them
+// (a duplicate send's answer).
+func (s *Store) FillFiles(ctx context.Context, room int64, msgs []chatcore.Message) error {
+	return s.withFiles(ctx, s.pool, room, msgs)
+}
+
 // withFiles fills the Files of msgs (one room, any order) from one query
 // over their seq range, on pool (the primary or the replica the messages
 // came from: the files were attached in the messages' own transaction, so
