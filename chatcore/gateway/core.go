@@ -23,6 +23,7 @@ import (
 	"github.com/chatgate/chatgate/chatcore/limits"
 	"github.com/chatgate/chatgate/chatcore/metrics"
 	"github.com/chatgate/chatgate/chatcore/presence"
+	"github.com/chatgate/chatgate/chatcore/socket"
 	"github.com/chatgate/chatgate/chatcore/store"
 )
 
@@ -346,9 +347,7 @@ func (o busObserver) RedisCall(cmd string, d time.Duration, err error) {
 // (publisher.go, off the flusher; dropped under overload, then backfilled).
 func (c *Core) committed(msgs []chatcore.Message) {
 	now := time.Now()
-	for i := range msgs {
-		c.Hub.Deliver(&msgs[i], now)
-	}
+	deliver(c.Hub, msgs, now)
 	c.CacheCommitted(msgs)
 	c.pub.add(msgs, now)
 }
@@ -363,9 +362,23 @@ func (c *Core) Typing(ctx context.Context, room, user int64) error {
 type busHandler struct{ c *Core }
 
 func (b busHandler) OnMessages(msgs []chatcore.Message, committed time.Time) {
+	deliver(b.c.Hub, msgs, committed)
+}
+
+// deferredPool recycles deliver's socket.Deferred and its scratch buffers.
+var deferredPool = sync.Pool{New: func() any { return new(socket.Deferred) }}
+
+// deliver hands msgs to the hub and then writes the local subscribers'
+// sockets on this goroutine (the batcher's flusher, or the bus reader):
+// one non-blocking write(2) per connection instead of a writer goroutine
+// each (socket/inline.go).
+func deliver(h *hub.Hub, msgs []chatcore.Message, committed time.Time) {
+	d := deferredPool.Get().(*socket.Deferred)
 	for i := range msgs {
-		b.c.Hub.Deliver(&msgs[i], committed)
+		h.DeliverDeferred(&msgs[i], committed, d)
 	}
+	d.Flush()
+	deferredPool.Put(d)
 }
 
 func (b busHandler) OnTyping(room, user int64) {
