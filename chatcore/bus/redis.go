@@ -323,9 +323,29 @@ func (r *Redis) publish(ctx context.Context, rooms []int64, envs []envelope) err
 	})
 	r.obs.RedisCall("publish", time.Since(start), err)
 	if err != nil {
+		r.reloadSlots()
 		return fmt.Errorf("bus: publish: %w", err)
 	}
 	return nil
+}
+
+// resubscribeBackoff bounds the wait between two attempts to get a broken
+// subscriber connection back. Short, because the rooms of a broken
+// partition hear of other instances' messages only through gaps and the
+// store until it is back; an attempt costs one dial.
+const resubscribeBackoff = 500 * time.Millisecond
+
+// reloadSlots asks a cluster client to refresh its slot map (in the
+// background; go-redis coalesces the calls). When a master dies its
+// replica takes its slots over, but go-redis's map goes on naming the dead
+// node until something refreshes it: a MOVED reply (a dead node gives
+// none) or a command on a map older than 10 s (a subscriber connection
+// sends none). Until then every publish to those slots and every attempt
+// to resubscribe dials the dead node. Nothing on a single server.
+func (r *Redis) reloadSlots() {
+	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
+		cc.ReloadState(r.ctx)
+	}
 }
 
 // readLoop receives from one partition's connection until Close. A receive
@@ -345,12 +365,15 @@ func (r *Redis) readLoop(p *partition) {
 				r.log.Warn("bus: redis receive failed; resubscribing", zap.Int("partition", p.idx), zap.Error(err))
 			}
 			broken = true
+			// A dead cluster master: the next attempt must find its
+			// replica, which the slot map learns only when refreshed.
+			r.reloadSlots()
 			select {
 			case <-time.After(backoff):
 			case <-r.ctx.Done():
 				return
 			}
-			backoff = min(backoff*2, 2*time.Second)
+			backoff = min(backoff*2, resubscribeBackoff)
 			continue
 		}
 		backoff = 50 * time.Millisecond
