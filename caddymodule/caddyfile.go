@@ -191,6 +191,8 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    max_body           <size>
 //	    max_request        <size>
 //	    max_file           <size>
+//	    edit_window        <duration>|off
+//	    max_reactions      <n>
 //	    queue_frames       <n>
 //	    queue_bytes        <size>
 //	    send_buffer        <size>|off
@@ -309,6 +311,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.PongTimeout, err = optDuration(val)
 		case "write_timeout":
 			h.WriteTimeout, err = optDuration(val)
+		case "edit_window":
+			if isOff(val) {
+				h.EditWindow = -1
+			} else {
+				h.EditWindow, err = optDuration(val)
+			}
+		case "max_reactions":
+			h.MaxReactions, err = optInt(val)
 		case "compress_min":
 			sz, err = optSize(val)
 			h.CompressMin = int(sz)

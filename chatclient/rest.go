@@ -35,6 +35,8 @@ type Room struct {
 	MessageCount int64     `json:"message_count"`
 	Joined       bool      `json:"joined"`
 	LastReadSeq  int64     `json:"last_read_seq"`
+	// UnreadMentions: the caller's mentions above LastReadSeq (room list).
+	UnreadMentions int64 `json:"unread_mentions"`
 }
 
 // Member is one member of a room.
@@ -44,14 +46,26 @@ type Member struct {
 	Role string `json:"role"`
 }
 
-// Message is MSG of the protocol: a stored message.
+// Message is MSG of the protocol: a stored message, or, in a catch-up
+// page (MessagesAfter), any entry of the room's stream: Type is "message"
+// or a room event's ("edit", "delete", "reaction", with Target, Emoji and
+// Op). A message read from history is in its current state: EditedAt,
+// Deleted, Reactions, and Rev, the seq of the last event that state shows.
 type Message struct {
-	Room int64     `json:"room"`
-	Seq  int64     `json:"seq"`
-	User UserRef   `json:"user"`
-	Body string    `json:"body"`
-	CID  string    `json:"cid,omitempty"`
-	TS   time.Time `json:"ts"`
+	Type      string     `json:"type,omitempty"`
+	Room      int64      `json:"room"`
+	Seq       int64      `json:"seq"`
+	User      UserRef    `json:"user"`
+	Body      string     `json:"body"`
+	CID       string     `json:"cid,omitempty"`
+	TS        time.Time  `json:"ts"`
+	EditedAt  string     `json:"edited_at,omitempty"`
+	Deleted   bool       `json:"deleted,omitempty"`
+	Reactions []Reaction `json:"reactions,omitempty"`
+	Rev       int64      `json:"rev,omitempty"`
+	Target    int64      `json:"target,omitempty"`
+	Emoji     string     `json:"emoji,omitempty"`
+	Op        string     `json:"op,omitempty"`
 	// Files are the message's attached files (absent: none).
 	Files []File `json:"files,omitempty"`
 }

@@ -58,13 +58,14 @@ type Resyncer interface {
 
 // envelope is what travels on a room channel.
 type envelope struct {
-	Kind      string             `json:"k"` // "m" messages, "t" typing, "p" presence
+	Kind      string             `json:"k"` // "m" messages, "t" typing, "p" presence, "n" a mention (on an Inbox)
 	Instance  string             `json:"i"`
 	Committed int64              `json:"c,omitempty"` // unix nanoseconds
 	Messages  []chatcore.Message `json:"m,omitempty"`
 	Room      int64              `json:"r,omitempty"`
 	User      int64              `json:"u,omitempty"`
 	Online    bool               `json:"o,omitempty"`
+	Data      json.RawMessage    `json:"d,omitempty"` // "n": the mention event
 }
 
 // Redis is the bus for many instances. Each instance subscribes only to
@@ -303,6 +304,16 @@ func (r *Redis) PublishPresence(ctx context.Context, room, user int64, online bo
 	return err
 }
 
+// PublishMention sends a mention to the instances watching the user's
+// inbox.
+func (r *Redis) PublishMention(ctx context.Context, user int64, event []byte) error {
+	err := r.publish(ctx, []int64{Inbox(user)}, []envelope{{Kind: "n", Instance: r.cfg.Instance, User: user, Data: event}})
+	if err == nil {
+		r.obs.Published("mention", 1)
+	}
+	return err
+}
+
 func (r *Redis) publish(ctx context.Context, rooms []int64, envs []envelope) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 	defer cancel()
@@ -433,6 +444,11 @@ func (r *Redis) dispatch(m *redis.Message) {
 	case "p":
 		r.obs.Received("presence", 1, 0)
 		h.OnPresence(env.Room, env.User, env.Online)
+	case "n":
+		if mh, ok := h.(MentionHandler); ok {
+			r.obs.Received("mention", 1, 0)
+			mh.OnMention(env.User, env.Data)
+		}
 	}
 }
 

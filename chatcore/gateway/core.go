@@ -75,8 +75,12 @@ type Core struct {
 	Metrics *metrics.Set
 	revoker *revoker
 	// inval bumps the caches of rooms with new commits (invalidate.go).
-	inval    *invalidator
-	pub      *publisher // built by Start
+	inval *invalidator
+	pub   *publisher // built by Start
+	// mentions resolves @names after commits; inbox finds a user's
+	// connections here (mentions.go).
+	mentions mentioner
+	inbox    inbox
 	presence presence.Manager
 	cache    *caching
 	// Limits holds the token buckets (per user, address, account) and
@@ -165,6 +169,8 @@ func New(cfg Config) (*Core, error) {
 	c.Hub.OnRoomIdle = c.Bus.Unwatch
 	c.cache = newCaching(c)
 	c.inval = newInvalidator(c.bumpRooms)
+	c.inval.history = c.bumpHistory
+	c.mentions.c = c
 	c.Batcher = st.NewBatcher(c.committed)
 	limitErr := func(err error) { m.RedisErrors.WithLabelValues("limit").Inc() }
 	c.Limits = limits.NewLimiter(cfg.Redis, cfg.RedisPrefix+"rl:", limitErr)
@@ -350,6 +356,7 @@ func (c *Core) committed(msgs []chatcore.Message) {
 	deliver(c.Hub, msgs, now)
 	c.CacheCommitted(msgs)
 	c.pub.add(msgs, now)
+	c.mentions.add(msgs)
 }
 
 // Typing delivers a typing event here and on the other instances.

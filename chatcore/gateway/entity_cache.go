@@ -250,6 +250,19 @@ func (c *Core) messagesPosted(ctx context.Context, rooms ...int64) {
 	k.bumpTags(ctx, tags...)
 }
 
+// eventsCommitted follows stored room events (edits, deletes, reactions)
+// in rooms, after messagesPosted: the history pages below the newest
+// (history:R) show the messages they change. All of a room's pages go, not
+// only the one holding the target: the route's tags are fixed before the
+// page is read, and events are rare next to reads.
+func (c *Core) eventsCommitted(ctx context.Context, rooms ...int64) {
+	tags := make([]string, len(rooms))
+	for i, r := range rooms {
+		tags[i] = tagHistory(r)
+	}
+	c.caches().bumpTags(ctx, tags...)
+}
+
 // readMarked follows a read-marker move (the room list shows it).
 func (c *Core) readMarked(ctx context.Context, user int64) {
 	k := c.caches()

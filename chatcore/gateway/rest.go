@@ -45,6 +45,10 @@ func (a *API) routes() {
 	m.Handle("DELETE /api/rooms/{id}/members/{user}", a.authed(a.removeMember))
 	m.Handle("GET /api/rooms/{id}/messages", a.authed(a.messages))
 	m.Handle("POST /api/rooms/{id}/messages", a.authed(a.postMessage))
+	m.Handle("PATCH /api/rooms/{id}/messages/{seq}", a.authed(a.editMessage))
+	m.Handle("DELETE /api/rooms/{id}/messages/{seq}", a.authed(a.deleteMessage))
+	m.Handle("PUT /api/rooms/{id}/messages/{seq}/reactions/{emoji}", a.authed(a.addReaction))
+	m.Handle("DELETE /api/rooms/{id}/messages/{seq}/reactions/{emoji}", a.authed(a.removeReaction))
 	m.Handle("POST /api/rooms/{id}/read", a.authed(a.markRead))
 	m.Handle("GET /api/rooms/{id}/presence", a.authed(a.presence))
 	m.Handle("POST /api/rooms/{id}/files", a.authedUpload(a.uploadFile))
@@ -60,7 +64,7 @@ func (a *API) routes() {
 	m.Handle("/api", a.notFound)
 	for _, p := range []string{"/api/auth/register", "/api/auth/login", "/api/auth/logout", "/api/me",
 		"/api/users/{id}", "/api/rooms", "/api/rooms/{id}", "/api/rooms/{id}/join", "/api/rooms/{id}/leave",
-		"/api/rooms/{id}/members", "/api/rooms/{id}/members/{user}", "/api/rooms/{id}/messages", "/api/rooms/{id}/read", "/api/rooms/{id}/presence", "/api/rooms/{id}/files", "/api/rooms/{id}/files/{file}", "/ws", "/healthz", "/readyz"} {
+		"/api/rooms/{id}/members", "/api/rooms/{id}/members/{user}", "/api/rooms/{id}/messages", "/api/rooms/{id}/messages/{seq}", "/api/rooms/{id}/messages/{seq}/reactions/{emoji}", "/api/rooms/{id}/read", "/api/rooms/{id}/presence", "/api/rooms/{id}/files", "/api/rooms/{id}/files/{file}", "/ws", "/healthz", "/readyz"} {
 		m.Handle(p, a.public(func(http.ResponseWriter, *http.Request) error {
 			return errf(http.StatusMethodNotAllowed, wire.CodeBadRequest, "method not allowed")
 		}))

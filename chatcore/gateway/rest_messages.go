@@ -34,15 +34,18 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	if err != nil {
 		return err
 	}
-	out := make([]wire.Msg, len(msgs))
+	// Each entry has its type: messages (in their current state) and room
+	// events, a gap-free run of the room's stream.
+	out := make([]any, len(msgs))
 	for i := range msgs {
-		out[i] = wire.FromMessage(&msgs[i])
+		out[i] = wire.Entry(&msgs[i])
 	}
 	if p.hasBefore && belowNewest(msgs, p.before) {
-		// A page wholly below the newest message never changes (messages
-		// are immutable, seqs gap-free and committed in order); only who
-		// may read it does.
-		setTags(w.Header(), tagMembers(id))
+		// A page wholly below the newest message gets no new message (seqs
+		// are gap-free and committed in order); who may read it changes
+		// (members:R) and its messages' state changes with room events
+		// (history:R).
+		setTags(w.Header(), tagMembers(id), tagHistory(id))
 	} else {
 		setTags(w.Header(), tagRoom(id))
 	}
@@ -51,7 +54,7 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 }
 
 // belowNewest reports whether a history page (newest first) below before
-// is complete for good: it holds seq before-1, so every seq under before
+// gets no new entry: it holds seq before-1, so every seq under before
 // exists already. A before of 0 or past the newest message asks for the
 // newest page, which the next message changes.
 func belowNewest(msgs []chatcore.Message, before int64) bool {

@@ -146,14 +146,9 @@ func (s sender) sendSync(ctx context.Context, m outgoing) (store.SendResult, err
 	if err := s.admit(ctx, &m, nil); err != nil {
 		return store.SendResult{}, err
 	}
-	type answer struct {
-		res     store.SendResult
-		err     error
-		visible <-chan struct{}
-	}
-	ch := make(chan answer, 1)
+	ch := make(chan answer[store.SendResult], 1)
 	err := s.batcher.Submit(m.request(), func(res store.SendResult) {
-		var a answer
+		var a answer[store.SendResult]
 		a.res, a.err = result(res, m.room, m.body)
 		if a.err == nil && !a.res.Duplicate {
 			a.visible = s.caches.visible(m.room, a.res.Msg.Seq)
@@ -163,6 +158,20 @@ func (s sender) sendSync(ctx context.Context, m outgoing) (store.SendResult, err
 	if err != nil {
 		return store.SendResult{}, err
 	}
+	return await(ctx, ch)
+}
+
+// answer is a batcher's checked answer to a REST write, with the channel
+// closed once its room's caches are invalidated (nil: nothing new stored).
+type answer[T any] struct {
+	res     T
+	err     error
+	visible <-chan struct{}
+}
+
+// await waits for a REST write's answer, then for its invalidation
+// (bounded by ctx: the write is stored either way).
+func await[T any](ctx context.Context, ch <-chan answer[T]) (T, error) {
 	select {
 	case a := <-ch:
 		if a.visible != nil {
@@ -173,7 +182,8 @@ func (s sender) sendSync(ctx context.Context, m outgoing) (store.SendResult, err
 		}
 		return a.res, a.err
 	case <-ctx.Done():
-		return store.SendResult{}, fmt.Errorf("store: send: %w", ctx.Err())
+		var zero T
+		return zero, fmt.Errorf("store: write: %w", ctx.Err())
 	}
 }
 
@@ -186,7 +196,7 @@ func result(res store.SendResult, room int64, body string) (store.SendResult, er
 	if res.Err != nil {
 		return res, res.Err
 	}
-	if res.Duplicate && (res.Msg.Room != room || res.Msg.Body != body) {
+	if res.Duplicate && (res.Msg.Kind != chatcore.KindMessage || res.Msg.Room != room || res.Msg.Body != body) {
 		return res, errf(http.StatusConflict, wire.CodeConflict, "cid already used for a different message")
 	}
 	return res, nil

@@ -67,6 +67,11 @@ type pending struct {
 
 	decided bool     // res is final for this attempt (duplicate or room not found)
 	dupOf   *pending // same (user, cid) as an earlier request of this flush
+
+	// ev is set for a room event (events.go), which the flush commits on
+	// its own after the messages and answers through evDone.
+	ev     *EventRequest
+	evDone func(EventResult)
 }
 
 // Batcher turns concurrent sends into few transactions. See NewBatcher.
@@ -157,14 +162,18 @@ func (b *Batcher) Submit(req SendRequest, done func(SendResult)) error {
 	if !validText(req.Body) || !validText(req.CID) {
 		return ErrInvalidText
 	}
-	p := &pending{req: req, done: done}
+	return b.enqueue(&pending{req: req, done: done})
+}
+
+// enqueue queues p to its room's flusher without blocking.
+func (b *Batcher) enqueue(p *pending) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.stopped {
 		return fmt.Errorf("store: batcher stopped: %w", chatcore.ErrUnavailable)
 	}
 	select {
-	case b.queues[b.shard(req.Room)] <- p:
+	case b.queues[b.shard(p.req.Room)] <- p:
 		return nil
 	default:
 		return fmt.Errorf("store: batcher queue full: %w", chatcore.ErrUnavailable)
@@ -246,8 +255,9 @@ func (b *Batcher) worker(queue chan *pending) {
 
 // flusher holds one worker's reusable buffers.
 type flusher struct {
-	b     *Batcher
-	batch []*pending
+	b      *Batcher
+	batch  []*pending
+	events []*pending // the batch's room events (splitEvents)
 
 	primaries []*pending
 	keys      map[dupKey]*pending
@@ -288,8 +298,18 @@ func isolate(err error) bool {
 }
 
 // flush commits f.batch and answers every request in it: acks first, then
-// onCommit with the new messages.
+// onCommit with the new messages; then the batch's room events, each in a
+// transaction of its own (events.go).
 func (f *flusher) flush() {
+	f.splitEvents()
+	if len(f.batch) > 0 {
+		f.flushMessages()
+	}
+	f.flushEvents()
+}
+
+// flushMessages commits the batch's messages.
+func (f *flusher) flushMessages() {
 	anyCID := f.dedupe()
 	f.sortByRoom()
 	err := f.commitWithRetries(anyCID)
@@ -676,7 +696,7 @@ const (
 		SELECT id, last_seq FROM bumped`
 
 	sqlFindDuplicates = `
-		SELECT m.user_id, m.client_id, m.room_id, m.seq, m.body, m.created_at
+		SELECT m.user_id, m.client_id, m.room_id, m.seq, m.body, m.created_at, m.kind
 		FROM unnest($1::bigint[], $2::text[]) AS k(uid, cid)
 		JOIN messages m ON m.user_id = k.uid AND m.client_id = k.cid`
 )
@@ -704,7 +724,8 @@ func (f *flusher) lookupDuplicates() error {
 		for rows.Next() {
 			var k dupKey
 			var m chatcore.Message
-			if err := rows.Scan(&k.user, &k.cid, &m.Room, &m.Seq, &m.Body, &m.TS); err != nil {
+			var kind int16
+			if err := rows.Scan(&k.user, &k.cid, &m.Room, &m.Seq, &m.Body, &m.TS, &kind); err != nil {
 				return n, err
 			}
 			n++
@@ -712,6 +733,7 @@ func (f *flusher) lookupDuplicates() error {
 			if p == nil {
 				continue
 			}
+			m.Kind = chatcore.Kind(kind) // a cid an event used: the caller's conflict
 			m.User = chatcore.UserRef{ID: k.user, Name: p.req.UserName}
 			m.CID = k.cid
 			m.TS = m.TS.UTC()

@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 func reset(t testing.TB) {
 	t.Helper()
 	if _, err := testStore.pool.Exec(context.Background(),
-		"TRUNCATE messages, room_users, rooms, users RESTART IDENTITY CASCADE"); err != nil {
+		"TRUNCATE messages, message_reactions, mentions, room_users, rooms, users RESTART IDENTITY CASCADE"); err != nil {
 		t.Fatal(err)
 	}
 }
