@@ -91,6 +91,10 @@ type App struct {
 	// RecentBuffer is how many recent messages each active room keeps in
 	// memory for resumes (default 256).
 	RecentBuffer int `json:"recent_buffer,omitempty"`
+	// SearchLanguage is the text search configuration new messages are
+	// analysed with for search (default "english"; any name in
+	// pg_ts_config). Every instance of a deployment must have the same.
+	SearchLanguage string `json:"search_language,omitempty"`
 	// StartTimeout bounds start-up (migrations; waiting for Postgres), 60s.
 	StartTimeout caddy.Duration `json:"start_timeout,omitempty"`
 	// FilesDir is where uploaded files are kept (default .data/files; the
@@ -122,7 +126,7 @@ func (c coreRef) Destruct() error {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
-	for _, s := range []*string{&a.Postgres, &a.PostgresReplica, &a.Redis, &a.RedisPrefix, &a.Secret, &a.SecretFile, &a.PreviousSecrets, &a.Instance, &a.FilesDir} {
+	for _, s := range []*string{&a.Postgres, &a.PostgresReplica, &a.Redis, &a.RedisPrefix, &a.Secret, &a.SecretFile, &a.PreviousSecrets, &a.Instance, &a.SearchLanguage, &a.FilesDir} {
 		*s = strings.TrimSpace(repl.ReplaceAll(*s, ""))
 	}
 	if a.Postgres == "" {
@@ -159,6 +163,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 			SlowQuery:        time.Duration(a.SlowQuery),
 			BatchMax:         a.BatchMax,
 			BatchWorkers:     a.BatchWorkers,
+			SearchLanguage:   a.SearchLanguage,
 		},
 		Hub:                 hub.Config{RecentSize: a.RecentBuffer},
 		Secret:              secret,

@@ -46,6 +46,7 @@ func init() {
 //	    start_timeout       <duration>
 //	    files_dir           <path>
 //	    unattached_file_ttl <duration>
+//	    search_language     <regconfig>
 //	}
 //
 // An option whose value is an empty environment variable may be given
@@ -128,6 +129,8 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.FilesDir = val
 		case "unattached_file_ttl":
 			a.UnattachedFileTTL, err = optDuration(val)
+		case "search_language":
+			a.SearchLanguage = val
 		default:
 			return d.Errf("unrecognized chat option %q", name)
 		}
@@ -219,6 +222,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    max_rooms          <n>|off
 //	    command_rate       <rate> [<burst>]
 //	    upload_rate        <rate> [<burst>]
+//	    search_rate        <rate> [<burst>]
 //	    handshake_timeout  <duration>
 //	    secure_cookie
 //	}
@@ -372,6 +376,8 @@ func (h *Handler) rateOption(name string) *limits.Rate {
 		return &h.CommandRate
 	case "upload_rate":
 		return &h.UploadRate
+	case "search_rate":
+		return &h.SearchRate
 	}
 	return nil
 }

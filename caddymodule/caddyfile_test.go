@@ -36,6 +36,7 @@ func TestUnmarshalHandler(t *testing.T) {
 		drain_timeout 20s
 		max_file 5MiB
 		upload_rate 2/m 7
+		search_rate 3/s 9
 	}`)
 	var h Handler
 	if err := h.UnmarshalCaddyfile(d); err != nil {
@@ -46,7 +47,8 @@ func TestUnmarshalHandler(t *testing.T) {
 		WriteTimeout: caddy.Duration(3 * time.Second), Compression: true, CompressMin: 1 << 10, SendRate: 7.5, SendBurst: 15,
 		Origins:          []string{"https://chat.example.com", "http://localhost:5173"},
 		StreamCloseDelay: caddy.Duration(time.Minute), DrainBatch: 64, DrainPause: caddy.Duration(100 * time.Millisecond),
-		DrainTimeout: caddy.Duration(20 * time.Second), MaxFile: 5 << 20, UploadRate: limits.Rate{PerSecond: 2.0 / 60, Burst: 7}}
+		DrainTimeout: caddy.Duration(20 * time.Second), SearchRate: limits.Rate{PerSecond: 3, Burst: 9},
+		MaxFile: 5 << 20, UploadRate: limits.Rate{PerSecond: 2.0 / 60, Burst: 7}}
 	got, _ := json.Marshal(h)
 	exp, _ := json.Marshal(want)
 	if string(got) != string(exp) {
@@ -94,6 +96,7 @@ func TestUnmarshalApp(t *testing.T) {
 		start_timeout 30s
 		files_dir /var/lib/chatgate/files
 		unattached_file_ttl 2h
+		search_language german
 	}`)
 	var a App
 	if err := a.UnmarshalCaddyfile(d); err != nil {
@@ -103,6 +106,7 @@ func TestUnmarshalApp(t *testing.T) {
 		a.RedisPrefix != "chat:prod:" || a.Instance != "gw-1" || a.PoolSize != 32 || time.Duration(a.SlowQuery) != 20*time.Millisecond ||
 		a.BatchMax != 256 || a.BatchWorkers != 1 || time.Duration(a.TokenTTL) != 12*time.Hour ||
 		a.PasswordMemoryKiB != 65536 || a.PasswordTime != 3 || a.PasswordConcurrency != 3 || a.PasswordQueue != -1 || a.RecentBuffer != 512 || time.Duration(a.StartTimeout) != 30*time.Second ||
+		a.SearchLanguage != "german" ||
 		a.FilesDir != "/var/lib/chatgate/files" || time.Duration(a.UnattachedFileTTL) != 2*time.Hour {
 		t.Fatalf("parsed %+v", a)
 	}

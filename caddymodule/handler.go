@@ -122,6 +122,8 @@ type Handler struct {
 	CommandRate limits.Rate `json:"command_rate,omitempty"`
 	// UploadRate limits file uploads per user (1/s, burst 20).
 	UploadRate limits.Rate `json:"upload_rate,omitempty"`
+	// SearchRate limits GET /api/search per signed-in user (5/s, burst 20).
+	SearchRate limits.Rate `json:"search_rate,omitempty"`
 	// HandshakeTimeout bounds the WebSocket upgrade (10s).
 	HandshakeTimeout caddy.Duration `json:"handshake_timeout,omitempty"`
 	// SecureCookie always marks the login cookie Secure; by default it is
@@ -183,6 +185,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			MaxRooms:           h.MaxRooms,
 			CommandRate:        h.CommandRate,
 			UploadRate:         h.UploadRate,
+			SearchRate:         h.SearchRate,
 			HandshakeTimeout:   time.Duration(h.HandshakeTimeout),
 		},
 		ClientIP: func(r *http.Request) string {

@@ -76,7 +76,10 @@ type Core struct {
 	revoker *revoker
 	// inval bumps the caches of rooms with new commits (invalidate.go).
 	inval *invalidator
-	pub   *publisher // built by Start
+	// searchClean merges the search index's pending list after commits
+	// (store/search_clean.go).
+	searchClean *store.IndexCleaner
+	pub         *publisher // built by Start
 	// mentions resolves @names after commits; inbox finds a user's
 	// connections here (mentions.go).
 	mentions mentioner
@@ -172,6 +175,7 @@ func New(cfg Config) (*Core, error) {
 	c.inval.history = c.bumpHistory
 	c.mentions.c = c
 	c.Batcher = st.NewBatcher(c.committed)
+	c.searchClean = st.NewIndexCleaner(time.Second)
 	limitErr := func(err error) { m.RedisErrors.WithLabelValues("limit").Inc() }
 	c.Limits = limits.NewLimiter(cfg.Redis, cfg.RedisPrefix+"rl:", limitErr)
 	c.Conns = limits.NewConnCounter(cfg.Redis, cfg.RedisPrefix+"conns:", cfg.Instance, limitErr)
@@ -217,6 +221,7 @@ func (c *Core) Start(ctx context.Context) error {
 	})
 	c.sweep.Start()
 	c.Batcher.Start()
+	c.searchClean.Start()
 	var runCtx context.Context
 	runCtx, c.cancel = context.WithCancel(context.Background())
 	go c.Conns.Run(runCtx)
@@ -254,6 +259,7 @@ func (c *Core) Stop(ctx context.Context) error {
 	if c.cancel != nil {
 		c.cancel()
 	}
+	c.searchClean.Stop()
 	c.revoker.stop()
 	if c.started {
 		c.sweep.Stop()
@@ -357,6 +363,7 @@ func (c *Core) committed(msgs []chatcore.Message) {
 	c.CacheCommitted(msgs)
 	c.pub.add(msgs, now)
 	c.mentions.add(msgs)
+	c.searchClean.Note()
 }
 
 // Typing delivers a typing event here and on the other instances.

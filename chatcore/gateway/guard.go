@@ -47,6 +47,10 @@ type Limits struct {
 	// UploadRate limits file uploads per user, across instances (1/s,
 	// burst 20).
 	UploadRate limits.Rate
+	// SearchRate limits searches per signed-in user (5/s, burst 20): each
+	// is a few ms of Postgres, more than any other read, and is never
+	// cached.
+	SearchRate limits.Rate
 	// HandshakeTimeout bounds the WebSocket upgrade (10s).
 	HandshakeTimeout time.Duration
 }
@@ -71,6 +75,7 @@ func (l *Limits) setDefaults() {
 	}
 	rate(&l.CommandRate, 100, 200)
 	rate(&l.UploadRate, 1, 20)
+	rate(&l.SearchRate, 5, 20)
 	if l.HandshakeTimeout <= 0 {
 		l.HandshakeTimeout = 10 * time.Second
 	}

@@ -53,6 +53,7 @@ func (a *API) routes() {
 	m.Handle("GET /api/rooms/{id}/presence", a.authed(a.presence))
 	m.Handle("POST /api/rooms/{id}/files", a.authedUpload(a.uploadFile))
 	m.Handle("GET /api/rooms/{id}/files/{file}", a.authed(a.file))
+	m.Handle("GET /api/search", a.authed(a.search))
 	// Anything else Handles sends here (any other path, any case: /API/x,
 	// /Healthz) is a JSON 404, and a known path with the wrong method a
 	// JSON 405, never the mux's plain-text answers or its redirect of
@@ -64,7 +65,7 @@ func (a *API) routes() {
 	m.Handle("/api", a.notFound)
 	for _, p := range []string{"/api/auth/register", "/api/auth/login", "/api/auth/logout", "/api/me",
 		"/api/users/{id}", "/api/rooms", "/api/rooms/{id}", "/api/rooms/{id}/join", "/api/rooms/{id}/leave",
-		"/api/rooms/{id}/members", "/api/rooms/{id}/members/{user}", "/api/rooms/{id}/messages", "/api/rooms/{id}/messages/{seq}", "/api/rooms/{id}/messages/{seq}/reactions/{emoji}", "/api/rooms/{id}/read", "/api/rooms/{id}/presence", "/api/rooms/{id}/files", "/api/rooms/{id}/files/{file}", "/ws", "/healthz", "/readyz"} {
+		"/api/rooms/{id}/members", "/api/rooms/{id}/members/{user}", "/api/rooms/{id}/messages", "/api/rooms/{id}/messages/{seq}", "/api/rooms/{id}/messages/{seq}/reactions/{emoji}", "/api/rooms/{id}/read", "/api/rooms/{id}/presence", "/api/search", "/api/rooms/{id}/files", "/api/rooms/{id}/files/{file}", "/ws", "/healthz", "/readyz"} {
 		m.Handle(p, a.public(func(http.ResponseWriter, *http.Request) error {
 			return errf(http.StatusMethodNotAllowed, wire.CodeBadRequest, "method not allowed")
 		}))
