@@ -136,8 +136,9 @@ func (a *API) file(w http.ResponseWriter, r *http.Request, who auth.Claims) erro
 		return errNoFile
 	case err != nil:
 		return err
-	case rec.Room != room, rec.Seq == 0 && rec.User != who.UserID:
-		// Until a message carries it, an upload is its uploader's alone.
+	case rec.Room != room, rec.Seq == 0 && rec.User != who.UserID, rec.Seq < 0:
+		// Until a message carries it, an upload is its uploader's alone;
+		// a deleted message's files are nobody's.
 		return errNoFile
 	}
 	f, err := a.core.Files.Open(r.Context(), rec.Key)

@@ -26,7 +26,7 @@ type FileRecord struct {
 	Room    int64
 	User    int64
 	Key     string // the filestore key
-	Seq     int64  // the message it is attached to; 0: not attached
+	Seq     int64  // the message it is attached to; 0: not attached; < 0: of a deleted message
 	Created time.Time
 }
 
@@ -90,16 +90,19 @@ func (s *Store) FilesByID(ctx context.Context, ids []int64) ([]FileRecord, error
 }
 
 // SweepFiles deletes the rows of uploads never attached and created before
-// cutoff, at most limit of them, and returns their storage keys for the
-// caller to delete (a row attached meanwhile is not deleted: the DELETE
-// re-checks message_seq on the row it locks).
+// cutoff, and of files whose message was deleted (message_seq negated by
+// the delete event, events.go), at most limit of them, and returns their
+// storage keys for the caller to delete (a row attached meanwhile is not
+// deleted: the DELETE re-checks message_seq on the row it locks).
 func (s *Store) SweepFiles(ctx context.Context, cutoff time.Time, limit int) ([]string, error) {
 	var keys []string
 	err := s.run(ctx, "files_sweep", func(ctx context.Context) (int, error) {
 		rows, err := s.pool.Query(ctx, `
 			DELETE FROM files WHERE id IN (
-				SELECT id FROM files WHERE message_seq IS NULL AND created_at < $1 ORDER BY created_at LIMIT $2
-			) AND message_seq IS NULL
+				(SELECT id FROM files WHERE message_seq IS NULL AND created_at < $1 ORDER BY created_at LIMIT $2)
+				UNION ALL
+				(SELECT id FROM files WHERE message_seq < 0 LIMIT $2)
+			) AND (message_seq IS NULL OR message_seq < 0)
 			RETURNING storage_key`, cutoff, limit)
 		if err != nil {
 			return 0, err

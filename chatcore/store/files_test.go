@@ -103,3 +103,41 @@ func TestSweepFiles(t *testing.T) {
 		t.Fatalf("attached file swept: %v", err)
 	}
 }
+
+// TestDeletedMessageFiles: a delete event takes the message's files with
+// it: history shows none, the row is marked (negative seq, so the fetch
+// route refuses it and it cannot be attached again), and the next sweep
+// removes it whatever its age.
+func TestDeletedMessageFiles(t *testing.T) {
+	reset(t)
+	s := testStore
+	ann := mkUser(t, s, "ann")
+	room := mkRoom(t, s, ann.ID, "r", false).ID
+	f := mkFile(t, s, room, ann.ID, "doomed")
+	b := s.NewBatcher(nil)
+	b.Start()
+	defer b.Stop(ctxT(t))
+	r := b.Send(ctxT(t), SendRequest{Room: room, UserID: ann.ID, Body: "x", Files: []chatcore.File{f}})
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	ch := make(chan EventResult, 1)
+	if err := b.SubmitEvent(EventRequest{Room: room, UserID: ann.ID, Kind: chatcore.KindDelete, Target: r.Msg.Seq}, func(e EventResult) { ch <- e }); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-ch; e.Err != nil {
+		t.Fatal(e.Err)
+	}
+	msgs := []chatcore.Message{{Room: room, Seq: r.Msg.Seq}}
+	if err := s.FillFiles(ctxT(t), room, msgs); err != nil || len(msgs[0].Files) != 0 {
+		t.Fatalf("deleted message still carries files: %+v %v", msgs[0].Files, err)
+	}
+	rec, err := s.FileByID(ctxT(t), f.ID)
+	if err != nil || rec.Seq >= 0 {
+		t.Fatalf("file of a deleted message: seq %d (%v), want < 0", rec.Seq, err)
+	}
+	keys, err := s.SweepFiles(ctxT(t), time.Now().Add(-time.Hour), 10)
+	if err != nil || len(keys) != 1 || keys[0] != "doomed-key" {
+		t.Fatalf("swept %v %v, want the deleted message's file at once", keys, err)
+	}
+}
