@@ -581,3 +581,72 @@ test("search: snippets with marked matches; a result opens its room at the messa
   assert.deepEqual([...a.errors, ...b.errors], []);
   await close(a, b);
 });
+
+test("files: attach (progress bar), drop and paste; images with their box reserved and alt text, other files as downloads", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob");
+  const room = await roomWith(a, uniq("Files"), [b]);
+  await open(a, room);
+  await open(b, room);
+  // A 640×480 PNG drawn by the browser, and a text file.
+  const png = Buffer.from(
+    await a.page.evaluate(() => {
+      const c = document.createElement("canvas");
+      c.width = 640;
+      c.height = 480;
+      const g = c.getContext("2d");
+      g.fillStyle = "#c33";
+      g.fillRect(0, 0, 640, 480);
+      return c.toDataURL("image/png").split(",")[1];
+    }),
+    "base64",
+  );
+  const attach = a.page.getByLabel("Attach files");
+  await attach.setInputFiles([
+    { name: "cat.png", mimeType: "image/png", buffer: png },
+    { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("hello notes\n") },
+  ]);
+  const chips = a.page.getByRole("list", { name: "Attachments" });
+  await chips.getByRole("listitem").filter({ hasText: "notes.txt" }).getByText(/\d+ B/).waitFor({ timeout: 10000 });
+  await chips.getByRole("listitem").filter({ hasText: "cat.png" }).getByText(/KB|B$/).waitFor({ timeout: 10000 });
+  await say(a, room, "the cat, and my notes");
+  await chips.waitFor({ state: "detached" });
+
+  const r = row(b.page, "the cat, and my notes");
+  const img = r.getByRole("img", { name: "Image from Alice: cat.png" });
+  await img.waitFor({ timeout: 5000 });
+  assert.deepEqual(await img.evaluate((el) => [el.getAttribute("width"), el.getAttribute("height"), el.loading]), ["320", "240", "lazy"]);
+  await until(() => img.evaluate((el) => el.complete && el.naturalWidth === 640), 5000, "the image loaded for another member");
+  const dl = r.getByRole("link", { name: /notes\.txt/ });
+  assert.equal(await dl.getAttribute("download"), "notes.txt");
+
+  // A slow upload shows its progress bar; Send waits for it.
+  const cdp = await a.ctx.newCDPSession(a.page);
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+  await attach.setInputFiles([{ name: "big.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(768 * 1024, 7) }]);
+  const bar = a.page.getByRole("progressbar", { name: "Uploading big.bin" });
+  await bar.waitFor({ timeout: 5000 });
+  assert.ok(await a.page.getByRole("button", { name: "Send" }).isDisabled(), "Send waits for the upload");
+  await bar.waitFor({ state: "detached", timeout: 20000 });
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await a.page.getByRole("button", { name: "Remove big.bin" }).click();
+
+  // Dropped on the room, and pasted into the message box.
+  await a.page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["dropped text\n"], "drop.txt", { type: "text/plain" }));
+    document.getElementById("main").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await a.page.getByLabel(`Message ${room.name}`).evaluate((el) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["pasted text\n"], "paste.txt", { type: "text/plain" }));
+    el.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+  });
+  await chips.getByRole("listitem").filter({ hasText: "paste.txt" }).getByText(/\d+ B/).waitFor({ timeout: 10000 });
+  await chips.getByRole("listitem").filter({ hasText: "drop.txt" }).getByText(/\d+ B/).waitFor({ timeout: 10000 });
+  await a.page.getByRole("button", { name: "Send" }).click(); // files alone, no text
+  await log(b.page).getByRole("link", { name: /paste\.txt/ }).waitFor({ timeout: 5000 });
+  await log(b.page).getByRole("link", { name: /drop\.txt/ }).waitFor();
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await close(a, b);
+});

@@ -39,11 +39,24 @@ export interface WireMsg {
   /** Seq of the last room event this message's state shows. */
   rev?: number;
   target?: number;
+  /** Attached uploads, in upload order (PROTOCOL.md: Files). */
+  files?: FileInfo[];
   /** Reactions in order of first reaction: user ids, oldest first. */
   reactions?: Reaction[];
   /** A reaction event: the emoji and whether it was added or removed. */
   emoji?: string;
   op?: "add" | "remove";
+}
+
+/** FILE of PROTOCOL.md: width and height for images only; url relative to the site. */
+export interface FileInfo {
+  id: number;
+  name: string;
+  type: string;
+  size: number;
+  width?: number;
+  height?: number;
+  url: string;
 }
 
 export interface Reaction {

@@ -5,6 +5,8 @@ import { useEngine, useStore } from "./hooks";
 import { membersText } from "./RoomList";
 import { editable, mentionKey, type RowActions, type RowOpen } from "../list/rowActions";
 import { jumpDone, jumpOf } from "../list/viewState";
+import type { FileInfo } from "../types";
+import { sizeText, uploadFile } from "./upload";
 
 const MessageList = lazy(() => import("../list/MessageList"));
 const Members = lazy(() => import("./Members"));
@@ -259,6 +261,9 @@ function Composer({ roomId, roomName, members, meId }: { roomId: number; roomNam
   const [dismissed, setDismissed] = useState<number | null>(null);
   const id = useId();
   const tooLong = new TextEncoder().encode(text).length > 4096;
+  const { uploads, addFiles, removeUpload, clearUploads } = useUploads(roomId);
+  const ready = uploads.filter((u) => u.file).map((u) => u.file!);
+  const uploading = uploads.some((u) => !u.file && !u.error);
   // @-autocomplete of the room's members (the combobox/listbox pattern).
   const query = mentionQuery(text, caret);
   const hits = useMemo(() => {
@@ -280,11 +285,13 @@ function Composer({ roomId, roomName, members, meId }: { roomId: number; roomNam
       el?.setSelectionRange(at, at);
     });
   };
+  const canSend = (text.trim() !== "" || ready.length > 0) && !tooLong && !uploading;
   const send = () => {
-    if (!text.trim() || tooLong) return;
-    engine.send(roomId, text);
+    if (!canSend) return;
+    engine.send(roomId, text, ready);
     setText("");
     setCaret(0);
+    clearUploads();
   };
   const onKey = (e: KeyboardEvent<HTMLTextAreaElement>) => {
     if (listOpen) {
@@ -356,10 +363,47 @@ function Composer({ roomId, roomName, members, meId }: { roomId: number; roomNam
         }}
         onSelect={(e) => setCaret(e.currentTarget.selectionStart ?? 0)}
         onKeyDown={onKey}
+        onPaste={(e) => {
+          if (e.clipboardData.files.length === 0) return;
+          e.preventDefault();
+          addFiles(e.clipboardData.files);
+        }}
       />
-      <button type="submit" className="btn primary" disabled={!text.trim() || tooLong}>
+      <label className="btn attach" title="Attach files">
+        <input
+          type="file"
+          multiple
+          className="sr-only"
+          onChange={(e) => {
+            if (e.target.files) addFiles(e.target.files);
+            e.target.value = "";
+          }}
+        />
+        <span aria-hidden="true">📎</span>
+        <span className="sr-only">Attach files</span>
+      </label>
+      <button type="submit" className="btn primary" disabled={!canSend}>
         Send
       </button>
+      {uploads.length > 0 && (
+        <ul className="uploads" aria-label="Attachments">
+          {uploads.map((u) => (
+            <li key={u.key}>
+              <span>{u.name}</span>
+              {u.error ? (
+                <span className="error">{u.error}</span>
+              ) : u.file ? (
+                <span className="meta">{sizeText(u.file.size)}</span>
+              ) : (
+                <progress value={u.loaded} max={u.total || 1} aria-label={`Uploading ${u.name}`} />
+              )}
+              <button type="button" className="link" aria-label={`Remove ${u.name}`} onClick={() => removeUpload(u.key)}>
+                ✕
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
       {tooLong && (
         <p className="error" id={id + "e"}>
           Too long: messages are limited to 4 KiB.
@@ -367,4 +411,55 @@ function Composer({ roomId, roomName, members, meId }: { roomId: number; roomNam
       )}
     </form>
   );
+}
+
+interface Upload {
+  key: number;
+  name: string;
+  loaded: number;
+  total: number;
+  file?: FileInfo;
+  error?: string;
+}
+
+let uploadKey = 0;
+
+/** Files being uploaded to the room and the ones ready to attach to the next send. Dropping files anywhere on the room adds them too. */
+function useUploads(roomId: number) {
+  const [uploads, setUploads] = useState<Upload[]>([]);
+  const patch = (key: number, p: Partial<Upload>) => setUploads((us) => us.map((u) => (u.key === key ? { ...u, ...p } : u)));
+  const addFiles = useCallback((files: FileList | File[]) => {
+    for (const f of Array.from(files)) {
+      const key = ++uploadKey;
+      setUploads((us) => [...us, { key, name: f.name, loaded: 0, total: f.size }]);
+      uploadFile(roomId, f, (loaded, total) => patch(key, { loaded, total })).then(
+        (file) => patch(key, { file, loaded: file.size }),
+        (e: unknown) => patch(key, { error: e instanceof Error ? e.message : String(e) }),
+      );
+    }
+  }, [roomId]);
+  useEffect(() => {
+    const main = document.getElementById("main");
+    if (!main) return;
+    const over = (e: DragEvent) => {
+      if (e.dataTransfer?.types.includes("Files")) e.preventDefault();
+    };
+    const drop = (e: DragEvent) => {
+      if (!e.dataTransfer?.files.length) return;
+      e.preventDefault();
+      addFiles(e.dataTransfer.files);
+    };
+    main.addEventListener("dragover", over);
+    main.addEventListener("drop", drop);
+    return () => {
+      main.removeEventListener("dragover", over);
+      main.removeEventListener("drop", drop);
+    };
+  }, [addFiles]);
+  return {
+    uploads,
+    addFiles,
+    removeUpload: (key: number) => setUploads((us) => us.filter((u) => u.key !== key)),
+    clearUploads: () => setUploads([]),
+  };
 }

@@ -8,6 +8,8 @@ import type { RowComponentProps } from "react-window";
 import type { Item } from "../types";
 import { dayLabel, isNewDay, startsGroup } from "./grouping";
 import { imageAlt, parseLinks } from "./links";
+import { imageBox, sizeText } from "../chat/upload";
+import type { FileInfo } from "../types";
 import { ActionsButton, Reactions, RowPanel } from "./MessageActions";
 import { splitMentions, type RowActions, type RowMode, type RowOpen } from "./rowActions";
 
@@ -74,6 +76,26 @@ const Body = memo(function Body({ body, sender, actions }: { body: string; sende
   );
 });
 
+/** Attachments: images in a box reserved from their width and height, lazily loaded; other files as downloads. */
+const Files = memo(function Files({ files, sender }: { files: FileInfo[]; sender: string }) {
+  return (
+    <div className="msg-files">
+      {files.map((f) =>
+        f.width && f.height ? (
+          <a key={f.id} href={f.url} target="_blank" rel="noopener noreferrer" className="msg-file-image">
+            <img src={f.url} alt={`Image from ${sender}: ${f.name}`} loading="lazy" decoding="async" {...imageBox(f.width, f.height)} />
+          </a>
+        ) : (
+          <a key={f.id} href={f.url} download={f.name} className="msg-file">
+            <span aria-hidden="true">📄 </span>
+            {f.name} <span className="meta">({sizeText(f.size)})</span>
+          </a>
+        ),
+      )}
+    </div>
+  );
+});
+
 const MessageView = memo(function MessageView({
   m,
   mine,
@@ -134,8 +156,9 @@ const MessageView = memo(function MessageView({
       ) : actions && mode === "edit" ? (
         <RowPanel m={m} mode={mode} actions={actions} meId={meId} />
       ) : (
-        <Body body={m.body} sender={sender} actions={actions} />
+        (m.body || !m.files) && <Body body={m.body} sender={sender} actions={actions} />
       )}
+      {m.files && !m.deleted && <Files files={m.files} sender={sender} />}
       {actions && !m.deleted && <Reactions m={m} meId={meId} actions={actions} />}
     </>
   );

@@ -30,6 +30,7 @@ export function keyFor(m: { seq: number; cid?: string; user: { id: number } }, m
 
 export function toItem(m: WireMsg, me: number): Item {
   const it: Item = { room: m.room, seq: m.seq, user: m.user, body: m.body, cid: m.cid, ts: m.ts, key: keyFor(m, me) };
+  if (m.files?.length) it.files = m.files;
   if (m.type && m.type !== "message") {
     it.type = m.type;
     it.target = m.target;
@@ -68,7 +69,7 @@ export function react(list: Reaction[] | undefined, emoji: string, user: number,
 /** One room event applied to its target's state. */
 function applyEvent(t: Item, e: Item): Item {
   if (e.type === "edit") return { ...t, body: e.body, edited_at: e.ts, rev: e.seq };
-  if (e.type === "delete") return { ...t, body: "", deleted: true, reactions: undefined, rev: e.seq };
+  if (e.type === "delete") return { ...t, body: "", deleted: true, reactions: undefined, files: undefined, rev: e.seq };
   return { ...t, reactions: react(t.reactions, e.emoji ?? "", e.user.id, e.op !== "remove"), rev: e.seq };
 }
 
@@ -190,6 +191,7 @@ export function ackPending(chat: Chat, cid: string, seq: number): Chat {
   const p = chat.pending.find((x) => x.key === key);
   if (!p) return chat;
   const stored: Item = { room: p.room, seq, user: p.user, body: p.body, cid: p.cid, ts: p.ts, key };
+  if (p.files) stored.files = p.files;
   return addMessages({ ...chat, pending: chat.pending.filter((x) => x !== p) }, [stored]);
 }
 

@@ -8,7 +8,7 @@
 // and keeps the rest itself: the room list and unread counts, members,
 // typing, read markers, and dispatching each server event to its owner.
 import { api, ApiError } from "../api";
-import type { Item, Member, RoomInfo, ServerEvent, User, WireMsg } from "../types";
+import type { FileInfo, Item, Member, RoomInfo, ServerEvent, User, WireMsg } from "../types";
 import { isEvent, lastSeq, toItem } from "./chat";
 import { newCid, Outbox } from "./outbox";
 import { RoomCache } from "./roomCache";
@@ -463,8 +463,8 @@ export class Engine {
     await this.loadMembers(room);
   }
 
-  send(room: number, body: string) {
-    this.outbox.send(room, body);
+  send(room: number, body: string, files?: FileInfo[]) {
+    this.outbox.send(room, body, files);
   }
 
   retry(room: number, key: string) {
