@@ -275,10 +275,10 @@ test("12. Invite adds someone to a private room by user id; they find it and rea
   await say(a, room, "welcome to the secret room");
   await a.page.getByRole("button", { name: "Invite" }).click();
   const dlg = a.page.getByRole("dialog", { name: `Invite to ${room.name}` });
-  await dlg.getByLabel("User id").fill("999999999");
+  await dlg.getByLabel("Name or user id").fill("999999999");
   await dlg.getByRole("button", { name: "Invite" }).click();
   await dlg.getByRole("alert").filter({ hasText: "No user has the id 999999999" }).waitFor();
-  await dlg.getByLabel("User id").fill(String(b.user.id));
+  await dlg.getByLabel("Name or user id").fill(String(b.user.id));
   await dlg.getByRole("button", { name: "Invite" }).click();
   await dlg.getByRole("status").filter({ hasText: `Bob is now a member of ${room.name}` }).waitFor();
   await a.page.keyboard.press("Escape");
@@ -647,6 +647,125 @@ test("files: attach (progress bar), drop and paste; images with their box reserv
   await a.page.getByRole("button", { name: "Send" }).click(); // files alone, no text
   await log(b.page).getByRole("link", { name: /paste\.txt/ }).waitFor({ timeout: 5000 });
   await log(b.page).getByRole("link", { name: /drop\.txt/ }).waitFor();
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await close(a, b);
+});
+
+test("invite by name: the directory's hits to choose from, then the invitee is a member", async () => {
+  const a = await person("Alice");
+  const tag = `Zed${Date.now() % 100000}`;
+  const z1 = await apiUser(gw.url, `${tag} Ames`);
+  const z2 = await apiUser(gw.url, `${tag} Amos`);
+  const room = await roomWith(a, uniq("By name"), [], true);
+  await open(a, room);
+  await a.page.getByRole("button", { name: "Invite" }).click();
+  const dlg = a.page.getByRole("dialog", { name: `Invite to ${room.name}` });
+  await dlg.getByLabel("Name or user id").fill(`${tag.toLowerCase()} am`);
+  await dlg.getByRole("button", { name: "Invite", exact: true }).click();
+  const hits = dlg.getByRole("list", { name: "People found" });
+  assert.deepEqual(await hits.getByRole("button").allTextContents(), [`Invite ${tag} Ames`, `Invite ${tag} Amos`]);
+  await hits.getByRole("button", { name: `Invite ${tag} Amos` }).click();
+  await dlg.getByRole("status").filter({ hasText: `${tag} Amos is now a member of ${room.name}` }).waitFor();
+  const members = (await a.call(`/api/rooms/${room.id}/members`)).members.map((m) => m.id).sort();
+  assert.deepEqual(members, [a.user.id, z2.user.id].sort());
+  void z1;
+  await dlg.getByLabel("Name or user id").fill("nobody-has-this-name");
+  await dlg.getByRole("button", { name: "Invite", exact: true }).click();
+  await dlg.getByRole("alert").filter({ hasText: "Nobody matches" }).waitFor();
+  await close(a);
+});
+
+test("direct messages: started from a member's entry, listed under Direct messages by the peer's name, notified as a DM", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob", {
+    init: () => {
+      window.__notes = [];
+      class FakeNotification {
+        static permission = "granted";
+        static async requestPermission() {
+          return "granted";
+        }
+        constructor(title, opts) {
+          window.__notes.push({ title, body: opts?.body });
+        }
+        close() {}
+      }
+      window.Notification = FakeNotification;
+      localStorage.setItem("chatgate_notify", "on");
+    },
+  });
+  const room = await roomWith(a, uniq("Lobby"), [b]);
+  await open(a, room);
+  await open(b, room);
+  const bell = b.page.getByRole("button", { name: "Notifications" });
+  if ((await bell.getAttribute("aria-pressed")) !== "true") await bell.click();
+  await a.page.getByRole("button", { name: "Members" }).click();
+  await a.page.getByRole("button", { name: "Message Bob" }).click();
+  await a.page.getByRole("heading", { name: "Bob", exact: true }).waitFor({ timeout: 5000 });
+  const head = a.page.getByRole("main");
+  await head.getByText("Direct message", { exact: true }).waitFor();
+  assert.equal(await head.getByRole("button", { name: "Invite" }).count(), 0, "no invitations into a DM");
+  assert.equal(await head.getByRole("button", { name: "Leave" }).count(), 0, "a DM cannot be left");
+  const dmLink = (p, name) => p.page.getByRole("list", { name: "Direct messages" }).getByRole("link", { name: new RegExp(`^${name}`) });
+  await dmLink(a, "Bob").waitFor();
+  await a.page.getByLabel("Message Bob").fill("psst, Bob");
+  await a.page.getByLabel("Message Bob").press("Enter");
+  // Bob learns of the new room when the list reloads (no server event announces rooms).
+  await comeBack(b.page);
+  await dmLink(b, "Alice").waitFor({ timeout: 5000 });
+  await a.page.getByLabel("Message Bob").fill("are you there?");
+  await a.page.getByLabel("Message Bob").press("Enter");
+  const notes = await until(async () => {
+    const n = await b.page.evaluate(() => window.__notes);
+    return n.some((x) => x.body === "are you there?") ? n : null;
+  }, 5000, "a DM notification");
+  assert.ok(notes.some((x) => x.title === "Alice (direct message)" && x.body === "are you there?"), JSON.stringify(notes));
+  await dmLink(b, "Alice").click();
+  await row(b.page, "psst, Bob").waitFor();
+  await row(b.page, "are you there?").waitFor();
+  // Asking again opens the same room.
+  await a.page.goto(`${gw.url}/rooms/${room.id}`);
+  await wsOpen(a.page);
+  await a.page.getByRole("button", { name: "Members" }).click();
+  await a.page.getByRole("button", { name: "Message Bob" }).click();
+  await row(a.page, "are you there?").waitFor();
+  assert.equal(await a.page.getByRole("list", { name: "Direct messages" }).getByRole("link").count(), 1);
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await close(a, b);
+});
+
+test("room settings: the owner renames, sets the topic and deletes; members see it", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob");
+  const room = await roomWith(a, uniq("Old name"), [b]);
+  await open(a, room);
+  await open(b, room);
+  assert.equal(await b.page.getByRole("button", { name: "Settings" }).count(), 0, "only the owner has Settings");
+  const settingsBtn = a.page.getByRole("button", { name: "Settings" });
+  await settingsBtn.click();
+  const dlg = a.page.getByRole("dialog", { name: "Room settings" });
+  const newName = uniq("New name");
+  await dlg.getByLabel("Room name").fill(newName);
+  await dlg.getByLabel("Topic").fill("weekly sync");
+  await dlg.getByRole("button", { name: "Save" }).click();
+  await dlg.getByRole("status").filter({ hasText: "Saved." }).waitFor();
+  await a.page.keyboard.press("Escape");
+  await dlg.waitFor({ state: "hidden" });
+  assert.ok(await focused(settingsBtn), "focus returns to Settings");
+  await a.page.getByRole("heading", { name: newName }).waitFor();
+  await a.page.getByRole("main").getByText("weekly sync").waitFor();
+  await comeBack(b.page);
+  await b.page.getByRole("heading", { name: newName }).waitFor({ timeout: 5000 });
+  await b.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: new RegExp(newName) }).waitFor();
+
+  await settingsBtn.click();
+  await dlg.getByRole("button", { name: "Delete room…" }).click();
+  await dlg.getByRole("group", { name: "Delete this room?" }).getByRole("button", { name: `Delete ${newName}` }).click();
+  await a.page.waitForURL(`${gw.url}/`);
+  assert.equal(await a.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: new RegExp(newName) }).count(), 0);
+  // Bob's subscription ends (unsubscribed): the room leaves his list at once.
+  await b.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: new RegExp(newName) }).waitFor({ state: "detached", timeout: 5000 });
+  await b.page.getByRole("heading", { name: "Room not found" }).waitFor();
   assert.deepEqual([...a.errors, ...b.errors], []);
   await close(a, b);
 });

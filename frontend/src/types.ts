@@ -16,7 +16,15 @@ export interface RoomInfo {
   last_read_seq?: number;
   /** The caller's mentions above last_read_seq (GET /api/rooms only). */
   unread_mentions?: number;
+  /** "dm": a direct message (two members, no owner); else "room". */
+  kind?: string;
+  topic?: string;
+  /** A direct message's other member (POST/GET /api/dms). */
+  peer?: { id: number; name: string };
 }
+
+/** What the room list and the header call a room: a direct message by its peer. */
+export const roomTitle = (r: RoomInfo) => (r.kind === "dm" && r.peer ? r.peer.name : r.name);
 
 export interface Member {
   id: number;

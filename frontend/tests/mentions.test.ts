@@ -38,10 +38,13 @@ describe("notifications", () => {
     expect(shouldNotifyMention(room(), 1, false)).toBe(false);
     expect(shouldNotifyMention(room({ joined: false }), 2, false)).toBe(false);
   });
-  it("messages: only a two-person private room while the tab is hidden (mentions are the server's)", () => {
-    const dm = room({ is_private: true, member_count: 2 });
-    expect(shouldNotify(msg("hi"), dm, true)).toBe("hidden");
-    expect(shouldNotify(msg("hi"), dm, false)).toBeNull();
-    expect(shouldNotify(msg("@Alice hi"), room(), true)).toBeNull();
+  it("messages: only direct messages, unless that one is open in a visible tab (mentions are the server's)", () => {
+    const dm = room({ is_private: true, member_count: 2, kind: "dm" });
+    expect(shouldNotify(msg("hi"), dm, null, true)).toBe("dm");
+    expect(shouldNotify(msg("hi"), dm, 2, false)).toBe("dm");
+    expect(shouldNotify(msg("hi"), dm, 1, false)).toBeNull();
+    expect(shouldNotify(msg("hi"), dm, 1, true)).toBe("dm");
+    expect(shouldNotify(msg("hi"), room({ is_private: true, member_count: 2 }), null, true)).toBeNull();
+    expect(shouldNotify(msg("@Alice hi"), room(), null, true)).toBeNull();
   });
 });

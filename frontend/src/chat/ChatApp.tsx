@@ -3,7 +3,7 @@ import { api } from "../api";
 import type { Route } from "../router";
 import { navigate } from "../router";
 import { Engine, unreadOf } from "../store/engine";
-import type { User } from "../types";
+import { roomTitle, type User } from "../types";
 import { ConnectionBanner, Notice } from "./Banner";
 import { EngineContext, useEngine, useStore } from "./hooks";
 import RoomList from "./RoomList";
@@ -122,7 +122,7 @@ function TabTitle({ roomId }: { roomId: number | null }) {
     let name = "";
     for (const r of rooms ?? []) {
       unread += unreadOf(r);
-      if (r.id === roomId) name = r.name;
+      if (r.id === roomId) name = roomTitle(r);
     }
     document.title = (unread ? `(${unread > 999 ? "999+" : unread}) ` : "") + (name ? `${name} · ` : "") + "Chatgate";
   }, [rooms, roomId, engine]);

@@ -1,16 +1,18 @@
 import { lazy, memo, Suspense, useCallback, useEffect, useId, useMemo, useRef, useState, type KeyboardEvent } from "react";
 import { itemsOf } from "../store/chat";
 import type { Item, Member } from "../types";
-import { useEngine, useStore } from "./hooks";
+import { useAction, useEngine, useStore } from "./hooks";
 import { membersText } from "./RoomList";
 import { editable, mentionKey, type RowActions, type RowOpen } from "../list/rowActions";
 import { jumpDone, jumpOf } from "../list/viewState";
-import type { FileInfo } from "../types";
+import { roomTitle, type FileInfo } from "../types";
+import { navigate } from "../router";
 import { sizeText, uploadFile } from "./upload";
 
 const MessageList = lazy(() => import("../list/MessageList"));
 const Members = lazy(() => import("./Members"));
 const InviteDialog = lazy(() => import("./InviteDialog"));
+const RoomSettings = lazy(() => import("./RoomSettings"));
 
 const EMPTY: Item[] = [];
 const NO_MEMBERS: Member[] = [];
@@ -30,13 +32,15 @@ export default function RoomView({ roomId }: { roomId: number }) {
   const online = useStore((s) => s.presence[roomId]) ?? NOBODY;
   const [showMembers, setShowMembers] = useState(false);
   const [inviting, setInviting] = useState(false);
+  const [settings, setSettings] = useState(false);
+  const settingsBtn = useRef<HTMLButtonElement>(null);
   const membersBtn = useRef<HTMLButtonElement>(null);
   const inviteBtn = useRef<HTMLButtonElement>(null);
   const joinBtn = useRef<HTMLButtonElement>(null);
   const titleRef = useRef<HTMLHeadingElement>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const { busy, error, run: act } = useAction();
   const joined = room?.joined ?? false;
+  const dm = room?.kind === "dm";
   // Opened from a search result: that message is shown, marked and focused.
   const [hit] = useState(() => jumpOf(roomId));
   useEffect(() => jumpDone(roomId), [roomId]);
@@ -64,6 +68,19 @@ export default function RoomView({ roomId }: { roomId: number }) {
     setInviting(false);
     inviteBtn.current?.focus();
   }, []);
+  const closeSettings = useCallback(() => {
+    setSettings(false);
+    settingsBtn.current?.focus();
+  }, []);
+  /** A member's "Message" button: our direct message with them. */
+  const messageMember = useCallback(
+    (m: Member) =>
+      void engine.openDm(m.id).then(
+        (r) => navigate(`/rooms/${r.id}`),
+        (e: unknown) => engine.notify(e instanceof Error ? e.message : String(e)),
+      ),
+    [engine],
+  );
 
   const msgs = chat?.msgs;
   const pending = chat?.pending;
@@ -94,17 +111,6 @@ export default function RoomView({ roomId }: { roomId: number }) {
     };
   }, [engine, roomId, me, owner, members]);
 
-  async function act(f: () => Promise<unknown>) {
-    setBusy(true);
-    setError(null);
-    try {
-      await f();
-    } catch (e) {
-      setError(e instanceof Error ? e.message : String(e));
-    } finally {
-      setBusy(false);
-    }
-  }
 
   const count = loadedMembers ? loadedMembers.length : (room?.member_count ?? 0);
   if (!rooms) return <main className="room" aria-busy="true"><p className="placeholder">Loading…</p></main>;
@@ -124,10 +130,10 @@ export default function RoomView({ roomId }: { roomId: number }) {
           <span className="wide-only"> Rooms</span>
         </a>
         <div className="room-title">
-          <h2 id="room-title" ref={titleRef} tabIndex={-1}>{room.name}</h2>
+          <h2 id="room-title" ref={titleRef} tabIndex={-1}>{roomTitle(room)}</h2>
           <span className="meta">
-            {room.is_private ? "Private · " : ""}
-            <span>{membersText(count)}</span>
+            {dm ? "Direct message" : <>{room.is_private ? "Private · " : ""}<span>{membersText(count)}</span></>}
+            {room.topic ? <span className="topic"> · {room.topic}</span> : null}
           </span>
         </div>
         {joined && (
@@ -142,18 +148,32 @@ export default function RoomView({ roomId }: { roomId: number }) {
             >
               Members
             </button>
-            <button type="button" ref={inviteBtn} className="btn small" aria-haspopup="dialog" onClick={() => setInviting(true)}>
-              Invite
-            </button>
-            <button type="button" className="btn small" disabled={busy} onClick={() => act(() => engine.leave(roomId))}>
-              Leave
-            </button>
+            {!dm && (
+              <button type="button" ref={inviteBtn} className="btn small" aria-haspopup="dialog" onClick={() => setInviting(true)}>
+                Invite
+              </button>
+            )}
+            {owner && !dm && (
+              <button type="button" ref={settingsBtn} className="btn small" aria-haspopup="dialog" onClick={() => setSettings(true)}>
+                Settings
+              </button>
+            )}
+            {!dm && (
+              <button type="button" className="btn small" disabled={busy} onClick={() => act(() => engine.leave(roomId))}>
+                Leave
+              </button>
+            )}
           </div>
         )}
       </header>
       {inviting && (
         <Suspense fallback={null}>
           <InviteDialog roomId={roomId} roomName={room.name} onClose={closeInvite} />
+        </Suspense>
+      )}
+      {settings && (
+        <Suspense fallback={null}>
+          <RoomSettings room={room} onClose={closeSettings} />
         </Suspense>
       )}
       {error && <p className="error" role="alert">{error}</p>}
@@ -198,13 +218,13 @@ export default function RoomView({ roomId }: { roomId: number }) {
           </section>
           {showMembers && (
             <Suspense fallback={<div className="members" id="members">Loading members…</div>}>
-              <Members members={members} meId={me.id} online={online} onClose={closeMembers} />
+              <Members members={members} meId={me.id} online={online} onClose={closeMembers} onMessage={dm ? undefined : messageMember} />
             </Suspense>
           )}
         </div>
       )}
       {joined && <Typing roomId={roomId} members={members} items={items} />}
-      {joined && <Composer roomId={roomId} roomName={room.name} members={members} meId={me.id} />}
+      {joined && <Composer roomId={roomId} roomName={roomTitle(room)} members={members} meId={me.id} />}
     </main>
   );
 }

@@ -1,11 +1,12 @@
 // Desktop notifications (Notification API), loaded only once the user has
 // turned them on with the bell: the server's `mention` frame (it resolves
 // "@name" against the room's members, PROTOCOL.md: Mentions) unless we are
-// looking at that room, and any message in a two-person private room while
-// the tab is hidden. Direct messages are not a room kind the protocol has
-// yet; when they are, they belong in the second case.
+// looking at that room, and any message of a direct message (kind "dm")
+// unless we are looking at it.
 import type { Engine, Mention } from "../store/engine";
-import type { Item, RoomInfo } from "../types";
+import { roomTitle, type Item, type RoomInfo } from "../types";
+
+const bodyText = (body: string, files: number) => body.slice(0, 200) || (files === 1 ? "sent a file" : `sent ${files} files`);
 
 export interface NotifyDeps {
   engine: Engine;
@@ -17,9 +18,9 @@ export interface NotifyDeps {
 }
 
 /** Whether a message (not a mention: those come as their own frame), arriving in room, is worth a desktop notification. */
-export function shouldNotify(_m: Item, room: RoomInfo, hidden: boolean): "hidden" | null {
+export function shouldNotify(_m: Item, room: RoomInfo, current: number | null, hidden: boolean): "dm" | null {
   if (!room.joined) return null;
-  if (hidden && room.is_private && room.member_count === 2) return "hidden"; // a two-person private room is a conversation
+  if (room.kind === "dm" && (hidden || current !== room.id)) return "dm";
   return null;
 }
 
@@ -30,12 +31,12 @@ export function shouldNotifyMention(room: RoomInfo, current: number | null, hidd
 
 export function startNotifier(d: NotifyDeps): () => void {
   const offMessages = d.engine.onIncoming((room, m) => {
-    if (!shouldNotify(m, room, d.hidden())) return;
-    d.show(`${m.user.name} in ${room.name}`, m.body.slice(0, 200), `room-${room.id}`, () => d.open(room.id));
+    if (!shouldNotify(m, room, d.currentRoom(), d.hidden())) return;
+    d.show(`${m.user.name} (direct message)`, bodyText(m.body, m.files?.length ?? 0), `room-${room.id}`, () => d.open(room.id));
   });
   const offMentions = d.engine.onMention((room, m: Mention) => {
     if (!shouldNotifyMention(room, d.currentRoom(), d.hidden())) return;
-    d.show(`${m.user.name} mentioned you in ${room.name}`, m.body.slice(0, 200), `mention-${room.id}-${m.seq}`, () => d.open(room.id));
+    d.show(`${m.user.name} mentioned you in ${roomTitle(room)}`, m.body.slice(0, 200), `mention-${room.id}-${m.seq}`, () => d.open(room.id));
   });
   return () => {
     offMessages();

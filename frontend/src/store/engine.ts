@@ -242,6 +242,16 @@ export class Engine {
         case "mention":
           this.onMentionFrame(e);
           break;
+        case "unsubscribed":
+          // Not asked for (a leave drops the room first): we left on another
+          // device, were removed, or the room was deleted. The list says which.
+          flushMessages();
+          if (this.store.room(e.room)?.joined) {
+            this.cache.forget(e.room);
+            this.store.setRoom(e.room, { joined: false });
+            void this.loadRooms();
+          }
+          break;
         default:
           break;
       }
@@ -393,6 +403,7 @@ export class Engine {
         const o = old.get(r.id);
         if (!o) return r;
         const next = { ...r, last_seq: Math.max(r.last_seq, o.last_seq), last_read_seq: Math.max(r.last_read_seq ?? 0, o.last_read_seq ?? 0) };
+        if (o.peer && !next.peer) next.peer = o.peer;
         // Read here further than the server knows yet (the read post is debounced): our mention count is newer.
         if ((o.last_read_seq ?? 0) > (r.last_read_seq ?? 0)) next.unread_mentions = o.unread_mentions;
         // Unchanged rooms keep their object: a periodic refresh re-renders nothing.
@@ -400,6 +411,7 @@ export class Engine {
       });
       this.store.set({ rooms, roomsError: null });
       this.cache.resubscribe();
+      if (rooms.some((r) => r.kind === "dm" && !r.peer)) void this.loadDms();
     } catch (e) {
       this.store.set({ roomsError: this.apiFailed(e) });
     }
@@ -419,6 +431,51 @@ export class Engine {
   /** Loads the whole history (tests and "jump to the beginning"): pages of 200, merged once. */
   loadAll(room: number): Promise<number> {
     return this.cache.loadAll(room);
+  }
+
+  /** Who each direct message is with (GET /api/dms): the room list names them by their peer. */
+  async loadDms() {
+    try {
+      const res = await this.api<{ dms: { room: number; peer: { id: number; name: string } }[] }>("/api/dms");
+      for (const d of res.dms) {
+        const r = this.store.room(d.room);
+        if (r && (r.peer?.id !== d.peer.id || r.peer.name !== d.peer.name)) this.store.setRoom(d.room, { peer: d.peer });
+      }
+    } catch {
+      /* the room's own name stands in */
+    }
+  }
+
+  /** Our direct message with a user (created on first use); it joins the room list and is subscribed. */
+  async openDm(userId: number): Promise<RoomInfo> {
+    const r = await this.api<RoomInfo>("/api/dms", { body: { user_id: userId } });
+    const info: RoomInfo = { ...r, kind: "dm", joined: true, last_read_seq: this.store.room(r.id)?.last_read_seq ?? r.last_read_seq ?? 0 };
+    const rooms = this.store.getState().rooms ?? [];
+    if (rooms.some((x) => x.id === r.id)) this.store.setRoom(r.id, { peer: r.peer, joined: true });
+    else {
+      this.store.set({ rooms: [...rooms, info] });
+      this.cache.subscribe(info);
+    }
+    return info;
+  }
+
+  /** The owner renames the room and/or sets its topic (PATCH /api/rooms/{id}). */
+  async updateRoom(room: number, patch: { name?: string; topic?: string }) {
+    const r = await this.api<RoomInfo>(`/api/rooms/${room}`, { method: "PATCH", body: patch });
+    this.store.setRoom(room, { name: r.name, topic: r.topic ?? "" });
+  }
+
+  /** The owner deletes the room: it leaves the list and its caches. */
+  async deleteRoom(room: number) {
+    await this.api(`/api/rooms/${room}`, { method: "DELETE" });
+    this.dropRoom(room);
+  }
+
+  /** A room we are no longer in (deleted, or we were removed): forget it and reload the list. */
+  private dropRoom(room: number) {
+    this.cache.forget(room);
+    this.cache.drop(room);
+    this.store.set({ rooms: (this.store.getState().rooms ?? []).filter((x) => x.id !== room) });
   }
 
   /** Loads a room's history back to message seq (a search result); false when the room does not hold it. */
