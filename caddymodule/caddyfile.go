@@ -209,6 +209,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    login_account_rate <rate> [<burst>]
 //	    max_rooms          <n>|off
 //	    command_rate       <rate> [<burst>]
+//	    user_search_rate   <rate> [<burst>]
 //	    handshake_timeout  <duration>
 //	    secure_cookie
 //	}
@@ -350,6 +351,8 @@ func (h *Handler) rateOption(name string) *limits.Rate {
 		return &h.LoginAccountRate
 	case "command_rate":
 		return &h.CommandRate
+	case "user_search_rate":
+		return &h.UserSearchRate
 	}
 	return nil
 }

@@ -26,6 +26,8 @@ type Room struct {
 	ID           int64     `json:"id"`
 	Name         string    `json:"name"`
 	IsPrivate    bool      `json:"is_private"`
+	Kind         string    `json:"kind"` // "room" or "dm" (a direct message)
+	Topic        string    `json:"topic"`
 	CreatedBy    int64     `json:"created_by"`
 	CreatedAt    time.Time `json:"created_at"`
 	LastSeq      int64     `json:"last_seq"`

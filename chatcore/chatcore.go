@@ -20,9 +20,13 @@ type User struct {
 
 // Room is a chat room with the counters the REST API reports.
 type Room struct {
-	ID           int64     `json:"id"`
-	Name         string    `json:"name"`
-	IsPrivate    bool      `json:"is_private"`
+	ID        int64  `json:"id"`
+	Name      string `json:"name"`
+	IsPrivate bool   `json:"is_private"`
+	// Kind is KindRoom or KindDM (a direct message: private, exactly two
+	// members, no owner).
+	Kind         string    `json:"kind"`
+	Topic        string    `json:"topic"`
 	CreatedBy    int64     `json:"created_by"`
 	CreatedAt    time.Time `json:"created_at"`
 	LastSeq      int64     `json:"last_seq"`
@@ -55,6 +59,12 @@ type Message struct {
 	CID  string    `json:"cid,omitempty"`
 	TS   time.Time `json:"ts"`
 }
+
+// Kinds of room.
+const (
+	KindRoom = "room"
+	KindDM   = "dm"
+)
 
 // Roles a member can hold.
 const (

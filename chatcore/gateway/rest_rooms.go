@@ -133,6 +133,11 @@ func (a *API) leave(w http.ResponseWriter, r *http.Request, who auth.Claims) err
 	if err != nil {
 		return err
 	}
+	if dm, err := a.isDM(r.Context(), id); err != nil {
+		return err
+	} else if dm {
+		return errf(http.StatusForbidden, wire.CodeForbidden, "a direct message has exactly its two members: it cannot be left")
+	}
 	if _, err := a.core.Store.Leave(r.Context(), id, who.UserID); err != nil {
 		return err
 	}
@@ -166,28 +171,30 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request, who auth.Claims) er
 	if err != nil {
 		return err
 	}
-	var req struct {
-		UserID int64 `json:"user_id"`
-	}
+	var req userRequest
 	if err := a.decode(w, r, &req); err != nil {
 		return err
 	}
-	if req.UserID <= 0 {
-		return badRequest("user_id must be a positive integer")
+	if req.Name == nil && req.UserID <= 0 {
+		return badRequest("user_id must be a positive integer (or give name)")
 	}
 	if err := a.authorize(r.Context(), id, who); err != nil {
 		return err
 	}
-	if _, err := a.core.cachedUser(r.Context(), req.UserID); errors.Is(err, chatcore.ErrNotFound) {
-		return errf(http.StatusNotFound, wire.CodeNotFound, "no such user")
-	} else if err != nil {
+	if dm, err := a.isDM(r.Context(), id); err != nil {
+		return err
+	} else if dm {
+		return errf(http.StatusForbidden, wire.CodeForbidden, "a direct message has exactly its two members: no invitations")
+	}
+	user, err := a.resolve(r.Context(), req)
+	if err != nil {
 		return err
 	}
-	if _, err := a.core.Store.Join(r.Context(), id, req.UserID, chatcore.RoleMember); err != nil {
+	if _, err := a.core.Store.Join(r.Context(), id, user.ID, chatcore.RoleMember); err != nil {
 		return err
 	}
-	a.core.membershipChanged(r.Context(), id, req.UserID)
-	writeJSON(w, http.StatusOK, map[string]any{"room": id, "user_id": req.UserID, "joined": true})
+	a.core.membershipChanged(r.Context(), id, user.ID)
+	writeJSON(w, http.StatusOK, map[string]any{"room": id, "user_id": user.ID, "joined": true})
 	return nil
 }
 
@@ -252,4 +259,14 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{"room": id, "online": users})
 	return nil
+}
+
+// isDM reports whether room is a direct message; false for no such room
+// (the caller answers that itself).
+func (a *API) isDM(ctx context.Context, room int64) (bool, error) {
+	r, err := a.core.cachedRoom(ctx, room)
+	if errors.Is(err, chatcore.ErrNotFound) {
+		return false, nil
+	}
+	return r.Kind == chatcore.KindDM, err
 }
