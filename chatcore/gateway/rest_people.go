@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -29,7 +30,10 @@ const (
 // e-mail. Each call costs a token of the caller's search bucket on top of
 // the request limit, so the directory cannot be walked quickly.
 func (a *API) searchUsers(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
-	q := r.URL.Query()
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return badRequest("query string is malformed: " + err.Error())
+	}
 	for k, v := range q {
 		if len(v) > 1 {
 			return badRequest(k + " must be given once")

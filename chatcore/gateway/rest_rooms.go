@@ -96,7 +96,20 @@ func (a *API) room(w http.ResponseWriter, r *http.Request, who auth.Claims) erro
 	if storedPart(r.Context()) {
 		// The response cache's entry, shared by the members: without the
 		// counters (composed in per answer), so only membership changes
-		// (member_count) drop it.
+		// (member_count), renames and topics drop it. It is read from
+		// Postgres, not the room entity cache: a fill right after such a
+		// change on another instance may come before that instance's
+		// invalidation notice, and would store the old room for the
+		// entry's whole lifetime. Fills are one per change.
+		fresh, err := a.core.Store.RoomByID(r.Context(), id)
+		if errors.Is(err, chatcore.ErrNotFound) {
+			return errNoRoom // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		fresh.Joined = room.Joined
+		room = fresh
 		room.LastSeq, room.MessageCount = 0, 0
 		setTags(w.Header(), tagMembers(id))
 	} else {

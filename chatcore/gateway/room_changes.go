@@ -40,18 +40,22 @@ func (c *Core) roomDeleted(ctx context.Context, room int64, members []int64) {
 		c.Hub.UnsubscribeUser(room, u)
 	}
 	k := c.caches()
+	// The room first: its notice reaches the other instances (one
+	// channel, in order) before the memberships' notices end their
+	// subscriptions, so a client told "unsubscribed" finds the room gone.
+	k.logErr("room", k.rooms.Invalidate(ctx, idKey(room)))
+	k.logErr("message_count", k.counts.Invalidate(ctx, idKey(room)))
+	k.bumpTags(ctx, tagRoom(room), tagMembers(room), tagRoomList)
+	if len(members) == 0 {
+		return
+	}
 	keys := make([]string, len(members))
 	users := make([]string, len(members))
 	for i, u := range members {
 		keys[i], users[i] = memberKey(room, u), idKey(u)
 	}
-	if len(members) > 0 {
-		k.logErr("membership", k.members.Invalidate(ctx, keys...))
-		k.logErr("user_rooms", k.userRooms.Invalidate(ctx, users...))
-	}
-	k.logErr("room", k.rooms.Invalidate(ctx, idKey(room)))
-	k.logErr("message_count", k.counts.Invalidate(ctx, idKey(room)))
-	k.bumpTags(ctx, tagRoom(room), tagMembers(room), tagRoomList)
+	k.logErr("user_rooms", k.userRooms.Invalidate(ctx, users...))
+	k.logErr("membership", k.members.Invalidate(ctx, keys...))
 }
 
 // dmOpened follows a direct message's creation: like a room created by
