@@ -26,8 +26,6 @@ type Room struct {
 	ID           int64     `json:"id"`
 	Name         string    `json:"name"`
 	IsPrivate    bool      `json:"is_private"`
-	Kind         string    `json:"kind"` // "room" or "dm" (a direct message)
-	Topic        string    `json:"topic"`
 	CreatedBy    int64     `json:"created_by"`
 	CreatedAt    time.Time `json:"created_at"`
 	LastSeq      int64     `json:"last_seq"`
@@ -35,6 +33,8 @@ type Room struct {
 	MessageCount int64     `json:"message_count"`
 	Joined       bool      `json:"joined"`
 	LastReadSeq  int64     `json:"last_read_seq"`
+	Kind         string    `json:"kind"` // "room" or "dm" (a direct message)
+	Topic        string    `json:"topic"`
 }
 
 // Member is one member of a room.

@@ -20,13 +20,9 @@ type User struct {
 
 // Room is a chat room with the counters the REST API reports.
 type Room struct {
-	ID        int64  `json:"id"`
-	Name      string `json:"name"`
-	IsPrivate bool   `json:"is_private"`
-	// Kind is KindRoom or KindDM (a direct message: private, exactly two
-	// members, no owner).
-	Kind         string    `json:"kind"`
-	Topic        string    `json:"topic"`
+	ID           int64     `json:"id"`
+	Name         string    `json:"name"`
+	IsPrivate    bool      `json:"is_private"`
 	CreatedBy    int64     `json:"created_by"`
 	CreatedAt    time.Time `json:"created_at"`
 	LastSeq      int64     `json:"last_seq"`
@@ -35,6 +31,11 @@ type Room struct {
 	// Joined and LastReadSeq are relative to the user who asked.
 	Joined      bool  `json:"joined"`
 	LastReadSeq int64 `json:"last_read_seq"`
+	// Kind is KindRoom or KindDM (a direct message: private, exactly two
+	// members, no owner). Kind and Topic come last so the fields before
+	// them keep their places in the JSON.
+	Kind  string `json:"kind"`
+	Topic string `json:"topic"`
 }
 
 // Member is one user's membership of a room.
