@@ -44,7 +44,7 @@ test-scripts:
 test-web: caddy frontend
 	scripts/frontend.sh test
 	@env=$$(scripts/services.sh up) && eval "$$env"; \
-	scripts/frontend.sh e2e chat restart bigroom lighthouse security
+	scripts/frontend.sh e2e chat ux restart bigroom lighthouse security
 
 ## build: the custom Caddy binary.
 build: caddy

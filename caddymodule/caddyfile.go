@@ -44,6 +44,9 @@ func init() {
 //	    password_queue      <n>|off
 //	    recent_buffer       <n>
 //	    start_timeout       <duration>
+//	    files_dir           <path>
+//	    unattached_file_ttl <duration>
+//	    search_language     <regconfig>
 //	}
 //
 // An option whose value is an empty environment variable may be given
@@ -122,6 +125,12 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.RecentBuffer, err = optInt(val)
 		case "start_timeout":
 			a.StartTimeout, err = optDuration(val)
+		case "files_dir":
+			a.FilesDir = val
+		case "unattached_file_ttl":
+			a.UnattachedFileTTL, err = optDuration(val)
+		case "search_language":
+			a.SearchLanguage = val
 		default:
 			return d.Errf("unrecognized chat option %q", name)
 		}
@@ -184,6 +193,9 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    max_frame          <size>
 //	    max_body           <size>
 //	    max_request        <size>
+//	    max_file           <size>
+//	    edit_window        <duration>|off
+//	    max_reactions      <n>
 //	    queue_frames       <n>
 //	    queue_bytes        <size>
 //	    send_buffer        <size>|off
@@ -209,6 +221,8 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    login_account_rate <rate> [<burst>]
 //	    max_rooms          <n>|off
 //	    command_rate       <rate> [<burst>]
+//	    upload_rate        <rate> [<burst>]
+//	    search_rate        <rate> [<burst>]
 //	    user_search_rate   <rate> [<burst>]
 //	    handshake_timeout  <duration>
 //	    secure_cookie
@@ -282,6 +296,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.MaxBody = int(sz)
 		case "max_request":
 			h.MaxRequest, err = optSize(val)
+		case "max_file":
+			h.MaxFile, err = optSize(val)
 		case "queue_frames":
 			h.QueueFrames, err = optInt(val)
 		case "queue_bytes":
@@ -300,6 +316,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.PongTimeout, err = optDuration(val)
 		case "write_timeout":
 			h.WriteTimeout, err = optDuration(val)
+		case "edit_window":
+			if isOff(val) {
+				h.EditWindow = -1
+			} else {
+				h.EditWindow, err = optDuration(val)
+			}
+		case "max_reactions":
+			h.MaxReactions, err = optInt(val)
 		case "compress_min":
 			sz, err = optSize(val)
 			h.CompressMin = int(sz)
@@ -351,6 +375,10 @@ func (h *Handler) rateOption(name string) *limits.Rate {
 		return &h.LoginAccountRate
 	case "command_rate":
 		return &h.CommandRate
+	case "upload_rate":
+		return &h.UploadRate
+	case "search_rate":
+		return &h.SearchRate
 	case "user_search_rate":
 		return &h.UserSearchRate
 	}

@@ -30,6 +30,13 @@ type Handler struct {
 	MaxBody int `json:"max_body,omitempty"`
 	// MaxRequest caps REST request bodies (64KiB).
 	MaxRequest int64 `json:"max_request,omitempty"`
+	// MaxFile caps one file upload, enforced while streaming (10MiB).
+	MaxFile int64 `json:"max_file,omitempty"`
+	// EditWindow is how long after sending a message its author may edit
+	// it (default 1h; -1, `off` in a Caddyfile: no limit).
+	EditWindow caddy.Duration `json:"edit_window,omitempty"`
+	// MaxReactions bounds the distinct emoji on one message (default 20).
+	MaxReactions int `json:"max_reactions,omitempty"`
 	// QueueFrames is how many events may wait in one connection's outbound
 	// queue (default 1024); one more closes the connection with 4408, and
 	// the client resumes with since.
@@ -116,6 +123,10 @@ type Handler struct {
 	MaxRooms int `json:"max_rooms,omitempty"`
 	// CommandRate limits a connection's non-send frames (100/s, burst 200).
 	CommandRate limits.Rate `json:"command_rate,omitempty"`
+	// UploadRate limits file uploads per user (1/s, burst 20).
+	UploadRate limits.Rate `json:"upload_rate,omitempty"`
+	// SearchRate limits GET /api/search per signed-in user (5/s, burst 20).
+	SearchRate limits.Rate `json:"search_rate,omitempty"`
 	// HandshakeTimeout bounds the WebSocket upgrade (10s).
 	HandshakeTimeout caddy.Duration `json:"handshake_timeout,omitempty"`
 	// SecureCookie always marks the login cookie Secure; by default it is
@@ -154,6 +165,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		},
 		MaxBody:      h.MaxBody,
 		MaxRequest:   h.MaxRequest,
+		MaxFile:      h.MaxFile,
+		EditWindow:   time.Duration(h.EditWindow),
+		MaxReactions: h.MaxReactions,
 		SendRate:     h.SendRate,
 		SendBurst:    h.SendBurst,
 		UserSendRate: h.UserSendRate,
@@ -174,6 +188,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			UserSearchRate:     h.UserSearchRate,
 			MaxRooms:           h.MaxRooms,
 			CommandRate:        h.CommandRate,
+			UploadRate:         h.UploadRate,
+			SearchRate:         h.SearchRate,
 			HandshakeTimeout:   time.Duration(h.HandshakeTimeout),
 		},
 		ClientIP: func(r *http.Request) string {
@@ -209,6 +225,9 @@ func (h *Handler) checkOrigin() func(*http.Request) bool {
 
 // Validate checks the configuration.
 func (h *Handler) Validate() error {
+	if h.MaxReactions < 0 || h.EditWindow < -1 {
+		return fmt.Errorf("chat handler: max_reactions and edit_window must not be negative (edit_window off: no limit)")
+	}
 	if h.MaxFrame < 0 || h.MaxBody < 0 || h.QueueFrames < 0 || h.QueueBytes < 0 || h.SendRate < 0 || h.SendBurst < 0 {
 		return fmt.Errorf("chat handler: limits must not be negative")
 	}

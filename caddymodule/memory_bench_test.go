@@ -46,14 +46,44 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 
 	for i := 0; i < b.N; i++ {
 		before := serverMemory(b, s)
-		conns := make([]net.Conn, 0, n)
-		for j := 0; j < n; j++ {
-			c, err := rawSubscribe(s, owner.token, room)
-			if err != nil {
-				b.Fatalf("conn %d: %v", j, err)
-			}
-			conns = append(conns, c)
+		// dialers clients connect at once (CHATGATE_BENCH_DIALERS,
+		// default 32), like a reconnect storm: conns/s is the rate the
+		// server upgrades, authenticates and subscribes them.
+		dialers := 32
+		if v := os.Getenv("CHATGATE_BENCH_DIALERS"); v != "" {
+			dialers, _ = strconv.Atoi(v)
 		}
+		conns := make([]net.Conn, n)
+		errs := make(chan error, dialers)
+		next := make(chan int)
+		start := time.Now()
+		for range dialers {
+			go func() {
+				var first error
+				for j := range next { // after an error, only drain
+					if first != nil {
+						continue
+					}
+					c, err := rawSubscribe(s, owner.token, room)
+					if err != nil {
+						first = fmt.Errorf("conn %d: %w", j, err)
+						continue
+					}
+					conns[j] = c
+				}
+				errs <- first
+			}()
+		}
+		for j := 0; j < n; j++ {
+			next <- j
+		}
+		close(next)
+		for range dialers {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "conns/s")
 		time.Sleep(time.Second)
 		after := serverMemory(b, s)
 		for k, v := range after {
@@ -69,7 +99,9 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 			}
 		}
 		for _, c := range conns {
-			c.Close()
+			if c != nil {
+				c.Close()
+			}
 		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 // wantErr checks an error answer: its status, its code, and the shape
 // PROTOCOL.md documents.
-func wantErr(t testing.TB, what string, r reply, status int, code string) {
+func wantAPIErr(t testing.TB, what string, r reply, status int, code string) {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("%s: %d %s, want %d %s", what, r.status, r.body, status, code)
@@ -143,10 +143,10 @@ func testDirectory(t *testing.T, a, b *server) {
 		{"q=a&cursor=%%%", "query not URL-encoded"}, {"q=a&cursor=%21%21", "cursor not base64"}, {"q=a&cursor=bm9udWw", "cursor without id"},
 		{"q=a&q=b", "q twice"},
 	} {
-		wantErr(t, c.what, ann.call(t, "GET", "/api/users?"+c.query, nil), 400, "bad_request")
+		wantAPIErr(t, c.what, ann.call(t, "GET", "/api/users?"+c.query, nil), 400, "bad_request")
 	}
-	wantErr(t, "anonymous", a.call(t, "GET", "/api/users?q=zoe", "", nil), 401, "unauthorized")
-	wantErr(t, "wrong method", ann.call(t, "DELETE", "/api/users", nil), 405, "bad_request")
+	wantAPIErr(t, "anonymous", a.call(t, "GET", "/api/users?q=zoe", "", nil), 401, "unauthorized")
+	wantAPIErr(t, "wrong method", ann.call(t, "DELETE", "/api/users", nil), 405, "bad_request")
 
 	// Rate limited per user (1/s, burst 30 here), across instances;
 	// another user is not.
@@ -156,7 +156,7 @@ func testDirectory(t *testing.T, a, b *server) {
 		s := []*server{a, b}[i%2]
 		r := (&client{s: s, token: eve.token}).call(t, "GET", fmt.Sprintf("/api/users?q=x%d", i), nil)
 		if r.status == 429 {
-			wantErr(t, "search flood", r, 429, "rate_limited")
+			wantAPIErr(t, "search flood", r, 429, "rate_limited")
 			limited = true
 		} else {
 			wantStatus(t, "search", r, 200)
@@ -301,17 +301,17 @@ func testDirectMessages(t *testing.T, a, b *server) {
 	// Only the two: carl can neither read, write, join nor subscribe;
 	// nobody can invite into it or leave it; it has no owner.
 	path := fmt.Sprintf("/api/rooms/%d", room)
-	wantErr(t, "outsider reads the DM", carl.call(t, "GET", path, nil), 403, "forbidden")
-	wantErr(t, "outsider reads history", carl.call(t, "GET", path+"/messages", nil), 403, "forbidden")
-	wantErr(t, "outsider posts", carl.call(t, "POST", path+"/messages", map[string]string{"body": "hi"}), 403, "forbidden")
-	wantErr(t, "outsider joins", carl.call(t, "POST", path+"/join", nil), 403, "forbidden")
-	wantErr(t, "outsider members", carl.call(t, "GET", path+"/members", nil), 403, "forbidden")
-	wantErr(t, "invite into a DM", ann.call(t, "POST", path+"/members", map[string]any{"user_id": carl.id}), 403, "forbidden")
-	wantErr(t, "outsider invites", carl.call(t, "POST", path+"/members", map[string]any{"user_id": carl.id}), 403, "forbidden")
-	wantErr(t, "leave a DM", bob.call(t, "POST", path+"/leave", nil), 403, "forbidden")
-	wantErr(t, "remove from a DM", ann.call(t, "DELETE", fmt.Sprintf("%s/members/%d", path, bob.id), nil), 403, "forbidden")
-	wantErr(t, "rename a DM", ann.call(t, "PATCH", path, map[string]string{"name": "ours"}), 403, "forbidden")
-	wantErr(t, "delete a DM", ann.call(t, "DELETE", path, nil), 403, "forbidden")
+	wantAPIErr(t, "outsider reads the DM", carl.call(t, "GET", path, nil), 403, "forbidden")
+	wantAPIErr(t, "outsider reads history", carl.call(t, "GET", path+"/messages", nil), 403, "forbidden")
+	wantAPIErr(t, "outsider posts", carl.call(t, "POST", path+"/messages", map[string]string{"body": "hi"}), 403, "forbidden")
+	wantAPIErr(t, "outsider joins", carl.call(t, "POST", path+"/join", nil), 403, "forbidden")
+	wantAPIErr(t, "outsider members", carl.call(t, "GET", path+"/members", nil), 403, "forbidden")
+	wantAPIErr(t, "invite into a DM", ann.call(t, "POST", path+"/members", map[string]any{"user_id": carl.id}), 403, "forbidden")
+	wantAPIErr(t, "outsider invites", carl.call(t, "POST", path+"/members", map[string]any{"user_id": carl.id}), 403, "forbidden")
+	wantAPIErr(t, "leave a DM", bob.call(t, "POST", path+"/leave", nil), 403, "forbidden")
+	wantAPIErr(t, "remove from a DM", ann.call(t, "DELETE", fmt.Sprintf("%s/members/%d", path, bob.id), nil), 403, "forbidden")
+	wantAPIErr(t, "rename a DM", ann.call(t, "PATCH", path, map[string]string{"name": "ours"}), 403, "forbidden")
+	wantAPIErr(t, "delete a DM", ann.call(t, "DELETE", path, nil), 403, "forbidden")
 	wc := carl.dial(t)
 	defer wc.close()
 	wc.send(t, map[string]any{"type": "subscribe", "room": room})
@@ -325,15 +325,15 @@ func testDirectMessages(t *testing.T, a, b *server) {
 	}
 
 	// Bad input.
-	wantErr(t, "DM with oneself", ann.call(t, "POST", "/api/dms", map[string]any{"user_id": ann.id}), 400, "bad_request")
-	wantErr(t, "DM with nobody", ann.call(t, "POST", "/api/dms", map[string]any{"user_id": 0}), 400, "bad_request")
-	wantErr(t, "DM with a negative id", ann.call(t, "POST", "/api/dms", map[string]any{"user_id": -3}), 400, "bad_request")
-	wantErr(t, "DM with a string id", ann.call(t, "POST", "/api/dms", map[string]any{"user_id": "7"}), 400, "bad_request")
-	wantErr(t, "DM with an unknown user", ann.call(t, "POST", "/api/dms", map[string]any{"user_id": 1 << 40}), 404, "not_found")
-	wantErr(t, "DM by an unknown name", ann.call(t, "POST", "/api/dms", map[string]any{"name": "nobody-" + fmt.Sprint(stamp)}), 404, "not_found")
-	wantErr(t, "DM by id and name", ann.call(t, "POST", "/api/dms", map[string]any{"user_id": bob.id, "name": bob.name}), 400, "bad_request")
-	wantErr(t, "DM without a body", ann.call(t, "POST", "/api/dms", nil), 400, "bad_request")
-	wantErr(t, "DM anonymous", a.call(t, "POST", "/api/dms", "", map[string]any{"user_id": bob.id}), 401, "unauthorized")
+	wantAPIErr(t, "DM with oneself", ann.call(t, "POST", "/api/dms", map[string]any{"user_id": ann.id}), 400, "bad_request")
+	wantAPIErr(t, "DM with nobody", ann.call(t, "POST", "/api/dms", map[string]any{"user_id": 0}), 400, "bad_request")
+	wantAPIErr(t, "DM with a negative id", ann.call(t, "POST", "/api/dms", map[string]any{"user_id": -3}), 400, "bad_request")
+	wantAPIErr(t, "DM with a string id", ann.call(t, "POST", "/api/dms", map[string]any{"user_id": "7"}), 400, "bad_request")
+	wantAPIErr(t, "DM with an unknown user", ann.call(t, "POST", "/api/dms", map[string]any{"user_id": 1 << 40}), 404, "not_found")
+	wantAPIErr(t, "DM by an unknown name", ann.call(t, "POST", "/api/dms", map[string]any{"name": "nobody-" + fmt.Sprint(stamp)}), 404, "not_found")
+	wantAPIErr(t, "DM by id and name", ann.call(t, "POST", "/api/dms", map[string]any{"user_id": bob.id, "name": bob.name}), 400, "bad_request")
+	wantAPIErr(t, "DM without a body", ann.call(t, "POST", "/api/dms", nil), 400, "bad_request")
+	wantAPIErr(t, "DM anonymous", a.call(t, "POST", "/api/dms", "", map[string]any{"user_id": bob.id}), 401, "unauthorized")
 
 	// By name, case-insensitively; an ambiguous name is a 409.
 	r = carl.call(t, "POST", "/api/dms", map[string]any{"name": strings.ToUpper(ann.name)})
@@ -346,7 +346,7 @@ func testDirectMessages(t *testing.T, a, b *server) {
 	twin := fmt.Sprintf("dm-twin-%d", stamp)
 	a.register(t, twin)
 	b.register(t, strings.ToUpper(twin))
-	wantErr(t, "DM by an ambiguous name", carl.call(t, "POST", "/api/dms", map[string]any{"name": twin}), 409, "conflict")
+	wantAPIErr(t, "DM by an ambiguous name", carl.call(t, "POST", "/api/dms", map[string]any{"name": twin}), 409, "conflict")
 
 	// ann's cached DM list has the new one at once, on both instances.
 	for _, c := range []*client{ann, annOnB} {
@@ -419,23 +419,23 @@ func testRoomAdmin(t *testing.T, a, b *server) {
 		}
 
 		// Bad input and refusals, each with its documented error.
-		wantErr(t, "member renames", member.call(t, "PATCH", path, map[string]string{"name": "x"}), 403, "forbidden")
-		wantErr(t, "member deletes", memberOnA.call(t, "DELETE", path, nil), 403, "forbidden")
+		wantAPIErr(t, "member renames", member.call(t, "PATCH", path, map[string]string{"name": "x"}), 403, "forbidden")
+		wantAPIErr(t, "member deletes", memberOnA.call(t, "DELETE", path, nil), 403, "forbidden")
 		outsiderCode := 403
-		wantErr(t, "outsider renames", outsider.call(t, "PATCH", path, map[string]string{"name": "x"}), outsiderCode, "forbidden")
-		wantErr(t, "outsider deletes", outsider.call(t, "DELETE", path, nil), outsiderCode, "forbidden")
-		wantErr(t, "unknown room rename", owner.call(t, "PATCH", "/api/rooms/999999999", map[string]string{"name": "x"}), 404, "not_found")
-		wantErr(t, "unknown room delete", owner.call(t, "DELETE", "/api/rooms/999999999", nil), 404, "not_found")
-		wantErr(t, "bad id", owner.call(t, "PATCH", "/api/rooms/abc", map[string]string{"name": "x"}), 400, "bad_request")
-		wantErr(t, "zero id delete", owner.call(t, "DELETE", "/api/rooms/0", nil), 400, "bad_request")
-		wantErr(t, "nothing to change", owner.call(t, "PATCH", path, map[string]string{}), 400, "bad_request")
-		wantErr(t, "empty name", owner.call(t, "PATCH", path, map[string]string{"name": "  "}), 400, "bad_request")
-		wantErr(t, "long name", owner.call(t, "PATCH", path, map[string]string{"name": strings.Repeat("n", 101)}), 400, "bad_request")
-		wantErr(t, "bidi name", owner.call(t, "PATCH", path, map[string]string{"name": "a\u202Eb"}), 400, "bad_request")
-		wantErr(t, "long topic", owner.call(t, "PATCH", path, map[string]string{"topic": strings.Repeat("t", 251)}), 400, "bad_request")
-		wantErr(t, "control in topic", owner.call(t, "PATCH", path, map[string]string{"topic": "a\x01b"}), 400, "bad_request")
-		wantErr(t, "topic not a string", owner.call(t, "PATCH", path, map[string]any{"topic": 5}), 400, "bad_request")
-		wantErr(t, "anonymous rename", a.call(t, "PATCH", path, "", map[string]string{"name": "x"}), 401, "unauthorized")
+		wantAPIErr(t, "outsider renames", outsider.call(t, "PATCH", path, map[string]string{"name": "x"}), outsiderCode, "forbidden")
+		wantAPIErr(t, "outsider deletes", outsider.call(t, "DELETE", path, nil), outsiderCode, "forbidden")
+		wantAPIErr(t, "unknown room rename", owner.call(t, "PATCH", "/api/rooms/999999999", map[string]string{"name": "x"}), 404, "not_found")
+		wantAPIErr(t, "unknown room delete", owner.call(t, "DELETE", "/api/rooms/999999999", nil), 404, "not_found")
+		wantAPIErr(t, "bad id", owner.call(t, "PATCH", "/api/rooms/abc", map[string]string{"name": "x"}), 400, "bad_request")
+		wantAPIErr(t, "zero id delete", owner.call(t, "DELETE", "/api/rooms/0", nil), 400, "bad_request")
+		wantAPIErr(t, "nothing to change", owner.call(t, "PATCH", path, map[string]string{}), 400, "bad_request")
+		wantAPIErr(t, "empty name", owner.call(t, "PATCH", path, map[string]string{"name": "  "}), 400, "bad_request")
+		wantAPIErr(t, "long name", owner.call(t, "PATCH", path, map[string]string{"name": strings.Repeat("n", 101)}), 400, "bad_request")
+		wantAPIErr(t, "bidi name", owner.call(t, "PATCH", path, map[string]string{"name": "a\u202Eb"}), 400, "bad_request")
+		wantAPIErr(t, "long topic", owner.call(t, "PATCH", path, map[string]string{"topic": strings.Repeat("t", 251)}), 400, "bad_request")
+		wantAPIErr(t, "control in topic", owner.call(t, "PATCH", path, map[string]string{"topic": "a\x01b"}), 400, "bad_request")
+		wantAPIErr(t, "topic not a string", owner.call(t, "PATCH", path, map[string]any{"topic": 5}), 400, "bad_request")
+		wantAPIErr(t, "anonymous rename", a.call(t, "PATCH", path, "", map[string]string{"name": "x"}), 401, "unauthorized")
 
 		// The owner deletes on A while the member is subscribed on B and
 		// on A: both subscriptions end, and nothing about the room is
@@ -463,10 +463,10 @@ func testRoomAdmin(t *testing.T, a, b *server) {
 				}
 				return nil
 			})
-			wantErr(t, "room info after the delete", c.call(t, "GET", path, nil), 404, "not_found")
-			wantErr(t, "members after the delete", c.call(t, "GET", path+"/members", nil), 404, "not_found")
-			wantErr(t, "history after the delete", c.call(t, "GET", path+"/messages", nil), 404, "not_found")
-			wantErr(t, "post after the delete", c.call(t, "POST", path+"/messages", map[string]string{"body": "x"}), 404, "not_found")
+			wantAPIErr(t, "room info after the delete", c.call(t, "GET", path, nil), 404, "not_found")
+			wantAPIErr(t, "members after the delete", c.call(t, "GET", path+"/members", nil), 404, "not_found")
+			wantAPIErr(t, "history after the delete", c.call(t, "GET", path+"/messages", nil), 404, "not_found")
+			wantAPIErr(t, "post after the delete", c.call(t, "POST", path+"/messages", map[string]string{"body": "x"}), 404, "not_found")
 			var list struct{ Rooms []chatclient.Room }
 			c.call(t, "GET", "/api/rooms", nil).decode(t, &list)
 			for _, rm := range list.Rooms {
@@ -475,7 +475,7 @@ func testRoomAdmin(t *testing.T, a, b *server) {
 				}
 			}
 		}
-		wantErr(t, "delete again", owner.call(t, "DELETE", path, nil), 404, "not_found")
+		wantAPIErr(t, "delete again", owner.call(t, "DELETE", path, nil), 404, "not_found")
 		wb.send(t, map[string]any{"type": "subscribe", "room": room})
 		if e := wb.next(t, "error"); e.Code != "not_found" {
 			t.Fatalf("subscribe after the delete: %+v", e)

@@ -23,6 +23,10 @@ const (
 	TypeUnsubscribed = "unsubscribed"
 	TypeTyping       = "typing"
 	TypePresence     = "presence"
+	TypeEdit         = "edit"
+	TypeDelete       = "delete"
+	TypeReaction     = "reaction"
+	TypeMention      = "mention"
 )
 
 // Event is any server → client event; the fields a type does not use are
@@ -48,6 +52,22 @@ type Event struct {
 	// Code, Message: error.
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Files: a message's attached files (absent: none).
+	Files []File `json:"files,omitempty"`
+	// Room events (edit, delete, reaction) and their acks: Target is the
+	// message's seq; Emoji and Op ("add", "remove") a reaction's. Noop: an
+	// ack of an event that changed nothing (no seq).
+	Target int64  `json:"target"`
+	Emoji  string `json:"emoji"`
+	Op     string `json:"op"`
+	Noop   bool   `json:"noop"`
+	// A message's state when it was read from the store (a replay):
+	// EditedAt, Deleted, Reactions, and Rev, the seq of the last room
+	// event that state shows.
+	EditedAt  string    `json:"edited_at"`
+	Deleted   bool      `json:"deleted"`
+	Reactions Reactions `json:"reactions"`
+	Rev       int64     `json:"rev"`
 
 	// At is when the frame carrying the event was read (after decoding),
 	// for latency measurements.

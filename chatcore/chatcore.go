@@ -31,8 +31,11 @@ type Room struct {
 	// Joined and LastReadSeq are relative to the user who asked.
 	Joined      bool  `json:"joined"`
 	LastReadSeq int64 `json:"last_read_seq"`
+	// UnreadMentions counts the user's mentions above LastReadSeq (room
+	// list only).
+	UnreadMentions int64 `json:"unread_mentions"`
 	// Kind is KindRoom or KindDM (a direct message: private, exactly two
-	// members, no owner). Kind and Topic come last so the fields before
+	// members, no owner). Kind and Topic come after the older fields so the fields before
 	// them keep their places in the JSON.
 	Kind  string `json:"kind"`
 	Topic string `json:"topic"`
@@ -51,14 +54,57 @@ type UserRef struct {
 	Name string `json:"name"`
 }
 
-// Message is one stored chat message; Seq is gap-free per room.
+// Message is one entry of a room's stream: a chat message or an event
+// about one (Kind: an edit, a delete, a reaction). Seq is gap-free per room
+// over both. For an event, Target is the message's seq and Body the edit's
+// text or the reaction's emoji; User is who acted. A message read from the
+// store carries its current state (EditedAt, Deleted, Reactions) and Rev,
+// the seq of the last event that state shows (0: none); one delivered at
+// commit is as sent.
 type Message struct {
-	Room int64     `json:"room"`
-	Seq  int64     `json:"seq"`
-	User UserRef   `json:"user"`
-	Body string    `json:"body"`
-	CID  string    `json:"cid,omitempty"`
-	TS   time.Time `json:"ts"`
+	Room      int64      `json:"room"`
+	Seq       int64      `json:"seq"`
+	User      UserRef    `json:"user"`
+	Body      string     `json:"body"`
+	CID       string     `json:"cid,omitempty"`
+	TS        time.Time  `json:"ts"`
+	Kind      Kind       `json:"k,omitempty"`
+	Target    int64      `json:"t,omitempty"`
+	Rev       int64      `json:"rev,omitempty"`
+	EditedAt  time.Time  `json:"ea,omitzero"`
+	Deleted   bool       `json:"del,omitempty"`
+	Reactions []Reaction `json:"rx,omitempty"`
+	// Files are the uploads attached to the message, in upload order.
+	Files []File `json:"files,omitempty"`
+}
+
+// File is an uploaded file's metadata as messages carry it. Width and
+// Height are set for images only.
+type File struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Size   int64  `json:"size"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
+}
+
+// Kind says what a stream entry is (messages.kind).
+type Kind int8
+
+// Kinds of stream entries.
+const (
+	KindMessage Kind = 0
+	KindEdit    Kind = 1
+	KindDelete  Kind = 2
+	KindReact   Kind = 3
+	KindUnreact Kind = 4
+)
+
+// Reaction is one emoji on a message and who put it there (oldest first).
+type Reaction struct {
+	Emoji string  `json:"emoji"`
+	Users []int64 `json:"users"`
 }
 
 // Kinds of room.

@@ -8,7 +8,7 @@
 #   scripts/frontend.sh e2e [FILE...]
 #                               browser tests against a private gateway built
 #                               from ./caddy (needs Postgres on 127.0.0.1:5432);
-#                               FILE is chat, restart, bigroom, lighthouse or security
+#                               FILE is chat, ux, restart, bigroom, lighthouse or security
 #                               (default: all). CHATGATE_E2E_TIMING=enforce
 #                               turns the printed timings into assertions.
 #

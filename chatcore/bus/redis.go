@@ -58,13 +58,14 @@ type Resyncer interface {
 
 // envelope is what travels on a room channel.
 type envelope struct {
-	Kind      string             `json:"k"` // "m" messages, "t" typing, "p" presence
+	Kind      string             `json:"k"` // "m" messages, "t" typing, "p" presence, "n" a mention (on an Inbox)
 	Instance  string             `json:"i"`
 	Committed int64              `json:"c,omitempty"` // unix nanoseconds
 	Messages  []chatcore.Message `json:"m,omitempty"`
 	Room      int64              `json:"r,omitempty"`
 	User      int64              `json:"u,omitempty"`
 	Online    bool               `json:"o,omitempty"`
+	Data      json.RawMessage    `json:"d,omitempty"` // "n": the mention event
 }
 
 // Redis is the bus for many instances. Each instance subscribes only to
@@ -303,6 +304,16 @@ func (r *Redis) PublishPresence(ctx context.Context, room, user int64, online bo
 	return err
 }
 
+// PublishMention sends a mention to the instances watching the user's
+// inbox.
+func (r *Redis) PublishMention(ctx context.Context, user int64, event []byte) error {
+	err := r.publish(ctx, []int64{Inbox(user)}, []envelope{{Kind: "n", Instance: r.cfg.Instance, User: user, Data: event}})
+	if err == nil {
+		r.obs.Published("mention", 1)
+	}
+	return err
+}
+
 func (r *Redis) publish(ctx context.Context, rooms []int64, envs []envelope) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 	defer cancel()
@@ -323,9 +334,29 @@ func (r *Redis) publish(ctx context.Context, rooms []int64, envs []envelope) err
 	})
 	r.obs.RedisCall("publish", time.Since(start), err)
 	if err != nil {
+		r.reloadSlots()
 		return fmt.Errorf("bus: publish: %w", err)
 	}
 	return nil
+}
+
+// resubscribeBackoff bounds the wait between two attempts to get a broken
+// subscriber connection back. Short, because the rooms of a broken
+// partition hear of other instances' messages only through gaps and the
+// store until it is back; an attempt costs one dial.
+const resubscribeBackoff = 500 * time.Millisecond
+
+// reloadSlots asks a cluster client to refresh its slot map (in the
+// background; go-redis coalesces the calls). When a master dies its
+// replica takes its slots over, but go-redis's map goes on naming the dead
+// node until something refreshes it: a MOVED reply (a dead node gives
+// none) or a command on a map older than 10 s (a subscriber connection
+// sends none). Until then every publish to those slots and every attempt
+// to resubscribe dials the dead node. Nothing on a single server.
+func (r *Redis) reloadSlots() {
+	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
+		cc.ReloadState(r.ctx)
+	}
 }
 
 // readLoop receives from one partition's connection until Close. A receive
@@ -345,12 +376,15 @@ func (r *Redis) readLoop(p *partition) {
 				r.log.Warn("bus: redis receive failed; resubscribing", zap.Int("partition", p.idx), zap.Error(err))
 			}
 			broken = true
+			// A dead cluster master: the next attempt must find its
+			// replica, which the slot map learns only when refreshed.
+			r.reloadSlots()
 			select {
 			case <-time.After(backoff):
 			case <-r.ctx.Done():
 				return
 			}
-			backoff = min(backoff*2, 2*time.Second)
+			backoff = min(backoff*2, resubscribeBackoff)
 			continue
 		}
 		backoff = 50 * time.Millisecond
@@ -410,6 +444,11 @@ func (r *Redis) dispatch(m *redis.Message) {
 	case "p":
 		r.obs.Received("presence", 1, 0)
 		h.OnPresence(env.Room, env.User, env.Online)
+	case "n":
+		if mh, ok := h.(MentionHandler); ok {
+			r.obs.Received("mention", 1, 0)
+			mh.OnMention(env.User, env.Data)
+		}
 	}
 }
 

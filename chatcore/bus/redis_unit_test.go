@@ -317,3 +317,103 @@ func TestSlowHandler(t *testing.T) {
 		}
 	}
 }
+
+// A cluster master dies with the bus subscribed to its slots: its replica
+// takes over within a few seconds (node timeout 2 s), and the bus must
+// follow at once: resubscribe on the new master, tell the Resyncer the
+// rooms of the broken partition (only those), and publish there again.
+// Rooms on the other masters carry on throughout. go-redis's slot map goes
+// on naming the dead master until refreshed, and nothing refreshed it for
+// up to 10 s: the partition stayed deaf that long after the failover.
+func TestResubscribeAfterClusterFailover(t *testing.T) {
+	rc := testenv.StartRedisClusterReplicas(t, 3, 1)
+	newClient := func() *redis.ClusterClient {
+		// As the gateway's (caddymodule's appRedisTimeouts).
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: rc.Addrs(), DialTimeout: 2 * time.Second,
+			ReadTimeout: time.Second, WriteTimeout: time.Second, DialerRetries: 1})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a := &node{bus: NewRedis(RedisConfig{Client: newClient(), Prefix: "t:", Instance: "a"}), sink: newSink()}
+	b := NewRedis(RedisConfig{Client: newClient(), Prefix: "t:", Instance: "b"})
+	t.Cleanup(func() { b.Close() })
+	rec := resyncs{calls: make(chan []int64, 64)}
+	a.bus.SetResyncer(rec)
+	// One room per partition; the victim is the master of room 0's.
+	rooms := make([]int64, a.bus.cfg.Partitions)
+	for i := range rooms {
+		rooms[i] = int64(i)
+		a.bus.Watch(rooms[i])
+	}
+	if err := a.bus.Start(a.sink); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.bus.Close() })
+	victim, replicas := rc.MasterOf(t, a.bus.channel(0))
+	if len(replicas) != 1 {
+		t.Fatalf("master %s has replicas %v: %+v", victim.Addr(), replicas, rc)
+	}
+	var lost, kept []int64 // rooms on the victim's slots, and the others
+	for _, r := range rooms {
+		if m, _ := rc.MasterOf(t, a.bus.channel(r)); m == victim {
+			lost = append(lost, r)
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	if len(kept) == 0 {
+		t.Fatal("every partition on one master")
+	}
+
+	// deliver publishes body to room from b until a gets it (subscriptions
+	// take effect asynchronously), within d.
+	deliver := func(room int64, body string, d time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(d)
+		for {
+			err := b.PublishMessages(context.Background(), []chatcore.Message{msg(room, body)}, time.Now())
+			if err == nil {
+				select {
+				case e := <-a.sink.events:
+					if e.room == room && e.bodies[0] == body {
+						return
+					}
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("room %d: %q not delivered within %v (last publish: %v)", room, body, d, err)
+			}
+		}
+	}
+	for _, r := range rooms {
+		deliver(r, fmt.Sprint("before ", r), 10*time.Second)
+	}
+
+	victim.Stop()
+	killed := time.Now()
+	// The other masters' rooms carry on while the victim's slots are down.
+	deliver(kept[0], "during", time.Second)
+	promoted := rc.WaitMaster(t, replicas[0], 20*time.Second)
+	t.Logf("replica %s took over %v after the kill", replicas[0].Addr(), promoted.Sub(killed).Round(time.Millisecond))
+
+	// The broken partition's rooms are resynced once it is back, on the
+	// new master; no other room is.
+	const follow = 3 * time.Second
+	var resynced []int64
+	for len(resynced) < len(lost) {
+		select {
+		case got := <-rec.calls:
+			resynced = append(resynced, got...)
+		case <-time.After(time.Until(promoted.Add(follow))):
+			t.Fatalf("resync %v within %v of the failover, want rooms %v", resynced, follow, lost)
+		}
+	}
+	t.Logf("resynced %v after the failover", time.Since(promoted).Round(time.Millisecond))
+	slices.Sort(resynced)
+	if !slices.Equal(resynced, lost) {
+		t.Fatalf("resynced %v, want the victim's rooms %v", resynced, lost)
+	}
+	deliver(lost[0], "after", time.Until(promoted.Add(follow)))
+	deliver(kept[0], "after", time.Second)
+}

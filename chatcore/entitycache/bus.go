@@ -10,8 +10,10 @@
 //     read before the database load, in the same round trip as the value
 //     lookup; a write sets a fresh random generation. So a loader racing a
 //     write stores a value that no longer matches, never a stale one that
-//     does. A global epoch (<prefix>entity:v1:epoch) does the same for
-//     everything at once, after an invalidation that could not reach Redis.
+//     does. An invalidation that could not reach Redis is redone for its
+//     ids once Redis answers (this instance bypasses Redis until then); a
+//     global epoch (<prefix>entity:v1:epoch) does the same for everything
+//     at once when more ids were lost than are remembered one by one.
 //
 //   - In-process level: a write publishes the ids on one Redis channel;
 //     every instance drops them from its LRU. The LRU is trusted only while
@@ -48,7 +50,13 @@ const keyVersion = "entity:v1:"
 type level1 interface {
 	dropLocal(ids []string)
 	clearLocal()
+	genKey(id string) string
+	genTTL() time.Duration
 }
+
+// maxLost bounds the ids whose lost invalidations are remembered one by
+// one; past it the epoch is bumped, which invalidates everything.
+const maxLost = 4096
 
 // Bus is the invalidation channel and health of one instance's caches.
 type Bus struct {
@@ -63,11 +71,17 @@ type Bus struct {
 	caches map[string]level1
 
 	healthy atomic.Bool // the LRU level may be used
-	dirty   atomic.Bool // an invalidation was lost: bump the epoch when Redis is back
-	cancel  context.CancelFunc
-	ps      atomic.Pointer[redis.PubSub] // the live subscription, closed by Close
-	done    chan struct{}
-	started atomic.Bool
+	dirty   atomic.Bool // an invalidation was lost: redo it when Redis is back
+
+	lostMu    sync.Mutex
+	lost      map[string]map[string]struct{} // cache name -> ids whose invalidation was lost
+	lostN     int
+	lostAll   bool       // more than maxLost: bump the epoch instead
+	recoverMu sync.Mutex // one recovery at a time
+	cancel    context.CancelFunc
+	ps        atomic.Pointer[redis.PubSub] // the live subscription, closed by Close
+	done      chan struct{}
+	started   atomic.Bool
 }
 
 // NewBus returns a bus on rdb (nil: one instance, no Redis, the LRU is
@@ -155,12 +169,21 @@ func (b *Bus) subscribe(ctx context.Context) {
 			return
 		}
 		b.log.Warn("entitycache: invalidation subscription lost, retrying", zap.Error(err))
+		// On a Redis Cluster the subscription lives on the master of the
+		// channel's slot. When that master dies its replica takes over,
+		// but go-redis's slot map names the dead node until refreshed,
+		// which neither a refused dial nor a subscriber connection does
+		// (only a MOVED reply or a command on a map older than 10 s):
+		// refresh it, or the LRU stays bypassed that long.
+		if cc, ok := b.rdb.(*redis.ClusterClient); ok {
+			cc.ReloadState(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, time.Second)
+		backoff = min(2*backoff, 500*time.Millisecond)
 	}
 }
 
@@ -220,25 +243,115 @@ func (b *Bus) message(cache string, ids []string) string {
 	return b.origin + " " + strconv.FormatInt(time.Now().UnixNano(), 10) + " " + cache + " " + strings.Join(ids, " ")
 }
 
-// recover bumps the epoch after a lost invalidation, once Redis answers.
-// It reports whether Redis may be used.
+// lose remembers ids of cache whose invalidation did not reach Redis:
+// until it is redone (recover), this instance bypasses Redis, and other
+// instances may still hold the old values.
+func (b *Bus) lose(cache string, ids []string) {
+	b.lostMu.Lock()
+	defer b.lostMu.Unlock()
+	b.dirty.Store(true)
+	if b.lostAll {
+		return
+	}
+	if b.lostN+len(ids) > maxLost {
+		b.lostAll, b.lost, b.lostN = true, nil, 0
+		return
+	}
+	if b.lost == nil {
+		b.lost = make(map[string]map[string]struct{})
+	}
+	set := b.lost[cache]
+	if set == nil {
+		set = make(map[string]struct{})
+		b.lost[cache] = set
+	}
+	for _, id := range ids {
+		if _, ok := set[id]; !ok {
+			set[id] = struct{}{}
+			b.lostN++
+		}
+	}
+}
+
+// recover redoes the lost invalidations once Redis answers: a new
+// generation for each lost id and its notice to every instance, or, past
+// maxLost ids, a new epoch and a "*" notice (everything). Only the ids
+// that were lost are invalidated: a write's lost notice (a timeout under
+// load, a cluster node failing over) used to bump the epoch, which empties
+// every instance's LRU and sends every cached entity, every send's
+// membership check included, to Postgres at once. It reports whether
+// Redis may be used (not while a recovery is due or running).
 func (b *Bus) recover(ctx context.Context) bool {
 	if !b.dirty.Load() {
 		return true
 	}
+	if !b.recoverMu.TryLock() {
+		return false
+	}
+	defer b.recoverMu.Unlock()
+	b.lostMu.Lock()
+	all, lost := b.lostAll, b.lost
+	b.lostAll, b.lost, b.lostN = false, nil, 0
+	b.lostMu.Unlock()
+
+	b.mu.RLock()
+	caches := make(map[string]level1, len(lost))
+	for name := range lost {
+		if c := b.caches[name]; c != nil {
+			caches[name] = c
+		}
+	}
+	b.mu.RUnlock()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.timeout)
 	defer cancel()
 	pipe := b.rdb.Pipeline()
-	pipe.Set(ctx, b.epochKey(), newGen(), 0)
-	pipe.Publish(ctx, b.channel(), b.message("*", nil))
+	dropped := make(map[string][]string, len(lost))
+	if all {
+		pipe.Set(ctx, b.epochKey(), newGen(), 0)
+		pipe.Publish(ctx, b.channel(), b.message("*", nil))
+	} else {
+		for name, set := range lost {
+			c := caches[name]
+			if c == nil {
+				continue
+			}
+			ids := make([]string, 0, len(set))
+			for id := range set {
+				ids = append(ids, id)
+				pipe.Set(ctx, c.genKey(id), newGen(), c.genTTL())
+			}
+			pipe.Publish(ctx, b.channel(), b.message(name, ids))
+			dropped[name] = ids
+		}
+	}
 	_, err := pipe.Exec(ctx)
 	b.br.Done(err)
 	if err != nil {
+		// Still lost: put them back with whatever was lost meanwhile.
+		if all {
+			b.lostMu.Lock()
+			b.lostAll, b.lost, b.lostN = true, nil, 0
+			b.lostMu.Unlock()
+		}
+		for name, ids := range dropped {
+			b.lose(name, ids)
+		}
 		return false
 	}
-	b.dirty.Store(false)
-	b.clearAll()
-	return true
+	b.lostMu.Lock()
+	b.dirty.Store(b.lostAll || b.lostN > 0)
+	pending := b.dirty.Load()
+	b.lostMu.Unlock()
+	// This instance's own LRU may have taken old values from other
+	// instances' writes to Redis meanwhile.
+	if all {
+		b.clearAll()
+	} else {
+		for name, ids := range dropped {
+			caches[name].dropLocal(ids)
+		}
+	}
+	return !pending
 }
 
 func newGen() string {

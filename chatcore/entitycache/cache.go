@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,16 @@ func New[V any](bus *Bus, opts Options) *Cache[V] {
 
 func (c *Cache[V]) key(id string) string    { return c.bus.prefix + c.opts.Name + ":" + id }
 func (c *Cache[V]) genKey(id string) string { return c.key(id) + ":gen" }
+
+// ttl is an entry's lifetime: Options.TTL less up to a quarter of it, at
+// random, so that entries loaded together (every member's membership when
+// thousands of clients connect in a few seconds) do not all expire, and go
+// back to Redis and Postgres, in the same second.
+func (c *Cache[V]) ttl() time.Duration { return c.opts.TTL - rand.N(c.opts.TTL/4+1) }
+
+// genTTL: the generation outlives the value, so the value always expires
+// first and a lost generation only ever causes a miss.
+func (c *Cache[V]) genTTL() time.Duration { return 2 * c.opts.TTL }
 
 func (c *Cache[V]) dropLocal(ids []string) {
 	c.seq.Add(1)
@@ -147,9 +158,9 @@ func (c *Cache[V]) GetMany(ctx context.Context, ids []string, load func(ctx cont
 		c.toRedis(ctx, loaded, gens)
 	}
 	if useL1 && c.seq.Load() == seq && c.bus.Healthy() {
-		exp := time.Now().Add(c.opts.TTL)
+		now := time.Now()
 		for id, v := range loaded {
-			c.l1.put(id, v, exp)
+			c.l1.put(id, v, now.Add(c.ttl()))
 		}
 	}
 	return out, nil
@@ -195,7 +206,7 @@ func (c *Cache[V]) fromRedis(ctx context.Context, ids []string, out map[string]V
 	}
 	ep := epoch.Val()
 	stamps := make(map[string]stamp, len(ids))
-	exp := time.Now().Add(c.opts.TTL)
+	now := time.Now()
 	fill := useL1 && c.seq.Load() == seq && b.Healthy()
 	for i, id := range ids {
 		st := stamp{epoch: ep, gen: gens[i].Val()}
@@ -204,7 +215,7 @@ func (c *Cache[V]) fromRedis(ctx context.Context, ids []string, out map[string]V
 			out[id] = v
 			c.count("hit_redis")
 			if fill {
-				c.l1.put(id, v, exp)
+				c.l1.put(id, v, now.Add(c.ttl()))
 			}
 			continue
 		}
@@ -242,7 +253,7 @@ func (c *Cache[V]) toRedis(ctx context.Context, loaded map[string]V, stamps map[
 			continue
 		}
 		st := stamps[id]
-		pipe.Set(rctx, c.key(id), st.epoch+"|"+st.gen+"|"+string(body), c.opts.TTL)
+		pipe.Set(rctx, c.key(id), st.epoch+"|"+st.gen+"|"+string(body), c.ttl())
 	}
 	_, err := pipe.Exec(rctx)
 	c.m.ObserveRedis("entity_set", time.Since(start))
@@ -251,8 +262,8 @@ func (c *Cache[V]) toRedis(ctx context.Context, loaded map[string]V, stamps map[
 
 // Invalidate drops ids from both levels on every instance: the local LRU at
 // once, Redis by a new generation per id, other instances' LRUs by a
-// message on the channel. If Redis cannot be reached the whole cache
-// (epoch) is invalidated as soon as it can; the error is for logging only.
+// message on the channel. If Redis cannot be reached the ids are
+// invalidated as soon as it can (recover); the error is for logging only.
 func (c *Cache[V]) Invalidate(ctx context.Context, ids ...string) error {
 	if len(ids) == 0 {
 		return nil
@@ -263,7 +274,7 @@ func (c *Cache[V]) Invalidate(ctx context.Context, ids ...string) error {
 		return nil
 	}
 	if !b.br.Allow() {
-		b.dirty.Store(true)
+		b.lose(c.opts.Name, ids)
 		metrics.Caches().InvalidationErrors.WithLabelValues(c.opts.Name).Inc()
 		return fmt.Errorf("entitycache %s: redis unavailable, invalidation deferred", c.opts.Name)
 	}
@@ -272,16 +283,14 @@ func (c *Cache[V]) Invalidate(ctx context.Context, ids ...string) error {
 	start := time.Now()
 	pipe := b.rdb.Pipeline()
 	for _, id := range ids {
-		// The generation outlives the value, so the value always expires
-		// first and a lost generation only ever causes a miss.
-		pipe.Set(rctx, c.genKey(id), newGen(), 2*c.opts.TTL)
+		pipe.Set(rctx, c.genKey(id), newGen(), c.genTTL())
 	}
 	pipe.Publish(rctx, b.channel(), b.message(c.opts.Name, ids))
 	_, err := pipe.Exec(rctx)
 	c.m.ObserveRedis("entity_invalidate", time.Since(start))
 	b.br.Done(err)
 	if err != nil {
-		b.dirty.Store(true)
+		b.lose(c.opts.Name, ids)
 		metrics.Caches().InvalidationErrors.WithLabelValues(c.opts.Name).Inc()
 		return fmt.Errorf("entitycache %s: invalidate: %w", c.opts.Name, err)
 	}

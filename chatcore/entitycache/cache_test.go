@@ -2,6 +2,7 @@ package entitycache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -298,5 +299,178 @@ func TestPrefixSeparatesDeployments(t *testing.T) {
 	}
 	if na < 2 || nb < 1 { // a's value and generation, b's value
 		t.Fatalf("keys %q", keys)
+	}
+}
+
+// The master of the invalidation channel's slot dies on a Redis Cluster
+// with replicas: the subscription must follow its replica within moments
+// of the failover (the LRU level is bypassed until it does), not when
+// go-redis happens to refresh its slot map, up to 10 s later.
+func TestClusterFailover(t *testing.T) {
+	rc := testenv.StartRedisClusterReplicas(t, 3, 1)
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: rc.Addrs(), DialTimeout: 2 * time.Second,
+		ReadTimeout: time.Second, WriteTimeout: time.Second, DialerRetries: 1})
+	t.Cleanup(func() { rdb.Close() })
+	bus := NewBus(rdb, testPrefix, nil)
+	bus.Start(context.Background())
+	t.Cleanup(bus.Close)
+	for deadline := time.Now().Add(5 * time.Second); !bus.Healthy(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("bus never subscribed")
+		}
+	}
+	victim, replicas := rc.MasterOf(t, bus.channel())
+	if len(replicas) != 1 {
+		t.Fatalf("master %s has replicas %v", victim.Addr(), replicas)
+	}
+	victim.Stop()
+	for deadline := time.Now().Add(5 * time.Second); bus.Healthy(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("bus still healthy with its node dead")
+		}
+	}
+	promoted := rc.WaitMaster(t, replicas[0], 20*time.Second)
+	const follow = 3 * time.Second
+	for !bus.Healthy() {
+		if time.Since(promoted) > follow {
+			t.Fatalf("not subscribed again %v after the failover", follow)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("subscribed again %v after the failover", time.Since(promoted).Round(time.Millisecond))
+}
+
+// failPipelines makes a client's pipelines fail while on (its subscription
+// is no pipeline and stays up): an invalidation lost to a Redis timeout.
+type failPipelines struct{ on atomic.Bool }
+
+func (h *failPipelines) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *failPipelines) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *failPipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if h.on.Load() {
+			err := errors.New("injected: i/o timeout")
+			for _, c := range cmds {
+				c.SetErr(err)
+			}
+			return err
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// An invalidation that does not reach Redis is redone for its ids once
+// Redis answers: the other instances drop those ids and nothing else, and
+// no instance keeps serving the old value. (It used to bump the epoch,
+// which emptied every instance's LRU: under load, one timed-out
+// invalidation sent every membership check of every send to Postgres.)
+func TestLostInvalidationRedoneForItsIDs(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	name := uniqueName(t)
+	hook := &failPipelines{}
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr(), DB: 12, MaxRetries: -1, DialTimeout: 100 * time.Millisecond}) // as client()
+	rdb.AddHook(hook)
+	t.Cleanup(func() { rdb.Close() })
+	busA := NewBus(rdb, testPrefix, nil)
+	busA.Start(context.Background())
+	t.Cleanup(busA.Close)
+	a := &instance{bus: busA, cache: New[string](busA, Options{Name: name, TTL: time.Minute})}
+	b := newInstance(t, rs.Addr(), name)
+	for deadline := time.Now().Add(3 * time.Second); !busA.Healthy(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("bus never subscribed")
+		}
+	}
+	var version atomic.Int64
+	var loads atomic.Int64
+	load := func(_ context.Context, id string) (string, error) {
+		loads.Add(1)
+		return id + "@" + strconv.FormatInt(version.Load(), 10), nil
+	}
+	ctx := context.Background()
+	for _, in := range []*instance{a, b} {
+		for _, id := range []string{"1", "2"} {
+			in.cache.Get(ctx, id, load)
+		}
+	}
+	before := loads.Load()
+
+	hook.on.Store(true)
+	version.Store(1) // the write of id 1...
+	if err := a.cache.Invalidate(ctx, "1"); err == nil {
+		t.Fatal("invalidate succeeded through failing pipelines")
+	}
+	hook.on.Store(false) // ...whose invalidation was lost; Redis answers again
+
+	if v, _ := a.cache.Get(ctx, "1", load); v != "1@1" {
+		t.Fatalf("a: id 1 = %q after its write", v)
+	}
+	// a redoes the invalidation on its next use of Redis, once its
+	// breaker lets it (a busy instance uses Redis all the time).
+	deadline := time.Now().Add(3 * time.Second)
+	for i := 0; ; i++ {
+		a.cache.Get(ctx, fmt.Sprint("other-", i), load)
+		v, _ := b.cache.Get(ctx, "1", load)
+		if v == "1@1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b: id 1 still %q after the redone invalidation", v)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Id 2 was not written: both instances still have it in their LRU.
+	n := loads.Load()
+	for _, in := range []*instance{a, b} {
+		if v, _ := in.cache.Get(ctx, "2", load); v != "2@0" {
+			t.Fatalf("id 2 = %q", v)
+		}
+	}
+	if loads.Load() != n {
+		t.Fatalf("id 2 loaded again (loads %d → %d, %d before the write)", n, loads.Load(), before)
+	}
+	if b.cache.Len() != 2 {
+		t.Fatalf("b's LRU holds %d: want ids 1 and 2", b.cache.Len())
+	}
+}
+
+// Entries loaded together expire over a quarter of the TTL, not in one
+// instant: thousands of clients connecting in a few seconds load every
+// membership at once, and their refill would hit Redis and Postgres in
+// one wave 30 s later.
+func TestExpiriesSpread(t *testing.T) {
+	c := New[string](NewBus(nil, testPrefix, nil), Options{Name: uniqueName(t), TTL: time.Minute})
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = strconv.Itoa(i)
+	}
+	before := time.Now()
+	if _, err := c.GetMany(context.Background(), ids, func(_ context.Context, ids []string) (map[string]string, error) {
+		out := make(map[string]string, len(ids))
+		for _, id := range ids {
+			out[id] = id
+		}
+		return out, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	lo, hi := after.Add(time.Hour), before
+	c.l1.mu.Lock()
+	for _, el := range c.l1.m {
+		e := el.Value.(*lruEntry[string])
+		if e.exp.Before(lo) {
+			lo = e.exp
+		}
+		if e.exp.After(hi) {
+			hi = e.exp
+		}
+	}
+	c.l1.mu.Unlock()
+	if lo.Before(before.Add(45*time.Second)) || hi.After(after.Add(time.Minute)) {
+		t.Fatalf("expiries %v..%v after the load: want within [45 s, 60 s]", lo.Sub(before), hi.Sub(before))
+	}
+	if hi.Sub(lo) < 10*time.Second {
+		t.Fatalf("1,000 entries expire within %v of each other", hi.Sub(lo))
 	}
 }

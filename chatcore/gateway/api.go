@@ -23,6 +23,13 @@ type APIConfig struct {
 	MaxBody int
 	// MaxRequest caps REST request bodies (default 64 KiB).
 	MaxRequest int64
+	// MaxFile caps one upload (default 10 MiB), enforced while streaming.
+	MaxFile int64
+	// EditWindow is how long after sending a message its author may edit
+	// it (default 1h; negative: no limit).
+	EditWindow time.Duration
+	// MaxReactions bounds the distinct emoji on one message (default 20).
+	MaxReactions int
 	// SendRate and SendBurst limit messages per connection (20/s, 40).
 	SendRate  float64
 	SendBurst int
@@ -58,6 +65,15 @@ func (c *APIConfig) setDefaults() {
 	}
 	if c.MaxRequest <= 0 {
 		c.MaxRequest = 64 << 10
+	}
+	if c.MaxFile <= 0 {
+		c.MaxFile = 10 << 20
+	}
+	if c.EditWindow == 0 {
+		c.EditWindow = time.Hour
+	}
+	if c.MaxReactions <= 0 {
+		c.MaxReactions = 20
 	}
 	if c.SendRate <= 0 {
 		c.SendRate = 20

@@ -18,10 +18,12 @@ import (
 	"github.com/chatgate/chatgate/chatcore"
 	"github.com/chatgate/chatgate/chatcore/auth"
 	"github.com/chatgate/chatgate/chatcore/bus"
+	"github.com/chatgate/chatgate/chatcore/filestore"
 	"github.com/chatgate/chatgate/chatcore/hub"
 	"github.com/chatgate/chatgate/chatcore/limits"
 	"github.com/chatgate/chatgate/chatcore/metrics"
 	"github.com/chatgate/chatgate/chatcore/presence"
+	"github.com/chatgate/chatgate/chatcore/socket"
 	"github.com/chatgate/chatgate/chatcore/store"
 )
 
@@ -51,6 +53,13 @@ type Config struct {
 	// RedisPrefix starts every Redis key and channel, so deployments can
 	// share a Redis (prefix.go); empty derives it from Store.DSN.
 	RedisPrefix string
+	// Files keeps uploads' bytes; nil: a filestore.Disk at FilesDir
+	// (default .data/files).
+	Files    filestore.Storage
+	FilesDir string
+	// UnattachedFileTTL is how long an upload may wait for a message
+	// before the sweep deletes it (default 24h).
+	UnattachedFileTTL time.Duration
 }
 
 // Core is the chat service of one instance.
@@ -66,14 +75,24 @@ type Core struct {
 	Metrics *metrics.Set
 	revoker *revoker
 	// inval bumps the caches of rooms with new commits (invalidate.go).
-	inval    *invalidator
-	pub      *publisher // built by Start
+	inval *invalidator
+	// searchClean merges the search index's pending list after commits
+	// (store/search_clean.go).
+	searchClean *store.IndexCleaner
+	pub         *publisher // built by Start
+	// mentions resolves @names after commits; inbox finds a user's
+	// connections here (mentions.go).
+	mentions mentioner
+	inbox    inbox
 	presence presence.Manager
 	cache    *caching
 	// Limits holds the token buckets (per user, address, account) and
 	// Conns the open connections per address, both shared through Redis.
 	Limits *limits.Limiter
 	Conns  *limits.ConnCounter
+	// Files keeps uploads' bytes (files.go); sweep deletes the unattached.
+	Files filestore.Storage
+	sweep *sweeper
 
 	dummyOnce sync.Once
 	dummy     string
@@ -153,10 +172,24 @@ func New(cfg Config) (*Core, error) {
 	c.Hub.OnRoomIdle = c.Bus.Unwatch
 	c.cache = newCaching(c)
 	c.inval = newInvalidator(c.bumpRooms)
+	c.inval.history = c.bumpHistory
+	c.mentions.c = c
 	c.Batcher = st.NewBatcher(c.committed)
+	c.searchClean = st.NewIndexCleaner(time.Second)
 	limitErr := func(err error) { m.RedisErrors.WithLabelValues("limit").Inc() }
 	c.Limits = limits.NewLimiter(cfg.Redis, cfg.RedisPrefix+"rl:", limitErr)
 	c.Conns = limits.NewConnCounter(cfg.Redis, cfg.RedisPrefix+"conns:", cfg.Instance, limitErr)
+	c.Files = cfg.Files
+	if c.Files == nil {
+		if cfg.FilesDir == "" {
+			cfg.FilesDir = defaultFilesDir
+		}
+		c.Files = filestore.NewDisk(cfg.FilesDir)
+	}
+	if cfg.UnattachedFileTTL <= 0 {
+		cfg.UnattachedFileTTL = 24 * time.Hour
+	}
+	c.sweep = newSweeper(c, cfg.UnattachedFileTTL)
 	return c, nil
 }
 
@@ -186,7 +219,9 @@ func (c *Core) Start(ctx context.Context) error {
 	c.pub = newPublisher(c.Bus, c.log, 1<<16, func(n int) {
 		m.BusPublished.WithLabelValues("dropped").Add(float64(n))
 	})
+	c.sweep.Start()
 	c.Batcher.Start()
+	c.searchClean.Start()
 	var runCtx context.Context
 	runCtx, c.cancel = context.WithCancel(context.Background())
 	go c.Conns.Run(runCtx)
@@ -224,7 +259,11 @@ func (c *Core) Stop(ctx context.Context) error {
 	if c.cancel != nil {
 		c.cancel()
 	}
+	c.searchClean.Stop()
 	c.revoker.stop()
+	if c.started {
+		c.sweep.Stop()
+	}
 	if c.pub != nil {
 		c.pub.stop()
 	}
@@ -320,11 +359,11 @@ func (o busObserver) RedisCall(cmd string, d time.Duration, err error) {
 // (publisher.go, off the flusher; dropped under overload, then backfilled).
 func (c *Core) committed(msgs []chatcore.Message) {
 	now := time.Now()
-	for i := range msgs {
-		c.Hub.Deliver(&msgs[i], now)
-	}
+	deliver(c.Hub, msgs, now)
 	c.CacheCommitted(msgs)
 	c.pub.add(msgs, now)
+	c.mentions.add(msgs)
+	c.searchClean.Note()
 }
 
 // Typing delivers a typing event here and on the other instances.
@@ -337,9 +376,23 @@ func (c *Core) Typing(ctx context.Context, room, user int64) error {
 type busHandler struct{ c *Core }
 
 func (b busHandler) OnMessages(msgs []chatcore.Message, committed time.Time) {
+	deliver(b.c.Hub, msgs, committed)
+}
+
+// deferredPool recycles deliver's socket.Deferred and its scratch buffers.
+var deferredPool = sync.Pool{New: func() any { return new(socket.Deferred) }}
+
+// deliver hands msgs to the hub and then writes the local subscribers'
+// sockets on this goroutine (the batcher's flusher, or the bus reader):
+// one non-blocking write(2) per connection instead of a writer goroutine
+// each (socket/inline.go).
+func deliver(h *hub.Hub, msgs []chatcore.Message, committed time.Time) {
+	d := deferredPool.Get().(*socket.Deferred)
 	for i := range msgs {
-		b.c.Hub.Deliver(&msgs[i], committed)
+		h.DeliverDeferred(&msgs[i], committed, d)
 	}
+	d.Flush()
+	deferredPool.Put(d)
 }
 
 func (b busHandler) OnTyping(room, user int64) {

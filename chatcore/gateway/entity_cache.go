@@ -40,6 +40,9 @@ type caching struct {
 	// userRooms is each user's memberships with read markers: the
 	// per-user part of the room list (rest_roomlist.go).
 	userRooms *entitycache.Cache[[]store.RoomRead]
+	// memberLoads answers the membership checks both levels missed, in
+	// batches.
+	memberLoads *memberBatch
 
 	mu   sync.Mutex
 	tags map[string]*tagRef
@@ -56,7 +59,8 @@ func newCaching(c *Core) *caching {
 		counts:  entitycache.New[int64](bus, entitycache.Options{Name: "message_count", TTL: countTTL}),
 		// It decides which private rooms a user's list shows: the same
 		// bound as membership answers.
-		userRooms: entitycache.New[[]store.RoomRead](bus, entitycache.Options{Name: "user_rooms", TTL: membershipTTL, L1Size: 100000}),
+		userRooms:   entitycache.New[[]store.RoomRead](bus, entitycache.Options{Name: "user_rooms", TTL: membershipTTL, L1Size: 100000}),
+		memberLoads: newMemberBatch(c.Store.Memberships),
 	}
 	// A membership notice, from this instance or another, re-checks the
 	// live subscriptions it concerns; a lost channel re-checks them all.
@@ -196,7 +200,7 @@ func (c *Core) cachedUser(ctx context.Context, id int64) (chatcore.User, error) 
 // isMember caches both answers: every membership change invalidates.
 func (c *Core) isMember(ctx context.Context, room, user int64) (bool, error) {
 	return c.caches().members.Get(ctx, memberKey(room, user), func(ctx context.Context, _ string) (bool, error) {
-		return c.Store.IsMember(ctx, room, user)
+		return c.caches().memberLoads.isMember(ctx, room, user)
 	})
 }
 
@@ -244,6 +248,19 @@ func (c *Core) messagesPosted(ctx context.Context, rooms ...int64) {
 	}
 	k.logErr("message_count", k.counts.Invalidate(ctx, ids...))
 	k.bumpTags(ctx, tags...)
+}
+
+// eventsCommitted follows stored room events (edits, deletes, reactions)
+// in rooms, after messagesPosted: the history pages below the newest
+// (history:R) show the messages they change. All of a room's pages go, not
+// only the one holding the target: the route's tags are fixed before the
+// page is read, and events are rare next to reads.
+func (c *Core) eventsCommitted(ctx context.Context, rooms ...int64) {
+	tags := make([]string, len(rooms))
+	for i, r := range rooms {
+		tags[i] = tagHistory(r)
+	}
+	c.caches().bumpTags(ctx, tags...)
 }
 
 // readMarked follows a read-marker move (the room list shows it).

@@ -26,9 +26,14 @@ import (
 // after it is fresh; a WebSocket send does not wait.
 type invalidator struct {
 	bump func(rooms []int64)
+	// history, when set, is the extra bump of rooms that had room events
+	// (their history pages: eventsCommitted), in the same round, before
+	// the round's waiters are released.
+	history func(rooms []int64)
 
 	mu      sync.Mutex
 	dirty   map[int64]int64 // room -> newest seq marked and not yet bumped
+	events  map[int64]bool  // rooms of dirty with a room event among their marks
 	waiters map[int64][]waiter
 	running bool
 }
@@ -39,7 +44,7 @@ type waiter struct {
 }
 
 func newInvalidator(bump func(rooms []int64)) *invalidator {
-	return &invalidator{bump: bump, dirty: make(map[int64]int64), waiters: make(map[int64][]waiter)}
+	return &invalidator{bump: bump, dirty: make(map[int64]int64), events: make(map[int64]bool), waiters: make(map[int64][]waiter)}
 }
 
 // markLocked adds the rooms of msgs to the set and starts the drain.
@@ -48,6 +53,9 @@ func (v *invalidator) markLocked(msgs []chatcore.Message) {
 		m := &msgs[i]
 		if seq, ok := v.dirty[m.Room]; !ok || m.Seq > seq {
 			v.dirty[m.Room] = m.Seq
+		}
+		if m.Kind != chatcore.KindMessage {
+			v.events[m.Room] = true
 		}
 	}
 	if len(v.dirty) > 0 && !v.running {
@@ -66,7 +74,7 @@ func (v *invalidator) visibleLocked(room, seq int64) <-chan struct{} {
 
 func (v *invalidator) run() {
 	for {
-		round := v.take()
+		round, events := v.take()
 		if round == nil {
 			return
 		}
@@ -76,21 +84,32 @@ func (v *invalidator) run() {
 		}
 		slices.Sort(rooms)
 		v.bump(rooms)
+		if len(events) > 0 && v.history != nil {
+			hist := make([]int64, 0, len(events))
+			for room := range events {
+				hist = append(hist, room)
+			}
+			slices.Sort(hist)
+			v.history(hist)
+		}
 		v.wake(round)
 	}
 }
 
 // take empties the set into one round; nil when there is nothing to do.
-func (v *invalidator) take() map[int64]int64 {
+func (v *invalidator) take() (map[int64]int64, map[int64]bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if len(v.dirty) == 0 {
 		v.running = false
-		return nil
+		return nil, nil
 	}
-	round := v.dirty
+	round, events := v.dirty, v.events
 	v.dirty = make(map[int64]int64)
-	return round
+	if len(events) > 0 {
+		v.events = make(map[int64]bool)
+	}
+	return round, events
 }
 
 // wake releases the waiters the round covered.
@@ -147,6 +166,14 @@ func (v *invalidator) idle(ctx context.Context) {
 func (c *Core) visible(room, seq int64) (done <-chan struct{}) {
 	c.withInvalidator(func(v *invalidator) { done = v.visibleLocked(room, seq) })
 	return done
+}
+
+// bumpHistory is one round's invalidation of the history pages of rooms
+// with room events.
+func (c *Core) bumpHistory(rooms []int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.eventsCommitted(ctx, rooms...)
 }
 
 // bumpRooms is one round's invalidation.

@@ -247,9 +247,9 @@ func TestInvalidationSurvivesPublishOverflow(t *testing.T) {
 	if n := tc.count(tagRoom(room)); n != 2 {
 		t.Fatalf("%d bumps after two sends, want 2", n)
 	}
-	if dropped.Load() != 2 {
-		t.Fatalf("dropped %d from the bus, want 2", dropped.Load())
-	}
+	// The publish follows the invalidation (core.go committed), so the 201
+	// may come before the second drop.
+	eventually(t, "both messages dropped from the bus", func() bool { return dropped.Load() == 2 })
 }
 
 // TestInvalidationBurstOneBump: 1,000 sends to one room while a bump is

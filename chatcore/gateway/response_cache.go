@@ -56,6 +56,8 @@ func (c *Core) AddTagInvalidator(name string, inv TagInvalidator) (release func(
 //	room:R      room R's newest messages: posts, joins, leaves
 //	members:R   room R's info (stored part), member list and history
 //	            pages: joins, leaves
+//	history:R   room R's history pages: room events (edit, delete,
+//	            reaction)
 //	rooms:list  the room list's stored part (public rooms): rooms
 //	            created, joins, leaves
 //	user:U      U's profile and /api/me: U's read markers
@@ -72,6 +74,10 @@ func (c *Core) AddTagInvalidator(name string, inv TagInvalidator) (release func(
 func tagRoom(id int64) string    { return "room:" + strconv.FormatInt(id, 10) }
 func tagMembers(id int64) string { return "members:" + strconv.FormatInt(id, 10) }
 func tagUser(id int64) string    { return "user:" + strconv.FormatInt(id, 10) }
+
+// tagHistory is room R's history pages below the newest: room events
+// (edit, delete, reaction) bump it, since they change messages on them.
+func tagHistory(id int64) string { return "history:" + strconv.FormatInt(id, 10) }
 
 const tagRoomList = "rooms:list"
 

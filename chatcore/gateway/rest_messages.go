@@ -34,15 +34,18 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	if err != nil {
 		return err
 	}
-	out := make([]wire.Msg, len(msgs))
+	// Each entry has its type: messages (in their current state) and room
+	// events, a gap-free run of the room's stream.
+	out := make([]any, len(msgs))
 	for i := range msgs {
-		out[i] = wire.FromMessage(&msgs[i])
+		out[i] = wire.Entry(&msgs[i])
 	}
 	if p.hasBefore && belowNewest(msgs, p.before) {
-		// A page wholly below the newest message never changes (messages
-		// are immutable, seqs gap-free and committed in order); only who
-		// may read it does.
-		setTags(w.Header(), tagMembers(id))
+		// A page wholly below the newest message gets no new message (seqs
+		// are gap-free and committed in order); who may read it changes
+		// (members:R) and its messages' state changes with room events
+		// (history:R).
+		setTags(w.Header(), tagMembers(id), tagHistory(id))
 	} else {
 		setTags(w.Header(), tagRoom(id))
 	}
@@ -51,7 +54,7 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 }
 
 // belowNewest reports whether a history page (newest first) below before
-// is complete for good: it holds seq before-1, so every seq under before
+// gets no new entry: it holds seq before-1, so every seq under before
 // exists already. A before of 0 or past the newest message asks for the
 // newest page, which the next message changes.
 func belowNewest(msgs []chatcore.Message, before int64) bool {
@@ -111,8 +114,9 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request, who auth.Claim
 		return err
 	}
 	var req struct {
-		Body string `json:"body"`
-		CID  string `json:"cid"`
+		Body  string  `json:"body"`
+		CID   string  `json:"cid"`
+		Files []int64 `json:"files"`
 	}
 	if err := a.decode(w, r, &req); err != nil {
 		return err
@@ -121,13 +125,23 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request, who auth.Claim
 	// message is stored and its room's caches are invalidated.
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	res, err := a.sender().sendSync(ctx, outgoing{room: id, who: who, body: req.Body, cid: req.CID})
+	res, err := a.sender().sendSync(ctx, outgoing{room: id, who: who, body: req.Body, cid: req.CID, files: req.Files})
 	if err != nil {
 		return err
 	}
 	status := http.StatusCreated
 	if res.Duplicate {
 		status = http.StatusOK
+		if len(req.Files) > 0 {
+			// The batcher answers a duplicate without its files (its
+			// lookup reads messages only); the answer is the stored
+			// message, files included.
+			one := []chatcore.Message{res.Msg}
+			if err := a.core.Store.FillFiles(ctx, id, one); err != nil {
+				return err
+			}
+			res.Msg = one[0]
+		}
 	}
 	writeJSON(w, status, wire.FromMessage(&res.Msg))
 	return nil

@@ -58,8 +58,12 @@ func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte) (
 		return nil, err
 	}
 	read := make(map[int64]int64, len(mine))
+	mentions := make(map[int64]int64)
 	for _, m := range mine {
 		read[m.Room] = m.LastRead
+		if m.Mentions > 0 {
+			mentions[m.Room] = m.Mentions
+		}
 	}
 	rooms := list.Rooms[:len(list.Rooms):len(list.Rooms)]
 	have := make(map[int64]bool, len(rooms))
@@ -67,6 +71,7 @@ func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte) (
 		r := &rooms[i]
 		have[r.ID] = true
 		r.LastReadSeq, r.Joined = read[r.ID]
+		r.UnreadMentions = mentions[r.ID]
 		if !r.Joined {
 			r.LastReadSeq = 0
 		}
@@ -82,7 +87,7 @@ func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte) (
 			}
 			return nil, err
 		}
-		room.Joined, room.LastReadSeq = true, m.LastRead
+		room.Joined, room.LastReadSeq, room.UnreadMentions = true, m.LastRead, m.Mentions
 		rooms = append(rooms, room)
 	}
 	slices.SortFunc(rooms, func(a, b chatcore.Room) int {

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 
+	"github.com/chatgate/chatgate/chatcore"
 	"github.com/chatgate/chatgate/chatcore/auth"
 	"github.com/chatgate/chatgate/chatcore/socket"
 	"github.com/chatgate/chatgate/chatcore/store"
@@ -129,6 +130,7 @@ func (s *session) run() {
 	a, conn := s.a, s.c
 	defer a.wg.Done()
 	remove := a.conns.Add(conn)
+	unbox := a.core.inboxAdd(s.who.UserID, conn)
 	m := a.core.Metrics
 	m.Connects.Inc()
 	m.Connections.Inc()
@@ -138,6 +140,7 @@ func (s *session) run() {
 	for room := range s.rooms {
 		a.core.Hub.Unsubscribe(conn, room)
 	}
+	unbox()
 	remove()
 	s.release()
 	code := conn.CloseCode()
@@ -182,12 +185,20 @@ func (s *session) handle(data []byte, err error) {
 		s.fail(wire.CodeBadRequest, err.Error(), f.CID, f.Room)
 		return
 	}
-	if f.Type != wire.TypeSend && !s.allowCommand() {
+	if !isWrite(f.Type) && !s.allowCommand() {
 		return
 	}
 	switch f.Type {
 	case wire.TypeSend:
 		s.send(&f)
+	case wire.TypeEdit:
+		s.event(&f, chatcore.KindEdit, f.Body)
+	case wire.TypeDelete:
+		s.event(&f, chatcore.KindDelete, "")
+	case wire.TypeReact:
+		s.event(&f, chatcore.KindReact, f.Emoji)
+	case wire.TypeUnreact:
+		s.event(&f, chatcore.KindUnreact, f.Emoji)
 	case wire.TypeSubscribe:
 		s.subscribe(&f)
 	case wire.TypeUnsubscribe:
@@ -224,7 +235,7 @@ func (s *session) send(f *wire.ClientFrame) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	room, cid := f.Room, f.CID
-	err := s.a.sender().sendAsync(ctx, outgoing{room: room, who: s.who, body: f.Body, cid: cid}, s.allowSend,
+	err := s.a.sender().sendAsync(ctx, outgoing{room: room, who: s.who, body: f.Body, cid: cid, files: f.Files}, s.allowSend,
 		func(res store.SendResult, err error) {
 			if err != nil {
 				s.failErr(err, cid, room)
@@ -232,6 +243,35 @@ func (s *session) send(f *wire.ClientFrame) {
 			}
 			s.c.Send(wire.AckEvent{Type: wire.TypeAck, CID: cid, Room: room, Seq: res.Msg.Seq, Duplicate: res.Duplicate})
 		})
+	if err != nil && !errors.Is(err, errClosing) {
+		s.failErr(err, cid, room)
+	}
+}
+
+// isWrite reports whether a frame type is a write, rated by the send
+// bucket (sends and room events) rather than the command bucket.
+func isWrite(t string) bool {
+	switch t {
+	case wire.TypeSend, wire.TypeEdit, wire.TypeDelete, wire.TypeReact, wire.TypeUnreact:
+		return true
+	}
+	return false
+}
+
+// event is the WebSocket adapter of the room-event use case (events.go),
+// answered like a send: an ack (with target) or an error, matched by cid.
+func (s *session) event(f *wire.ClientFrame, kind chatcore.Kind, body string) {
+	ctx, cancel := s.ctx()
+	defer cancel()
+	e := roomEvent{room: f.Room, who: s.who, kind: kind, target: f.Seq, body: body, cid: f.CID}
+	cid, room := f.CID, f.Room
+	err := s.a.eventAsync(ctx, e, s.allowSend, func(res store.EventResult, err error) {
+		if err != nil {
+			s.failErr(err, cid, room)
+			return
+		}
+		s.c.Send(eventAck(cid, &e, res))
+	})
 	if err != nil && !errors.Is(err, errClosing) {
 		s.failErr(err, cid, room)
 	}

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/chatcore/socket"
 	"github.com/chatgate/chatgate/chatcore/wire"
 )
 
@@ -123,6 +124,15 @@ func (h *Hub) initRoom(r *room) {
 // Deliver hands a committed message to the room's subscribers. It may be
 // called from any goroutine, in any order, more than once per message.
 func (h *Hub) Deliver(m *chatcore.Message, committed time.Time) {
+	h.DeliverDeferred(m, committed, nil)
+}
+
+// DeliverDeferred is Deliver for a caller that writes the sockets itself:
+// subscribers that can (socket.Conn) queue the frame into d without
+// starting a writer goroutine, and the caller calls d.Flush once it is
+// done with the hub, outside its locks (socket/inline.go says why). A nil
+// d is Deliver.
+func (h *Hub) DeliverDeferred(m *chatcore.Message, committed time.Time, d *socket.Deferred) {
 	s := h.shard(m.Room)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -140,14 +150,18 @@ func (h *Hub) Deliver(m *chatcore.Message, committed time.Time) {
 	f.Committed = committed
 	r.pending[m.Seq] = &pendingMsg{frame: f, committed: committed}
 	if r.delivered >= 0 {
-		h.drainPending(r)
+		h.drainPendingTo(r, d)
 	}
 }
 
 // drainPending delivers the contiguous run after delivered and arms the gap
 // timer when messages wait behind a hole. Caller holds the shard lock and
 // r.delivered is known.
-func (h *Hub) drainPending(r *room) {
+func (h *Hub) drainPending(r *room) { h.drainPendingTo(r, nil) }
+
+// drainPendingTo is drainPending with the subscribers' writes deferred to d
+// (nil: none).
+func (h *Hub) drainPendingTo(r *room, d *socket.Deferred) {
 	for seq, p := range r.pending {
 		if seq <= r.delivered {
 			delete(r.pending, seq)
@@ -160,14 +174,20 @@ func (h *Hub) drainPending(r *room) {
 			break
 		}
 		delete(r.pending, r.delivered+1)
-		h.fanOut(r, p)
+		h.fanOut(r, p, d)
 	}
 	if len(r.pending) > 0 && r.gapTimer == nil && !r.gapFilling {
 		r.gapTimer = time.AfterFunc(h.cfg.GapGrace, func() { h.catchUp(r) })
 	}
 }
 
-func (h *Hub) fanOut(r *room, p *pendingMsg) {
+// deferredSubscriber is a Subscriber whose writes can wait for the caller's
+// socket.Deferred (socket.Conn is one).
+type deferredSubscriber interface {
+	EnqueueDeferred(f *wire.Frame, d *socket.Deferred) bool
+}
+
+func (h *Hub) fanOut(r *room, p *pendingMsg, d *socket.Deferred) {
 	f := p.frame
 	r.delivered = f.Seq
 	h.remember(r, f)
@@ -185,7 +205,13 @@ func (h *Hub) fanOut(r *room, p *pendingMsg) {
 			st.buf = append(st.buf, f)
 		case f.Seq == st.next:
 			st.next++
-			if sub.Enqueue(f) {
+			var queued bool
+			if ds, ok := sub.(deferredSubscriber); ok && d != nil {
+				queued = ds.EnqueueDeferred(f, d)
+			} else {
+				queued = sub.Enqueue(f)
+			}
+			if queued {
 				n++
 			}
 		}

@@ -72,11 +72,13 @@ func TestLimiterSharedAcrossInstances(t *testing.T) {
 func TestLimiterRefills(t *testing.T) {
 	rdb, prefix := testRedis(t)
 	for name, l := range map[string]*Limiter{"redis": NewLimiter(rdb, prefix, nil), "local": NewLimiter(nil, "", nil)} {
-		r := Rate{PerSecond: 20, Burst: 2}
+		// A token per 250 ms: five takes against Redis on a busy machine
+		// must not last long enough to earn another one.
+		r := Rate{PerSecond: 4, Burst: 2}
 		if got := takeAll(l, "u", r, 5); got != 2 {
 			t.Fatalf("%s: %d of 5 allowed with burst 2", name, got)
 		}
-		time.Sleep(120 * time.Millisecond) // 2.4 tokens
+		time.Sleep(600 * time.Millisecond) // 2.4 tokens, capped at the burst
 		if got := takeAll(l, "u", r, 5); got != 2 {
 			t.Fatalf("%s: %d allowed after refilling two tokens", name, got)
 		}

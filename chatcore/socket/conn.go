@@ -12,6 +12,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -124,6 +125,14 @@ type Conn struct {
 	userID   int64
 	compress bool
 
+	// raw is the socket's descriptor for the inline writes of inline.go
+	// (nil when the connection is not a plain TCP socket, e.g. TLS: then
+	// every write goes through gorilla on a writer goroutine).
+	raw syscall.RawConn
+	// frameMu is held while a frame is written outside gorilla (inline.go)
+	// and by an abort's close frame, so neither lands inside the other.
+	frameMu sync.Mutex
+
 	mu          sync.Mutex
 	queue       []item
 	queuedBytes int
@@ -162,8 +171,11 @@ func New(ws *websocket.Conn, cfg *Config, obs Observer, userID int64, compress b
 	// Control frames and small batches go uncompressed; big events use a
 	// shared PreparedMessage that carries its own compression.
 	ws.EnableWriteCompression(false)
-	if tc, ok := ws.NetConn().(*net.TCPConn); ok && cfg.SendBuffer > 0 {
-		_ = tc.SetWriteBuffer(cfg.SendBuffer)
+	if tc, ok := ws.NetConn().(*net.TCPConn); ok {
+		if cfg.SendBuffer > 0 {
+			_ = tc.SetWriteBuffer(cfg.SendBuffer)
+		}
+		c.raw, _ = tc.SyscallConn()
 	}
 	return c
 }
@@ -186,9 +198,11 @@ func (c *Conn) Enqueue(f *wire.Frame) bool {
 	return c.push(item{frame: f}, len(f.Data))
 }
 
-// Send queues a one-off event (acks, errors, pongs).
+// Send queues a one-off event (acks, errors, pongs) and, when no writer
+// runs, writes it right away on the caller's goroutine (inline.go). Call it
+// without holding locks that a write(2) must not hold up.
 func (c *Conn) Send(v any) bool {
-	return c.Enqueue(wire.NewFrame(0, wire.Encode(v)))
+	return c.sendNow(wire.NewFrame(0, wire.Encode(v)))
 }
 
 // Ping queues a WebSocket ping; the heartbeat calls it for every connection.
@@ -210,22 +224,7 @@ func (c *Conn) expired(now time.Time) bool {
 }
 
 func (c *Conn) push(it item, size int) bool {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return false
-	}
-	if len(c.queue) >= c.cfg.QueueFrames || c.queuedBytes+size > c.cfg.QueueBytes {
-		c.mu.Unlock()
-		c.obs.Overflow()
-		c.Abort(wire.CloseTooSlow, "too slow to keep up: resume with since")
-		return false
-	}
-	c.queue = append(c.queue, it)
-	c.queuedBytes += size
-	c.startWriter()
-	c.mu.Unlock()
-	return true
+	return c.pushTo(it, size, nil)
 }
 
 // startWriter starts the writer unless one runs. Caller holds c.mu and has
@@ -316,7 +315,9 @@ func (c *Conn) Abort(code int, reason string) {
 		// wait as long as a write may take. A client that resumes reading
 		// in that time gets what was sent, then the close code; one that
 		// does not is cut off when the write times out.
+		c.frameMu.Lock() // after a frame an inline write began (inline.go)
 		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(c.cfg.WriteTimeout))
+		c.frameMu.Unlock()
 		c.closing.Done()
 		c.shutdown()
 	}()
@@ -457,14 +458,7 @@ func (c *Conn) writeRun(run []*wire.Frame) error {
 	} else {
 		buf := batchPool.Get().(*bytes.Buffer)
 		buf.Reset()
-		buf.WriteByte('[')
-		for i, f := range run {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			buf.Write(f.Data)
-		}
-		buf.WriteByte(']')
+		appendArray(buf, run)
 		_, err = w.Write(buf.Bytes())
 		if buf.Cap() <= 256<<10 {
 			batchPool.Put(buf)

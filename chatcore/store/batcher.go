@@ -25,6 +25,9 @@ type SendRequest struct {
 	UserName string // copied into the result; not stored (users.name is)
 	Body     string
 	CID      string // client id; "" disables idempotency for this message
+	// Files are attached to the message in its flush's transaction
+	// (attach_files); nil for a message without files, which costs nothing.
+	Files []chatcore.File
 }
 
 // SendResult answers one SendRequest. Duplicate means (UserID, CID) was
@@ -64,6 +67,11 @@ type pending struct {
 
 	decided bool     // res is final for this attempt (duplicate or room not found)
 	dupOf   *pending // same (user, cid) as an earlier request of this flush
+
+	// ev is set for a room event (events.go), which the flush commits on
+	// its own after the messages and answers through evDone.
+	ev     *EventRequest
+	evDone func(EventResult)
 }
 
 // Batcher turns concurrent sends into few transactions. See NewBatcher.
@@ -154,14 +162,18 @@ func (b *Batcher) Submit(req SendRequest, done func(SendResult)) error {
 	if !validText(req.Body) || !validText(req.CID) {
 		return ErrInvalidText
 	}
-	p := &pending{req: req, done: done}
+	return b.enqueue(&pending{req: req, done: done})
+}
+
+// enqueue queues p to its room's flusher without blocking.
+func (b *Batcher) enqueue(p *pending) error {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.stopped {
 		return fmt.Errorf("store: batcher stopped: %w", chatcore.ErrUnavailable)
 	}
 	select {
-	case b.queues[b.shard(req.Room)] <- p:
+	case b.queues[b.shard(p.req.Room)] <- p:
 		return nil
 	default:
 		return fmt.Errorf("store: batcher queue full: %w", chatcore.ErrUnavailable)
@@ -243,8 +255,9 @@ func (b *Batcher) worker(queue chan *pending) {
 
 // flusher holds one worker's reusable buffers.
 type flusher struct {
-	b     *Batcher
-	batch []*pending
+	b      *Batcher
+	batch  []*pending
+	events []*pending // the batch's room events (splitEvents)
 
 	primaries []*pending
 	keys      map[dupKey]*pending
@@ -252,11 +265,13 @@ type flusher struct {
 	// unnest parameters
 	rooms, offs, users []int64
 	bodies, cids       []string
-	dupUsers           []int64
-	dupCIDs            []string
-	runs               []roomRun
-	runRooms, runNs    []int64
-	commit             time.Duration // duration of the last successful commit round trip
+	// attach_files parameters, filled only for messages with files
+	fileIDs, fileRooms, fileOffs, fileUsers []int64
+	dupUsers                                []int64
+	dupCIDs                                 []string
+	runs                                    []roomRun
+	runRooms, runNs                         []int64
+	commit                                  time.Duration // duration of the last successful commit round trip
 }
 
 // roomRun is the slice of a flush that belongs to one room.
@@ -279,12 +294,22 @@ type dupKey struct {
 // cause.
 func isolate(err error) bool {
 	sentinel := classify(err)
-	return (sentinel == nil || errors.Is(sentinel, chatcore.ErrInvalidInput)) && pgCode(err) != codeUniqueViolation
+	return (sentinel == nil || errors.Is(sentinel, chatcore.ErrInvalidInput) || isFileAttach(err)) && pgCode(err) != codeUniqueViolation
 }
 
 // flush commits f.batch and answers every request in it: acks first, then
-// onCommit with the new messages.
+// onCommit with the new messages; then the batch's room events, each in a
+// transaction of its own (events.go).
 func (f *flusher) flush() {
+	f.splitEvents()
+	if len(f.batch) > 0 {
+		f.flushMessages()
+	}
+	f.flushEvents()
+}
+
+// flushMessages commits the batch's messages.
+func (f *flusher) flushMessages() {
 	anyCID := f.dedupe()
 	f.sortByRoom()
 	err := f.commitWithRetries(anyCID)
@@ -394,6 +419,9 @@ func (f *flusher) oneByOne(err error) {
 	for _, p := range all {
 		f.primaries = append(f.primaries[:0], p)
 		if e := f.attempt(false); e != nil {
+			if isFileAttach(e) {
+				e = ErrFileTaken
+			}
 			p.res = SendResult{Err: e}
 		}
 	}
@@ -404,6 +432,9 @@ func (f *flusher) oneByOne(err error) {
 // as a whole) and returns the newly committed messages.
 func (f *flusher) settle(err error) []chatcore.Message {
 	var committed []chatcore.Message
+	if isFileAttach(err) {
+		err = ErrFileTaken // a flush of one message: it is the one
+	}
 	for _, p := range f.primaries {
 		if err != nil {
 			p.res = SendResult{Err: err}
@@ -472,6 +503,7 @@ func (f *flusher) attempt(precheck bool) error {
 func (f *flusher) plan() []roomRun {
 	f.rooms, f.offs, f.users = f.rooms[:0], f.offs[:0], f.users[:0]
 	f.bodies, f.cids = f.bodies[:0], f.cids[:0]
+	f.fileIDs, f.fileRooms, f.fileOffs, f.fileUsers = f.fileIDs[:0], f.fileRooms[:0], f.fileOffs[:0], f.fileUsers[:0]
 	runs := f.runs[:0]
 	for i := 0; i < len(f.primaries); {
 		room := f.primaries[i].req.Room
@@ -494,6 +526,12 @@ func (f *flusher) plan() []roomRun {
 				f.users = append(f.users, p.req.UserID)
 				f.bodies = append(f.bodies, p.req.Body)
 				f.cids = append(f.cids, p.req.CID)
+				for _, file := range p.req.Files {
+					f.fileIDs = append(f.fileIDs, file.ID)
+					f.fileRooms = append(f.fileRooms, room)
+					f.fileOffs = append(f.fileOffs, k-n)
+					f.fileUsers = append(f.fileUsers, p.req.UserID)
+				}
 			}
 		}
 		i = j
@@ -502,19 +540,39 @@ func (f *flusher) plan() []roomRun {
 	return runs
 }
 
-// writeFlush is the write: the whole attempt as ONE statement (sqlFlush)
-// sent as a one-query pgx.Batch, i.e. one round trip in an implicit
+// writeFlush is the write: the whole attempt as ONE statement (sqlFlush, or
+// sqlFlushOne when it touches one room) sent as a one-query pgx.Batch, i.e. one round trip in an implicit
 // transaction. It was measured against a transaction with CopyFrom and
 // against one UPDATE per room (strategies_test.go, BENCHMARKS.md): same
 // Postgres work or less, ~40% less Go CPU, fewer round trips.
 func (f *flusher) writeFlush(ctx context.Context, runs []roomRun, ts time.Time) error {
-	f.runArrays(runs)
 	var batch pgx.Batch
-	batch.Queue(sqlFlush, f.runRooms, f.runNs, f.rooms, f.offs, f.users, f.bodies, f.cids, ts)
+	if len(runs) == 1 {
+		// The common flush at everyday rates (one message, one room):
+		// one row lock cannot deadlock, so no locking CTE.
+		batch.Queue(sqlFlushOne, runs[0].room, runs[0].n, f.offs, f.users, f.bodies, f.cids, ts)
+	} else {
+		f.runArrays(runs)
+		batch.Queue(sqlFlush, f.runRooms, f.runNs, f.rooms, f.offs, f.users, f.bodies, f.cids, ts)
+	}
+	if len(f.fileIDs) > 0 {
+		// Same batch, same implicit transaction (one Sync): the files are
+		// attached with their messages or, if one is taken, nothing is
+		// stored. Flushes without files send only the flush statement.
+		// The files' rooms are locked by then (the bump), so no other
+		// flush can touch these rows.
+		batch.Queue(sqlAttachFiles, f.fileIDs, f.fileRooms, f.fileOffs, f.fileUsers)
+	}
 	br := f.b.s.pool.SendBatch(ctx, &batch)
 	if err := f.readBumps(br, runs); err != nil {
 		br.Close()
 		return err
+	}
+	if len(f.fileIDs) > 0 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
 	}
 	// Close reads up to ReadyForQuery, i.e. past the implicit COMMIT at the
 	// batch's Sync: only after it returns nil is anything durable.
@@ -571,12 +629,13 @@ func (f *flusher) fill(runs []roomRun, ts time.Time) {
 				continue
 			}
 			p.res = SendResult{Msg: chatcore.Message{
-				Room: r.room,
-				Seq:  r.last - r.n + k,
-				User: chatcore.UserRef{ID: p.req.UserID, Name: p.req.UserName},
-				Body: p.req.Body,
-				CID:  p.req.CID,
-				TS:   ts,
+				Room:  r.room,
+				Seq:   r.last - r.n + k,
+				User:  chatcore.UserRef{ID: p.req.UserID, Name: p.req.UserName},
+				Body:  p.req.Body,
+				CID:   p.req.CID,
+				TS:    ts,
+				Files: p.req.Files,
 			}}
 		}
 	}
@@ -612,8 +671,32 @@ const (
 		)
 		SELECT id, last_seq FROM bumped`
 
+	// sqlAttachFiles attaches the files of a flush's messages (migration
+	// 0007): file i to its room's bumped last_seq + off, raising CG409 when
+	// one is not its sender's unattached upload to that room.
+	sqlAttachFiles = `SELECT attach_files($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])`
+
+	// sqlFlushOne is sqlFlush for a flush that touches one room, the usual
+	// case below a few thousand messages per second: a transaction that
+	// locks a single row cannot be part of a deadlock, so the UPDATE takes
+	// the lock itself. Skipping the locking CTE saves a tuple lock (a WAL
+	// record and a dirtied buffer) and the unnest of the run arrays per
+	// flush. Same rows, same answer: (id, last_seq), none when the room does
+	// not exist.
+	sqlFlushOne = `
+		WITH bumped AS (
+			UPDATE rooms SET last_seq = last_seq + $2 WHERE id = $1
+			RETURNING id, last_seq
+		), ins AS (
+			INSERT INTO messages (room_id, seq, user_id, body, client_id, created_at)
+			SELECT b.id, b.last_seq + m.off, m.uid, m.body, NULLIF(m.cid, ''), $7
+			FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[]) AS m(off, uid, body, cid)
+			CROSS JOIN bumped b
+		)
+		SELECT id, last_seq FROM bumped`
+
 	sqlFindDuplicates = `
-		SELECT m.user_id, m.client_id, m.room_id, m.seq, m.body, m.created_at
+		SELECT m.user_id, m.client_id, m.room_id, m.seq, m.body, m.created_at, m.kind
 		FROM unnest($1::bigint[], $2::text[]) AS k(uid, cid)
 		JOIN messages m ON m.user_id = k.uid AND m.client_id = k.cid`
 )
@@ -641,7 +724,8 @@ func (f *flusher) lookupDuplicates() error {
 		for rows.Next() {
 			var k dupKey
 			var m chatcore.Message
-			if err := rows.Scan(&k.user, &k.cid, &m.Room, &m.Seq, &m.Body, &m.TS); err != nil {
+			var kind int16
+			if err := rows.Scan(&k.user, &k.cid, &m.Room, &m.Seq, &m.Body, &m.TS, &kind); err != nil {
 				return n, err
 			}
 			n++
@@ -649,6 +733,7 @@ func (f *flusher) lookupDuplicates() error {
 			if p == nil {
 				continue
 			}
+			m.Kind = chatcore.Kind(kind) // a cid an event used: the caller's conflict
 			m.User = chatcore.UserRef{ID: k.user, Name: p.req.UserName}
 			m.CID = k.cid
 			m.TS = m.TS.UTC()

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"math"
+	"time"
 
 	"github.com/chatgate/chatgate/chatcore"
 )
@@ -13,10 +16,24 @@ import (
 // OFFSET cannot do (notes/performance.md §7). The author name comes from a
 // join on users (a nested-loop PK probe per returned row). Soft-deleted
 // messages keep their seq, so readers see no gap, but their body is blanked.
+//
+// A message comes in its current state (migration 0005): edited_at,
+// deleted, and its reactions aggregated per emoji (users oldest first),
+// with rev, the seq of the last event that state shows. The reactions are
+// read in the same statement, so they are exactly rev's state, and only for
+// messages some event touched (rev set): a plain message costs nothing more.
+// Events (kind > 0) come as stored, between the messages: every page is a
+// gap-free run of the stream, so a reader never sees a hole in the seqs.
 const messageSelect = `
 	SELECT m.room_id, m.seq, m.user_id, COALESCE(u.name, ''),
 	       CASE WHEN m.deleted_at IS NULL THEN m.body ELSE '' END,
-	       COALESCE(m.client_id, ''), m.created_at
+	       COALESCE(m.client_id, ''), m.created_at,
+	       m.kind, COALESCE(m.target_seq, 0), COALESCE(m.rev, 0), m.edited_at, m.deleted_at IS NOT NULL,
+	       CASE WHEN m.rev IS NOT NULL AND m.kind = 0 AND m.deleted_at IS NULL THEN (
+	           SELECT json_agg(json_build_object('emoji', r.emoji, 'users', r.users) ORDER BY r.first, r.emoji)::text
+	           FROM (SELECT x.emoji, array_agg(x.user_id ORDER BY x.created_at, x.user_id) AS users, min(x.created_at) AS first
+	                 FROM message_reactions x WHERE x.room_id = m.room_id AND x.seq = m.seq GROUP BY x.emoji) r
+	       ) END
 	FROM messages m LEFT JOIN users u ON u.id = m.user_id
 	WHERE m.room_id = $1 `
 
@@ -104,16 +121,45 @@ func (s *Store) messages(ctx context.Context, name, sql string, roomID, a int64,
 		defer rows.Close()
 		for rows.Next() {
 			var m chatcore.Message
-			if err := rows.Scan(&m.Room, &m.Seq, &m.User.ID, &m.User.Name, &m.Body, &m.CID, &m.TS); err != nil {
+			var st entryState
+			if err := rows.Scan(&m.Room, &m.Seq, &m.User.ID, &m.User.Name, &m.Body, &m.CID, &m.TS,
+				&st.kind, &m.Target, &m.Rev, &st.edited, &m.Deleted, &st.reactions); err != nil {
 				return len(out), err
 			}
-			m.TS = m.TS.UTC()
+			if err := st.apply(&m); err != nil {
+				return len(out), err
+			}
 			out = append(out, m)
 		}
 		return len(out), rows.Err()
 	})
+	if err == nil {
+		err = s.withFiles(ctx, s.pool, roomID, out)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// entryState is what a stream entry's row adds to chatcore.Message, as
+// scanned.
+type entryState struct {
+	kind      int16
+	edited    *time.Time
+	reactions *string // JSON, NULL without reactions
+}
+
+func (st *entryState) apply(m *chatcore.Message) error {
+	m.TS = m.TS.UTC()
+	m.Kind = chatcore.Kind(st.kind)
+	if st.edited != nil {
+		m.EditedAt = st.edited.UTC()
+	}
+	if st.reactions != nil {
+		if err := json.Unmarshal([]byte(*st.reactions), &m.Reactions); err != nil {
+			return fmt.Errorf("reactions of %d/%d: %w", m.Room, m.Seq, err)
+		}
+	}
+	return nil
 }

@@ -130,6 +130,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 		s.log.Info("applied migration", zap.String("name", m.name))
 	}
+	if err := s.applySearchLanguage(ctx, conn); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
 	if err := s.backfillNameFold(ctx, conn); err != nil {
 		return wrapErr("migrate: fold user names", ctx, err)
 	}

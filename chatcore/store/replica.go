@@ -85,9 +85,10 @@ func newReplica(cfg Config, primary *pgxpool.Config) (*replica, error) {
 // all means the replica has not replayed the room's creation.
 const (
 	replicaPageHead = `
-	SELECT r.last_seq, m.room_id, m.seq, m.user_id, m.user_name, m.body, m.client_id, m.created_at
+	SELECT r.last_seq, m.room_id, m.seq, m.user_id, m.user_name, m.body, m.client_id, m.created_at,
+	       m.kind, m.target_seq, m.rev, m.edited_at, m.deleted, m.reactions
 	FROM rooms r LEFT JOIN LATERAL (`
-	replicaPageTail = `) m(room_id, seq, user_id, user_name, body, client_id, created_at) ON true
+	replicaPageTail = `) m(room_id, seq, user_id, user_name, body, client_id, created_at, kind, target_seq, rev, edited_at, deleted, reactions) ON true
 	WHERE r.id = $1 `
 
 	sqlReplicaBefore = replicaPageHead + sqlHistoryBefore + replicaPageTail + `ORDER BY m.seq DESC`
@@ -234,19 +235,32 @@ func (s *Store) replicaMessages(ctx context.Context, name, sql string, roomID, a
 				room, seq, uid   *int64
 				uname, body, cid *string
 				ts               *time.Time
+				kind             *int16
+				target, rev      *int64
+				deleted          *bool
+				st               entryState
 			)
-			if err := rows.Scan(&last, &room, &seq, &uid, &uname, &body, &cid, &ts); err != nil {
+			if err := rows.Scan(&last, &room, &seq, &uid, &uname, &body, &cid, &ts,
+				&kind, &target, &rev, &st.edited, &deleted, &st.reactions); err != nil {
 				return len(out), err
 			}
 			found = true
 			if seq == nil {
 				continue
 			}
-			m := chatcore.Message{Room: *room, Seq: *seq, Body: *body, CID: *cid, TS: ts.UTC()}
+			m := chatcore.Message{Room: *room, Seq: *seq, Body: *body, CID: *cid, TS: *ts,
+				Target: *target, Rev: *rev, Deleted: *deleted}
 			m.User.ID, m.User.Name = *uid, *uname
+			st.kind = *kind
+			if err := st.apply(&m); err != nil {
+				return len(out), err
+			}
 			out = append(out, m)
 		}
 		return len(out), rows.Err()
 	})
+	if err == nil {
+		err = s.withFiles(ctx, s.replica.pool, roomID, out)
+	}
 	return out, last, found, err
 }

@@ -85,6 +85,7 @@ func (s *Store) PublicRooms(ctx context.Context) ([]chatcore.Room, error) {
 type RoomRead struct {
 	Room     int64 `json:"r"`
 	LastRead int64 `json:"l"`
+	Mentions int64 `json:"m,omitempty"` // the user's mentions above LastRead
 }
 
 // UserRooms returns the rooms userID belongs to, with its read markers, in
@@ -93,15 +94,16 @@ func (s *Store) UserRooms(ctx context.Context, userID int64) ([]RoomRead, error)
 	out := []RoomRead{}
 	err := s.run(ctx, "user_rooms", func(ctx context.Context) (int, error) {
 		rows, err := s.pool.Query(ctx, `
-			SELECT room_id, last_read_seq FROM room_users
-			WHERE user_id = $1 ORDER BY room_id`, userID)
+			SELECT ru.room_id, ru.last_read_seq, `+sqlUnreadMentions+`
+			FROM room_users ru
+			WHERE ru.user_id = $1 ORDER BY ru.room_id`, userID)
 		if err != nil {
 			return 0, err
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var m RoomRead
-			if err := rows.Scan(&m.Room, &m.LastRead); err != nil {
+			if err := rows.Scan(&m.Room, &m.LastRead, &m.Mentions); err != nil {
 				return len(out), err
 			}
 			out = append(out, m)
@@ -140,7 +142,8 @@ func (s *Store) ListRooms(ctx context.Context, userID int64) ([]chatcore.Room, e
 	var out []chatcore.Room
 	err := s.run(ctx, "list_rooms", func(ctx context.Context) (int, error) {
 		rows, err := s.pool.Query(ctx, `
-			SELECT `+roomCols+`, ru.user_id IS NOT NULL, COALESCE(ru.last_read_seq, 0)
+			SELECT `+roomCols+`, ru.user_id IS NOT NULL, COALESCE(ru.last_read_seq, 0),
+			       CASE WHEN ru.user_id IS NULL THEN 0 ELSE `+sqlUnreadMentions+` END
 			FROM rooms r
 			LEFT JOIN room_users ru ON ru.room_id = r.id AND ru.user_id = $1
 			WHERE NOT r.is_private OR ru.user_id IS NOT NULL
@@ -151,12 +154,12 @@ func (s *Store) ListRooms(ctx context.Context, userID int64) ([]chatcore.Room, e
 		defer rows.Close()
 		for rows.Next() {
 			var joined bool
-			var lastRead int64
-			room, err := scanRoom(rows, &joined, &lastRead)
+			var lastRead, mentions int64
+			room, err := scanRoom(rows, &joined, &lastRead, &mentions)
 			if err != nil {
 				return len(out), err
 			}
-			room.Joined, room.LastReadSeq = joined, lastRead
+			room.Joined, room.LastReadSeq, room.UnreadMentions = joined, lastRead, mentions
 			out = append(out, room)
 		}
 		return len(out), rows.Err()

@@ -66,6 +66,11 @@ type Config struct {
 	// ErrUnavailable when it is full. Default 65536.
 	BatchQueue int
 
+	// SearchLanguage is the text search configuration new messages are
+	// analysed with for search ("english", "simple", "german", ...: any
+	// name in pg_ts_config). Migrate applies it. Default "english".
+	SearchLanguage string
+
 	// Logger receives slow-query and batcher logs. Default zap.NewNop().
 	Logger *zap.Logger
 
@@ -95,6 +100,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.BatchQueue <= 0 {
 		c.BatchQueue = 1 << 16
+	}
+	if c.SearchLanguage == "" {
+		c.SearchLanguage = "english"
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()

@@ -31,7 +31,8 @@ func DecodeClientFrame(data []byte) (ClientFrame, error) {
 		return ClientFrame{}, errors.New("malformed JSON frame: " + err.Error())
 	}
 	switch f.Type {
-	case TypeSubscribe, TypeUnsubscribe, TypeSend, TypeTyping, TypePing:
+	case TypeSubscribe, TypeUnsubscribe, TypeSend, TypeTyping, TypePing,
+		TypeEdit, TypeDelete, TypeReact, TypeUnreact:
 	case "":
 		return f, errors.New("frame has no type")
 	default:
@@ -43,6 +44,9 @@ func DecodeClientFrame(data []byte) (ClientFrame, error) {
 	}
 	if f.Room < 0 {
 		return f, errors.New("room must be a positive integer")
+	}
+	if f.Seq < 0 {
+		return f, errors.New("seq must be a positive integer")
 	}
 	if f.Since != nil && *f.Since < 0 {
 		return f, errors.New("since must be a non-negative integer")

@@ -24,7 +24,7 @@ try {
   die(e.message);
 }
 
-const files = (process.argv.slice(2).length ? process.argv.slice(2) : ["chat", "restart", "bigroom", "lighthouse", "security"]).map((f) =>
+const files = (process.argv.slice(2).length ? process.argv.slice(2) : ["chat", "ux", "restart", "bigroom", "lighthouse", "security"]).map((f) =>
   join(FRONTEND, "e2e", f.endsWith(".mjs") ? f : `${f}.test.mjs`),
 );
 const t0 = Date.now();

@@ -22,14 +22,21 @@ export interface Member {
   role: string;
 }
 
-/** MSG of PROTOCOL.md. */
+/** MSG of PROTOCOL.md, or a room event (EVENT: type edit, delete or
+ *  reaction, about the message target): entries of one stream. */
 export interface WireMsg {
+  type?: string;
   room: number;
   seq: number;
   user: { id: number; name: string };
   body: string;
   cid?: string;
   ts: string;
+  edited_at?: string;
+  deleted?: boolean;
+  /** Seq of the last room event this message's state shows. */
+  rev?: number;
+  target?: number;
 }
 
 /** A message as the list shows it: a stored one or one of ours not yet acked. */
@@ -43,10 +50,11 @@ export interface Item extends WireMsg {
 }
 
 export type ServerEvent =
-  | ({ type: "message" } & WireMsg)
+  | ({ type: "message" | "edit" | "delete" | "reaction" } & WireMsg)
   | { type: "ack"; cid: string; room: number; seq: number; duplicate?: boolean }
   | { type: "error"; code: string; message: string; cid?: string; room?: number }
   | { type: "subscribed"; room: number; last_seq: number }
   | { type: "unsubscribed"; room: number }
   | { type: "typing"; room: number; user: number }
+  | { type: "presence"; room: number; user: number; online: boolean }
   | { type: "pong" };

@@ -78,3 +78,27 @@ describe("pending and acks", () => {
     expect(ackPending(c, "a", 1)).toBe(c);
   });
 });
+
+describe("room events", () => {
+  const ev = (seq: number, type: string, target: number, body = ""): Item =>
+    toItem({ type, room: 7, seq, target, user: { id: 2, name: "u2" }, body, ts: "2025-01-01T00:00:01.000000Z" }, ME);
+  it("applies edits and deletes to their targets, hides the events, keeps seqs contiguous", () => {
+    let c = addMessages(emptyChat(7), [msg(1), msg(2), msg(3)]);
+    c = addMessages(c, [ev(4, "edit", 1, "new text"), ev(5, "reaction", 2), ev(6, "delete", 3)]);
+    expect(c.contigTo).toBe(6);
+    expect(gapOf(c)).toBeNull();
+    const shown = itemsOf(c);
+    expect(seqs(shown)).toEqual([1, 2, 3]);
+    expect(shown[0].body).toBe("new text");
+    expect(shown[0].edited_at).toBeTruthy();
+    expect(shown[2].deleted).toBe(true);
+    expect(shown[2].body).toBe("");
+  });
+  it("skips an event its target's state already shows (rev)", () => {
+    const current = toItem({ room: 7, seq: 1, user: { id: 2, name: "u2" }, body: "v2", rev: 3, edited_at: "t", ts: "t0" }, ME);
+    const c = addMessages(emptyChat(7), [current, ev(2, "edit", 1, "v1"), ev(3, "edit", 1, "v2")]);
+    expect(itemsOf(c)[0].body).toBe("v2");
+    const replayed = addMessages(addMessages(emptyChat(7), [current]), [ev(2, "edit", 1, "v1")]);
+    expect(itemsOf(replayed)[0].body).toBe("v2");
+  });
+});

@@ -13,7 +13,7 @@ const m = (seq: number, user = 2, cid?: string, room = 10): WireMsg => ({
   ts: "2025-01-01T00:00:00.000000Z",
 });
 
-function setup(opts: { rooms?: RoomInfo[]; history?: (path: string) => unknown } = {}) {
+function setup(opts: { rooms?: RoomInfo[]; history?: (path: string) => unknown; members?: () => unknown[]; events?: { window?: EventTarget; document?: EventTarget & { hidden?: boolean } } } = {}) {
   FakeWS.all = [];
   const calls: string[] = [];
   const rooms: RoomInfo[] = opts.rooms ?? [
@@ -23,7 +23,8 @@ function setup(opts: { rooms?: RoomInfo[]; history?: (path: string) => unknown }
   const api = vi.fn(async (path: string) => {
     calls.push(path);
     if (path === "/api/rooms") return { rooms };
-    if (path.includes("/members")) return { members: [] };
+    if (path.includes("/members")) return { members: opts.members?.() ?? [] };
+    if (path.includes("/presence")) return { room: 10, online: [2] };
     if (opts.history) return opts.history(path);
     if (path.startsWith("/api/rooms/10/messages?limit=")) return { messages: [5, 4, 3, 2, 1].map((s) => m(s)), has_more: false };
     return { messages: [], has_more: false };
@@ -38,6 +39,7 @@ function setup(opts: { rooms?: RoomInfo[]; history?: (path: string) => unknown }
     random: () => 0.5,
     onUnauthorized,
     online: () => true,
+    events: opts.events ?? {},
   });
   const flush = () => {
     while (queue.length) queue.shift()!();
@@ -212,5 +214,103 @@ describe("Engine", () => {
     t.ws().push({ type: "message", ...m(6, 1, "z", 11) });
     t.flush();
     expect(unreadOf(r11())).toBe(0);
+  });
+
+  it("clears a sender's typing when their message arrives", async () => {
+    const t = setup();
+    t.e.start();
+    t.ws().open();
+    await vi.waitFor(() => expect(t.e.getState().rooms).not.toBeNull());
+    t.ws().push([
+      { type: "typing", room: 10, user: 2 },
+      { type: "typing", room: 10, user: 3 },
+    ]);
+    t.flush();
+    expect(Object.keys(t.e.getState().typing[10])).toEqual(["2", "3"]);
+    t.ws().push({ type: "message", ...m(6, 2) });
+    t.flush();
+    expect(Object.keys(t.e.getState().typing[10])).toEqual(["3"]); // at once, not after 4 s
+    t.ws().push({ type: "message", ...m(7, 3) });
+    t.flush();
+    expect(t.e.getState().typing[10]).toBeUndefined();
+  });
+
+  it("tracks presence and recounts members on presence and on messages from strangers", async () => {
+    let members = [{ id: 1, name: "me", role: "owner" }];
+    const t = setup({ members: () => members });
+    t.e.start();
+    t.ws().open();
+    await vi.waitFor(() => expect(t.e.getState().rooms).not.toBeNull());
+    await t.e.openRoom(10);
+    t.flush();
+    await vi.waitFor(() => expect(t.e.getState().presence[10]).toEqual({ 2: true }));
+    const room10 = () => t.e.getState().rooms!.find((r) => r.id === 10)!;
+    expect(room10().member_count).toBe(1); // from the members list, not the listing's 2
+    // User 3 joins and subscribes: presence says so, members are reloaded once.
+    members = [...members, { id: 3, name: "u3", role: "member" }];
+    t.ws().push([
+      { type: "presence", room: 10, user: 3, online: true },
+      { type: "presence", room: 10, user: 2, online: false },
+    ]);
+    t.flush();
+    expect(t.e.getState().presence[10]).toEqual({ 3: true });
+    const before = t.calls.filter((c) => c.endsWith("/members")).length;
+    vi.advanceTimersByTime(400);
+    await vi.waitFor(() => expect(room10().member_count).toBe(2));
+    expect(t.calls.filter((c) => c.endsWith("/members")).length).toBe(before + 1);
+    // A message from someone not listed (joined without subscribing): reload too.
+    members = [...members, { id: 4, name: "u4", role: "member" }];
+    t.ws().push({ type: "message", ...m(6, 4) });
+    t.flush();
+    vi.advanceTimersByTime(400);
+    await vi.waitFor(() => expect(room10().member_count).toBe(3));
+  });
+
+  it("tells listeners about new messages from others only", async () => {
+    const t = setup();
+    t.e.start();
+    t.ws().open();
+    await vi.waitFor(() => expect(t.e.getState().rooms).not.toBeNull());
+    const got: number[] = [];
+    const off = t.e.onIncoming((_r, msg) => got.push(msg.seq));
+    t.ws().push([
+      { type: "message", ...m(5) }, // already counted in the listing (last_seq 5)
+      { type: "message", ...m(6) },
+      { type: "message", ...m(7, 1, "mine") },
+    ]);
+    t.flush();
+    expect(got).toEqual([6]);
+    off();
+    t.ws().push({ type: "message", ...m(8) });
+    t.flush();
+    expect(got).toEqual([6]);
+  });
+
+  it("refreshes the room list on focus and every 30 s, and follows online/offline", async () => {
+    const win = new EventTarget();
+    const doc = Object.assign(new EventTarget(), { hidden: false });
+    const t = setup({ events: { window: win, document: doc } });
+    t.e.start();
+    t.ws().open();
+    await vi.waitFor(() => expect(t.e.getState().rooms).not.toBeNull());
+    const loads = () => t.calls.filter((c) => c === "/api/rooms").length;
+    const n0 = loads();
+    win.dispatchEvent(new Event("focus"));
+    expect(loads()).toBe(n0); // just loaded: not again within 3 s
+    vi.advanceTimersByTime(3000);
+    win.dispatchEvent(new Event("focus"));
+    expect(loads()).toBe(n0 + 1);
+    vi.advanceTimersByTime(3000);
+    doc.dispatchEvent(new Event("visibilitychange"));
+    expect(loads()).toBe(n0 + 2);
+    vi.advanceTimersByTime(30000);
+    expect(loads()).toBe(n0 + 3);
+    win.dispatchEvent(new Event("offline"));
+    expect(t.e.getState().online).toBe(false);
+    win.dispatchEvent(new Event("online"));
+    expect(t.e.getState().online).toBe(true);
+    t.e.stop();
+    vi.advanceTimersByTime(60000);
+    expect(loads()).toBe(n0 + 3);
   });
 });

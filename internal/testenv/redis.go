@@ -133,7 +133,7 @@ func ping(addr string) bool {
 	return strings.HasPrefix(string(buf[:n]), "+PONG")
 }
 
-// RedisCluster is a local Redis Cluster of private servers, masters only.
+// RedisCluster is a local Redis Cluster of private servers.
 type RedisCluster struct {
 	Nodes []*Redis
 }
@@ -143,27 +143,136 @@ type RedisCluster struct {
 // cluster reports cluster_state:ok.
 func StartRedisCluster(t testing.TB, masters int) *RedisCluster {
 	t.Helper()
+	return StartRedisClusterReplicas(t, masters, 0)
+}
+
+// StartRedisClusterReplicas is StartRedisCluster with replicas replicas per
+// master (masters × (1 + replicas) servers; redis-cli makes the first
+// masters of Nodes the masters), and waits as well until every replica's
+// link to its master is up, so that a killed master fails over. The node
+// timeout is 2 s: a dead master is replaced within a few seconds.
+func StartRedisClusterReplicas(t testing.TB, masters, replicas int) *RedisCluster {
+	t.Helper()
 	cli := Tool(t, "redis-cli", "redis-tools")
 	rc := &RedisCluster{}
-	for i := 0; i < masters; i++ {
+	for i := 0; i < masters*(1+replicas); i++ {
 		rc.Nodes = append(rc.Nodes, StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-node-timeout", "2000"))
 	}
-	args := append(append([]string{"--cluster", "create"}, rc.Addrs()...), "--cluster-replicas", "0", "--cluster-yes")
+	args := append(append([]string{"--cluster", "create"}, rc.Addrs()...), "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	probe := redis.NewClusterClient(&redis.ClusterOptions{Addrs: rc.Addrs(), DialTimeout: time.Second})
-	defer probe.Close()
+	ctx := context.Background()
 	for i := 0; ; i++ {
-		info, err := probe.ClusterInfo(context.Background()).Result()
-		if err == nil && strings.Contains(info, "cluster_state:ok") {
+		ready, why := true, ""
+		for _, n := range rc.Nodes {
+			c := redis.NewClient(&redis.Options{Addr: n.Addr(), DialTimeout: time.Second})
+			info, err := c.ClusterInfo(ctx).Result()
+			repl, err2 := c.Info(ctx, "replication").Result()
+			nodes, err3 := c.ClusterNodes(ctx).Result()
+			c.Close()
+			switch {
+			case err != nil || err2 != nil || err3 != nil:
+				ready, why = false, fmt.Sprint(n.Addr(), ": ", err, err2, err3)
+			case strings.Count(nodes, "slave") != masters*replicas:
+				// Every node knows every replica (gossip): CLUSTER SLOTS
+				// lists them, and the masters can vote for them.
+				ready, why = false, n.Addr()+": "+nodes
+			case !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384"):
+				ready, why = false, n.Addr()+": "+info
+			case strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up"):
+				ready, why = false, n.Addr()+": "+repl
+			}
+		}
+		if ready {
 			return rc
 		}
-		if i > 100 {
-			t.Fatalf("redis cluster not ok: %v %s", err, info)
+		if i > 200 {
+			t.Fatalf("redis cluster not ready: %s", why)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Node is the node listening on addr (host:port), or nil.
+func (rc *RedisCluster) Node(addr string) *Redis {
+	for _, n := range rc.Nodes {
+		if n.Addr() == addr {
+			return n
+		}
+	}
+	return nil
+}
+
+// MasterOf returns the node serving key's hash slot as its master and that
+// master's replicas, as CLUSTER NODES reports them now.
+func (rc *RedisCluster) MasterOf(t testing.TB, key string) (master *Redis, replicas []*Redis) {
+	t.Helper()
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: rc.Nodes[0].Addr(), DialTimeout: time.Second})
+	defer c.Close()
+	slot, err := c.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := c.ClusterNodes(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// <id> <ip:port@cport> <flags> <master id or -> <ping> <pong> <epoch> <link> <slot ranges>...
+	var lines [][]string
+	for _, l := range strings.Split(strings.TrimSpace(nodes), "\n") {
+		lines = append(lines, strings.Fields(l))
+	}
+	addr := func(f []string) string { return strings.SplitN(f[1], "@", 2)[0] }
+	masterID := ""
+	for _, f := range lines {
+		for _, r := range f[min(8, len(f)):] {
+			lo, hi, ok := strings.Cut(r, "-")
+			if !ok {
+				hi = lo
+			}
+			a, err1 := strconv.ParseInt(lo, 10, 64)
+			b, err2 := strconv.ParseInt(hi, 10, 64)
+			if err1 == nil && err2 == nil && a <= slot && slot <= b && strings.Contains(f[2], "master") {
+				masterID, master = f[0], rc.Node(addr(f))
+			}
+		}
+	}
+	if master == nil {
+		t.Fatalf("no node serves slot %d of %q:\n%s", slot, key, nodes)
+	}
+	for _, f := range lines {
+		if len(f) > 3 && f[3] == masterID && strings.Contains(f[2], "slave") {
+			if r := rc.Node(addr(f)); r != nil {
+				replicas = append(replicas, r)
+			}
+		}
+	}
+	return master, replicas
+}
+
+// WaitMaster waits (up to timeout) until node n answers ROLE as a master
+// and reports cluster_state:ok with every slot served, and returns when
+// it saw that.
+func (rc *RedisCluster) WaitMaster(t testing.TB, n *Redis, timeout time.Duration) time.Time {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: n.Addr(), DialTimeout: time.Second})
+	defer c.Close()
+	ctx := context.Background()
+	deadline := time.Now().Add(timeout)
+	for {
+		role, err := c.Do(ctx, "ROLE").Slice()
+		info, _ := c.ClusterInfo(ctx).Result()
+		if err == nil && len(role) > 0 && role[0] == "master" &&
+			strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_slots_ok:16384") {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not a master of a healthy cluster after %v: %v %v\n%s", n.Addr(), timeout, role, err, info)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent } from "react";
+import { useEffect, useId, useRef, useState, type FormEvent } from "react";
 import { api } from "../api";
 import { navigate } from "../router";
 import type { User } from "../types";
@@ -8,6 +8,11 @@ export default function AuthScreen({ mode, onSignedIn }: { mode: "login" | "sign
   const [busy, setBusy] = useState(false);
   const id = useId();
   const signup = mode === "signup";
+  const errorRef = useRef<HTMLParagraphElement>(null);
+  // A refused sign-in moves focus to the reason (screen readers read it; Tab continues in the form).
+  useEffect(() => {
+    if (error) errorRef.current?.focus();
+  }, [error]);
 
   async function submit(e: FormEvent<HTMLFormElement>) {
     e.preventDefault();
@@ -58,7 +63,7 @@ export default function AuthScreen({ mode, onSignedIn }: { mode: "login" | "sign
           )}
         </div>
         {error && (
-          <p className="error" role="alert">
+          <p className="error" role="alert" tabIndex={-1} ref={errorRef}>
             {error}
           </p>
         )}

@@ -1,10 +1,16 @@
 import { useEffect, useState } from "react";
 import { useEngine, useStore } from "./hooks";
 
-/** Connecting / reconnecting / offline, with a countdown and "Retry now". */
+/**
+ * Connecting / reconnecting / offline, with a countdown and "Retry now": one
+ * line in the page flow under the header, so it never covers navigation.
+ * Offline is the browser's word (navigator.onLine), shown even while the
+ * socket has not noticed yet.
+ */
 export function ConnectionBanner() {
   const engine = useEngine();
   const conn = useStore((s) => s.conn);
+  const online = useStore((s) => s.online);
   const retryAt = useStore((s) => s.retryAt);
   const [now, setNow] = useState(() => Date.now());
   // Show "connecting" only if it takes a moment: no flash on a fast start.
@@ -23,19 +29,29 @@ export function ConnectionBanner() {
     return () => clearInterval(t);
   }, [retryAt]);
 
-  const show = conn !== "open" && late;
+  const offline = !online || conn === "offline";
+  const show = offline || (conn !== "open" && late);
   let text = "";
-  if (conn === "connecting") text = "Connecting…";
+  let long = "";
+  if (offline) {
+    text = "You are offline.";
+    long = " Messages you send go out when you are back.";
+  } else if (conn === "connecting") text = "Connecting…";
   else if (conn === "reconnecting") {
     const s = retryAt ? Math.ceil((retryAt - now) / 1000) : 0;
-    text = s > 0 ? `Connection lost. Reconnecting in ${s} s…` : "Connection lost. Reconnecting…";
-  } else if (conn === "offline") text = "You are offline. Messages you send will go out when you are back.";
+    text = s > 0 ? `Reconnecting in ${s} s…` : "Reconnecting…";
+    long = "Connection lost. ";
+  }
   return (
-    <div className={"banner" + (show ? " show" : "") + " " + conn} role="status" aria-live="polite">
+    <div className={"banner" + (show ? " show" : "") + (offline ? " offline" : "")} role="status" aria-live="polite">
       {show && (
         <>
-          <span>{text}</span>
-          {conn !== "connecting" && (
+          <span className="banner-text">
+            {conn === "reconnecting" && !offline && <span className="wide-only">{long}</span>}
+            {text}
+            {offline && <span className="wide-only">{long}</span>}
+          </span>
+          {conn !== "connecting" && !offline && (
             <button type="button" className="btn small" onClick={engine.retryNow}>
               Retry now
             </button>

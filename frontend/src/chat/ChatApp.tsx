@@ -2,11 +2,12 @@ import { lazy, Suspense, useEffect, useMemo, useState } from "react";
 import { api } from "../api";
 import type { Route } from "../router";
 import { navigate } from "../router";
-import { Engine } from "../store/engine";
+import { Engine, unreadOf } from "../store/engine";
 import type { User } from "../types";
 import { ConnectionBanner, Notice } from "./Banner";
-import { EngineContext, useStore } from "./hooks";
+import { EngineContext, useEngine, useStore } from "./hooks";
 import RoomList from "./RoomList";
+import { NotifyToggle, ThemeToggle } from "./Toggles";
 
 const RoomView = lazy(() => import("./RoomView"));
 
@@ -27,7 +28,9 @@ export default function ChatApp({ me, route, onSignedOut }: { me: User; route: R
   const roomId = route.name === "room" ? route.id : null;
   return (
     <EngineContext.Provider value={engine}>
+      <TabTitle roomId={roomId} />
       <div className={"app" + (roomId ? " in-room" : "")}>
+        <SkipLink inRoom={roomId !== null} />
         <header className="topbar">
           <a
             href="/"
@@ -40,8 +43,10 @@ export default function ChatApp({ me, route, onSignedOut }: { me: User; route: R
             Chatgate
           </a>
           <span className="whoami">
-            Signed in as <strong>{me.name}</strong>
+            Signed in as <strong>{me.name}</strong> <span className="user-id">(user id {me.id})</span>
           </span>
+          <ThemeToggle />
+          <NotifyToggle currentRoom={roomId} />
           <button
             type="button"
             className="btn small"
@@ -62,6 +67,39 @@ export default function ChatApp({ me, route, onSignedOut }: { me: User; route: R
       </div>
     </EngineContext.Provider>
   );
+}
+
+/** The first Tab stop: straight to the message box (or the page's main part). */
+function SkipLink({ inRoom }: { inRoom: boolean }) {
+  return (
+    <a
+      href={inRoom ? "#composer" : "#main"}
+      className="skip-link"
+      onClick={(e) => {
+        e.preventDefault();
+        (document.getElementById("composer") ?? document.getElementById("main"))?.focus();
+      }}
+    >
+      {inRoom ? "Skip to message box" : "Skip to main content"}
+    </a>
+  );
+}
+
+/** "(3) General · Chatgate": unread messages in joined rooms, then the open room. */
+function TabTitle({ roomId }: { roomId: number | null }) {
+  const rooms = useStore((s) => s.rooms);
+  const engine = useEngine();
+  useEffect(() => {
+    let unread = 0;
+    let name = "";
+    for (const r of rooms ?? []) {
+      unread += unreadOf(r);
+      if (r.id === roomId) name = r.name;
+    }
+    document.title = (unread ? `(${unread > 999 ? "999+" : unread}) ` : "") + (name ? `${name} · ` : "") + "Chatgate";
+  }, [rooms, roomId, engine]);
+  useEffect(() => () => void (document.title = "Chatgate"), []);
+  return null;
 }
 
 function RoomPane({ roomId }: { roomId: number }) {
@@ -91,7 +129,7 @@ function Welcome() {
   const rooms = useStore((s) => s.rooms);
   const [hint] = useState(() => "Pick a room on the left, or create one.");
   return (
-    <main className="room welcome">
+    <main className="room welcome" id="main" tabIndex={-1}>
       <h2>Welcome</h2>
       <p>{rooms && rooms.length === 0 ? "There are no rooms yet. Create the first one." : hint}</p>
     </main>

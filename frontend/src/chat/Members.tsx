@@ -1,18 +1,68 @@
+// The members of a room with their online state (presence), as a panel
+// beside the log on wide screens and a sheet over a backdrop on phones.
+// Close button, Escape and the backdrop close it; RoomView returns focus to
+// the Members button.
+import { useEffect, useRef } from "react";
 import type { Member } from "../types";
 
-export default function Members({ members, meId }: { members: Member[]; meId: number }) {
+export default function Members({
+  members,
+  meId,
+  online,
+  onClose,
+}: {
+  members: Member[];
+  meId: number;
+  online: Readonly<Record<number, true>>;
+  onClose: () => void;
+}) {
+  const closeRef = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    closeRef.current?.focus();
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") {
+        e.preventDefault();
+        onClose();
+      }
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, [onClose]);
+  // Online first, then by name.
+  const sorted = [...members].sort((a, b) => Number(!isOnline(a.id)) - Number(!isOnline(b.id)) || a.name.localeCompare(b.name));
+  function isOnline(id: number) {
+    return id === meId || online[id] === true;
+  }
   return (
-    <aside className="members" id="members" aria-label="Members">
-      <h3>Members ({members.length})</h3>
-      <ul>
-        {members.map((m) => (
-          <li key={m.id}>
-            {m.name}
-            {m.id === meId ? " (you)" : ""}
-            {m.role !== "member" && <span className="meta"> · {m.role}</span>}
-          </li>
-        ))}
-      </ul>
-    </aside>
+    <>
+      <div className="backdrop" aria-hidden="true" onClick={onClose} />
+      <div className="members" id="members" role="dialog" aria-labelledby="members-title">
+        <div className="members-head">
+          <h3 id="members-title">Members</h3>
+          <span className="meta">{members.length}</span>
+          <button type="button" ref={closeRef} className="btn small" onClick={onClose}>
+            Close
+          </button>
+        </div>
+        <ul>
+          {sorted.map((m) => {
+            const on = isOnline(m.id);
+            return (
+              <li key={m.id}>
+                <span className={"dot" + (on ? " on" : "")} aria-hidden="true" />
+                <span className="member-name">
+                  {m.name}
+                  {m.id === meId ? " (you)" : ""}
+                </span>
+                <span className="meta">
+                  {on ? "online" : "offline"}
+                  {m.role !== "member" ? ` · ${m.role}` : ""}
+                </span>
+              </li>
+            );
+          })}
+        </ul>
+      </div>
+    </>
   );
 }

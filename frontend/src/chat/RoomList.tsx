@@ -1,10 +1,12 @@
-import { memo, useId, useMemo, useState, type FormEvent } from "react";
+import { memo, useId, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import { navigate } from "../router";
 import { unreadOf } from "../store/engine";
 import type { RoomInfo } from "../types";
 import { useDebounced, useEngine, useStore } from "./hooks";
 
-const RoomLink = memo(function RoomLink({ room, current }: { room: RoomInfo; current: boolean }) {
+export const membersText = (n: number) => `${n} ${n === 1 ? "member" : "members"}`;
+
+const RoomLink = memo(function RoomLink({ room, current, tabbable }: { room: RoomInfo; current: boolean; tabbable: boolean }) {
   const unread = unreadOf(room);
   return (
     <li>
@@ -12,6 +14,8 @@ const RoomLink = memo(function RoomLink({ room, current }: { room: RoomInfo; cur
         href={`/rooms/${room.id}`}
         className={"room-link" + (current ? " current" : "") + (unread ? " unread" : "")}
         aria-current={current ? "page" : undefined}
+        tabIndex={tabbable ? 0 : -1}
+        data-room={room.id}
         onClick={(e) => {
           e.preventDefault();
           navigate(`/rooms/${room.id}`);
@@ -24,7 +28,7 @@ const RoomLink = memo(function RoomLink({ room, current }: { room: RoomInfo; cur
             {unread > 999 ? "999+" : unread}
           </span>
         )}
-        {!room.joined && <span className="meta">{room.member_count} members</span>}
+        {!room.joined && <span className="meta">{membersText(room.member_count)}</span>}
       </a>
     </li>
   );
@@ -37,11 +41,27 @@ export default function RoomList({ current }: { current: number | null }) {
   const [filter, setFilter] = useState("");
   const q = useDebounced(filter.trim().toLowerCase(), 150);
   const id = useId();
+  const listsRef = useRef<HTMLDivElement>(null);
+  // Roving tabindex: the room links are one Tab stop; arrows, Home and End move within.
+  const [focused, setFocused] = useState<number | null>(null);
 
   const { mine, others } = useMemo(() => {
     const list = (rooms ?? []).filter((r) => !q || r.name.toLowerCase().includes(q));
     return { mine: list.filter((r) => r.joined), others: list.filter((r) => !r.joined) };
   }, [rooms, q]);
+  const ids = useMemo(() => [...mine, ...others].map((r) => r.id), [mine, others]);
+  const tabbable = focused !== null && ids.includes(focused) ? focused : current !== null && ids.includes(current) ? current : ids[0];
+
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    const links = [...(listsRef.current?.querySelectorAll<HTMLAnchorElement>("a[data-room]") ?? [])];
+    const at = links.indexOf(document.activeElement as HTMLAnchorElement);
+    if (at < 0 || links.length === 0) return;
+    const to = rovingTarget(e.key, at, links.length);
+    if (to === null) return;
+    e.preventDefault();
+    links[to].focus();
+    setFocused(Number(links[to].dataset.room));
+  };
 
   return (
     <nav className="sidebar" aria-label="Rooms">
@@ -59,12 +79,12 @@ export default function RoomList({ current }: { current: number | null }) {
       )}
       {!rooms && !error && <p className="placeholder">Loading rooms…</p>}
       {rooms && (
-        <>
+        <div ref={listsRef} onKeyDown={onKeyDown}>
           <h2 className="section">Your rooms</h2>
           {mine.length ? (
             <ul className="rooms">
               {mine.map((r) => (
-                <RoomLink key={r.id} room={r} current={r.id === current} />
+                <RoomLink key={r.id} room={r} current={r.id === current} tabbable={r.id === tabbable} />
               ))}
             </ul>
           ) : (
@@ -74,13 +94,13 @@ export default function RoomList({ current }: { current: number | null }) {
           {others.length ? (
             <ul className="rooms">
               {others.map((r) => (
-                <RoomLink key={r.id} room={r} current={r.id === current} />
+                <RoomLink key={r.id} room={r} current={r.id === current} tabbable={r.id === tabbable} />
               ))}
             </ul>
           ) : (
             <p className="placeholder">{q ? "No match." : "No other public rooms."}</p>
           )}
-        </>
+        </div>
       )}
       <CreateRoom />
     </nav>
@@ -136,4 +156,20 @@ function CreateRoom() {
       </button>
     </form>
   );
+}
+
+/** Where a key moves focus in a list of n (roving tabindex), or null for other keys. */
+export function rovingTarget(key: string, at: number, n: number): number | null {
+  switch (key) {
+    case "ArrowDown":
+      return Math.min(n - 1, at + 1);
+    case "ArrowUp":
+      return Math.max(0, at - 1);
+    case "Home":
+      return 0;
+    case "End":
+      return n - 1;
+    default:
+      return null;
+  }
 }

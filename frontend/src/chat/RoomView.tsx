@@ -2,12 +2,18 @@ import { lazy, memo, Suspense, useCallback, useEffect, useId, useMemo, useRef, u
 import { itemsOf } from "../store/chat";
 import type { Item, Member } from "../types";
 import { useEngine, useStore } from "./hooks";
+import { membersText } from "./RoomList";
 
 const MessageList = lazy(() => import("../list/MessageList"));
 const Members = lazy(() => import("./Members"));
+const InviteDialog = lazy(() => import("./InviteDialog"));
 
 const EMPTY: Item[] = [];
 const NO_MEMBERS: Member[] = [];
+const NOBODY: Readonly<Record<number, true>> = {};
+
+/** Phones and tablets: moving focus into a text box would open the keyboard over the room. */
+const coarse = () => typeof matchMedia === "function" && matchMedia("(pointer: coarse)").matches;
 
 export default function RoomView({ roomId }: { roomId: number }) {
   const engine = useEngine();
@@ -15,8 +21,15 @@ export default function RoomView({ roomId }: { roomId: number }) {
   const rooms = useStore((s) => s.rooms);
   const room = useMemo(() => rooms?.find((r) => r.id === roomId), [rooms, roomId]);
   const chat = useStore((s) => s.chats[roomId]);
-  const members = useStore((s) => s.members[roomId]) ?? NO_MEMBERS;
+  const loadedMembers = useStore((s) => s.members[roomId]);
+  const members = loadedMembers ?? NO_MEMBERS;
+  const online = useStore((s) => s.presence[roomId]) ?? NOBODY;
   const [showMembers, setShowMembers] = useState(false);
+  const [inviting, setInviting] = useState(false);
+  const membersBtn = useRef<HTMLButtonElement>(null);
+  const inviteBtn = useRef<HTMLButtonElement>(null);
+  const joinBtn = useRef<HTMLButtonElement>(null);
+  const titleRef = useRef<HTMLHeadingElement>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const joined = room?.joined ?? false;
@@ -24,6 +37,25 @@ export default function RoomView({ roomId }: { roomId: number }) {
   useEffect(() => {
     if (joined) void engine.openRoom(roomId);
   }, [engine, roomId, joined]);
+
+  // Focus follows the user into the room: the message box once joined (the
+  // title on touch screens), else the Join button; never the page body.
+  const found = room !== undefined;
+  useEffect(() => {
+    if (!found) return;
+    if (!joined) joinBtn.current?.focus();
+    else if (coarse()) titleRef.current?.focus();
+    else document.getElementById("composer")?.focus();
+  }, [found, joined]);
+
+  const closeMembers = useCallback(() => {
+    setShowMembers(false);
+    membersBtn.current?.focus();
+  }, []);
+  const closeInvite = useCallback(() => {
+    setInviting(false);
+    inviteBtn.current?.focus();
+  }, []);
 
   const msgs = chat?.msgs;
   const pending = chat?.pending;
@@ -46,6 +78,7 @@ export default function RoomView({ roomId }: { roomId: number }) {
     }
   }
 
+  const count = loadedMembers ? loadedMembers.length : (room?.member_count ?? 0);
   if (!rooms) return <main className="room" aria-busy="true"><p className="placeholder">Loading…</p></main>;
   if (!room)
     return (
@@ -56,32 +89,50 @@ export default function RoomView({ roomId }: { roomId: number }) {
     );
 
   return (
-    <main className="room" aria-labelledby="room-title">
+    <main className="room" aria-labelledby="room-title" id="main">
       <header className="room-head">
-        <a href="/" className="back" onClick={(e) => { e.preventDefault(); history.back(); }}>
-          <span aria-hidden="true">←</span> Rooms
+        <a href="/" className="back" aria-label="Rooms" onClick={(e) => { e.preventDefault(); history.back(); }}>
+          <span aria-hidden="true">←</span>
+          <span className="wide-only"> Rooms</span>
         </a>
-        <h2 id="room-title">{room.name}</h2>
-        <span className="meta">
-          {room.is_private ? "Private · " : ""}
-          {room.member_count} {room.member_count === 1 ? "member" : "members"}
-        </span>
+        <div className="room-title">
+          <h2 id="room-title" ref={titleRef} tabIndex={-1}>{room.name}</h2>
+          <span className="meta">
+            {room.is_private ? "Private · " : ""}
+            <span>{membersText(count)}</span>
+          </span>
+        </div>
         {joined && (
-          <>
-            <button type="button" className="btn small" aria-expanded={showMembers} aria-controls="members" onClick={() => setShowMembers((v) => !v)}>
+          <div className="room-actions">
+            <button
+              type="button"
+              ref={membersBtn}
+              className="btn small"
+              aria-expanded={showMembers}
+              aria-controls={showMembers ? "members" : undefined}
+              onClick={() => (showMembers ? closeMembers() : setShowMembers(true))}
+            >
               Members
+            </button>
+            <button type="button" ref={inviteBtn} className="btn small" aria-haspopup="dialog" onClick={() => setInviting(true)}>
+              Invite
             </button>
             <button type="button" className="btn small" disabled={busy} onClick={() => act(() => engine.leave(roomId))}>
               Leave
             </button>
-          </>
+          </div>
         )}
       </header>
+      {inviting && (
+        <Suspense fallback={null}>
+          <InviteDialog roomId={roomId} roomName={room.name} onClose={closeInvite} />
+        </Suspense>
+      )}
       {error && <p className="error" role="alert">{error}</p>}
       {!joined ? (
         <div className="join-card">
           <p>You are not in this room yet.</p>
-          <button type="button" className="btn primary" disabled={busy} onClick={() => act(() => engine.join(roomId))}>
+          <button type="button" ref={joinBtn} className="btn primary" disabled={busy} onClick={() => act(() => engine.join(roomId))}>
             Join {room.name}
           </button>
         </div>
@@ -115,8 +166,8 @@ export default function RoomView({ roomId }: { roomId: number }) {
             <LatestAnnouncer items={items} meId={me.id} />
           </section>
           {showMembers && (
-            <Suspense fallback={<aside className="members" id="members">Loading members…</aside>}>
-              <Members members={members} meId={me.id} />
+            <Suspense fallback={<div className="members" id="members">Loading members…</div>}>
+              <Members members={members} meId={me.id} online={online} onClose={closeMembers} />
             </Suspense>
           )}
         </div>
@@ -189,11 +240,11 @@ function Composer({ roomId, roomName }: { roomId: number; roomName: string }) {
         send();
       }}
     >
-      <label htmlFor={id} className="sr-only">
+      <label htmlFor="composer" className="sr-only">
         Message {roomName}
       </label>
       <textarea
-        id={id}
+        id="composer"
         rows={1}
         value={text}
         placeholder={`Message ${roomName}`}

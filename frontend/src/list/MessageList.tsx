@@ -85,7 +85,7 @@ export default function MessageList(props: MessageListProps) {
         rowCount={items.length}
         rowHeight={rowHeight}
         rowKey={rowKey}
-        overscanCount={6}
+        overscanCount={4}
         onResize={pin.reposition}
         onScroll={(e) => {
           if (!pin.isOwnScroll(e.currentTarget)) userScrolled(e.currentTarget);

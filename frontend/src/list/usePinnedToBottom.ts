@@ -90,6 +90,10 @@ export function usePinnedToBottom(o: {
     if (!el) return;
     const top = restoreTop(view, heights, el);
     if (top !== null) setTop(el, top);
+    // Already there: the position is still ours. The browser may have moved
+    // it (clamped when the estimate shrank the list) and report that scroll
+    // only after rows measured taller; taken for the reader's, it would unpin.
+    else setByUs.current = el.scrollTop;
   }, [heights, listRef, view]);
 
   // After every commit of the list (new items, new measurements).

@@ -16,6 +16,8 @@ export interface Chat {
   error: string | null;
   /** Every seq from msgs[0].seq up to contigTo is in msgs (0: none). */
   contigTo: number;
+  /** msgs holds room events (hidden by itemsOf). */
+  events?: boolean;
 }
 
 export function emptyChat(room: number): Chat {
@@ -27,7 +29,38 @@ export function keyFor(m: { seq: number; cid?: string; user: { id: number } }, m
 }
 
 export function toItem(m: WireMsg, me: number): Item {
-  return { room: m.room, seq: m.seq, user: m.user, body: m.body, cid: m.cid, ts: m.ts, key: keyFor(m, me) };
+  const it: Item = { room: m.room, seq: m.seq, user: m.user, body: m.body, cid: m.cid, ts: m.ts, key: keyFor(m, me) };
+  if (m.type && m.type !== "message") {
+    it.type = m.type;
+    it.target = m.target;
+  } else if (m.rev) {
+    it.rev = m.rev;
+    if (m.edited_at) it.edited_at = m.edited_at;
+    if (m.deleted) it.deleted = true;
+  }
+  return it;
+}
+
+/** A room event (edit, delete, reaction): kept in msgs so seqs stay
+ *  contiguous, applied to its target, never shown. */
+export function isEvent(m: WireMsg): boolean {
+  return m.type !== undefined && m.type !== "message";
+}
+
+/** Applies the edits and deletes among items to their targets in msgs
+ *  (PROTOCOL.md, Room events: skipped when the target's rev shows it). */
+function applyEvents(msgs: Item[], items: Item[]): Item[] {
+  let out = msgs;
+  for (const e of items) {
+    if (e.type !== "edit" && e.type !== "delete") continue;
+    const i = lowerBound(out, e.target ?? 0);
+    const t = out[i];
+    if (!t || t.seq !== e.target || isEvent(t) || (t.rev ?? 0) >= e.seq) continue;
+    const next: Item = e.type === "edit" ? { ...t, body: e.body, edited_at: e.ts, rev: e.seq } : { ...t, body: "", deleted: true, rev: e.seq };
+    if (out === msgs) out = msgs.slice();
+    out[i] = next;
+  }
+  return out;
 }
 
 /** Merges items into a sorted list. Returns the same array when nothing is new. */
@@ -112,7 +145,9 @@ export function gapOf(chat: Chat): { after: number; upTo: number } | null {
 
 /** Adds stored messages (live, replayed or fetched); drops pending ones they confirm. */
 export function addMessages(chat: Chat, items: Item[]): Chat {
-  const msgs = mergeSorted(chat.msgs, items);
+  let msgs = mergeSorted(chat.msgs, items);
+  const events = chat.events || items.some(isEvent);
+  if (events && msgs !== chat.msgs) msgs = applyEvents(msgs, items);
   let pending = chat.pending;
   if (pending.length) {
     const keys = new Set(items.map((m) => m.key));
@@ -121,7 +156,7 @@ export function addMessages(chat: Chat, items: Item[]): Chat {
   if (msgs === chat.msgs && pending === chat.pending) return chat;
   const olderPrepended = msgs.length && chat.msgs.length && msgs[0].seq < chat.msgs[0].seq;
   const contigTo = advanceContig(msgs, olderPrepended ? msgs[0].seq : chat.contigTo);
-  return { ...chat, msgs, pending, contigTo };
+  return { ...chat, msgs, pending, contigTo, events };
 }
 
 /** Our send was stored as seq: the pending item becomes a stored one. */
@@ -145,7 +180,8 @@ export function setPending(chat: Chat, key: string, patch: Partial<Item>): Chat 
 
 /** What the list shows: stored messages, then ours in flight. */
 export function itemsOf(chat: Chat): Item[] {
-  return chat.pending.length ? chat.msgs.concat(chat.pending) : chat.msgs;
+  const msgs = chat.events ? chat.msgs.filter((m) => !isEvent(m)) : chat.msgs;
+  return chat.pending.length ? msgs.concat(chat.pending) : msgs;
 }
 
 export function lastSeq(chat: Chat): number {

@@ -29,10 +29,21 @@ export interface EngineDeps {
   random?: () => number;
   onUnauthorized?: () => void;
   online?: () => boolean;
+  /** Where to listen for online/offline, focus and visibility; default window/document (none in tests). */
+  events?: { window?: EventTarget; document?: EventTarget & { hidden?: boolean } };
 }
+
+/** A message from someone else that arrived live (not in a page or a replay the list already counted). */
+export type IncomingListener = (room: RoomInfo, m: Item) => void;
 
 const TYPING_MS = 4000;
 const TYPING_SEND_EVERY = 2500;
+/** The room list is refreshed (cached GET /api/rooms) this often, and on focus or when the tab shows again. */
+export const ROOMS_REFRESH_MS = 30_000;
+/** …but never more often than this. */
+const ROOMS_REFRESH_MIN_MS = 3_000;
+/** Presence events in a room reload its members once after this quiet time. */
+const MEMBERS_RELOAD_MS = 300;
 
 export class Engine {
   private store: Store;
@@ -46,12 +57,20 @@ export class Engine {
   private api: Api;
   private now: () => number;
   private onUnauthorized?: () => void;
+  private incoming = new Set<IncomingListener>();
+  private memberTimers = new Map<number, ReturnType<typeof setTimeout>>();
+  private roomsTimer: ReturnType<typeof setInterval> | null = null;
+  private roomsLoadedAt = 0;
+  private win?: EventTarget;
+  private doc?: EventTarget & { hidden?: boolean };
 
   constructor(me: User, deps: EngineDeps = {}) {
     this.api = deps.api ?? api;
     this.now = deps.now ?? Date.now;
     this.onUnauthorized = deps.onUnauthorized;
     const random = deps.random ?? Math.random;
+    this.win = deps.events ? deps.events.window : typeof window === "undefined" ? undefined : window;
+    this.doc = deps.events ? deps.events.document : typeof document === "undefined" ? undefined : document;
     const store = (this.store = new Store(initialState(me), deps.schedule ?? defaultSchedule, (events) => this.apply(events)));
     this.transport = new Transport({
       WebSocket: deps.WebSocket ?? WebSocket,
@@ -100,10 +119,44 @@ export class Engine {
   start() {
     this.transport.start();
     void this.loadRooms();
+    this.store.set({ online: typeof navigator === "undefined" || navigator.onLine !== false });
+    this.win?.addEventListener("online", this.onOnline);
+    this.win?.addEventListener("offline", this.onOffline);
+    // No server event announces new rooms (PROTOCOL.md): the list is
+    // refreshed when the user comes back to the tab, and every 30 s.
+    this.win?.addEventListener("focus", this.refreshRooms);
+    this.doc?.addEventListener("visibilitychange", this.onVisibility);
+    this.roomsTimer = setInterval(this.refreshRooms, ROOMS_REFRESH_MS);
   }
 
   stop() {
     this.transport.stop();
+    this.win?.removeEventListener("online", this.onOnline);
+    this.win?.removeEventListener("offline", this.onOffline);
+    this.win?.removeEventListener("focus", this.refreshRooms);
+    this.doc?.removeEventListener("visibilitychange", this.onVisibility);
+    if (this.roomsTimer) clearInterval(this.roomsTimer);
+    this.roomsTimer = null;
+    for (const t of this.memberTimers.values()) clearTimeout(t);
+    this.memberTimers.clear();
+  }
+
+  private onOnline = () => this.store.set({ online: true });
+  private onOffline = () => this.store.set({ online: false });
+  private onVisibility = () => {
+    if (!this.doc?.hidden) this.refreshRooms();
+  };
+
+  /** Reloads the room list unless it was loaded moments ago. */
+  refreshRooms = () => {
+    if (this.now() - this.roomsLoadedAt < ROOMS_REFRESH_MIN_MS) return;
+    void this.loadRooms();
+  };
+
+  /** Calls l for each live message from someone else (notifications); returns the unsubscribe. */
+  onIncoming(l: IncomingListener): () => void {
+    this.incoming.add(l);
+    return () => this.incoming.delete(l);
   }
 
   /** Reconnect now (the banner's "Retry now"). */
@@ -138,7 +191,10 @@ export class Engine {
     };
     for (const e of events) {
       switch (e.type) {
-        case "message": {
+        case "message":
+        case "edit":
+        case "delete":
+        case "reaction": {
           byRoom ??= new Map();
           const list = byRoom.get(e.room);
           const item = toItem(e as WireMsg, me);
@@ -163,6 +219,9 @@ export class Engine {
         case "typing":
           if (e.user !== me) this.onTyping(e.room, e.user);
           break;
+        case "presence":
+          this.onPresence(e.room, e.user, e.online);
+          break;
         default:
           break;
       }
@@ -171,13 +230,25 @@ export class Engine {
   }
 
   private addToRoom(room: number, items: Item[]) {
-    const me = this.store.getState().me.id;
+    const state = this.store.getState();
+    const me = state.me.id;
+    const before = this.store.room(room);
+    const known = state.members[room];
     let maxSeq = 0;
     let ownMax = 0;
+    let stranger = false;
+    const senders = new Set<number>();
     for (const m of items) {
       if (m.seq > maxSeq) maxSeq = m.seq;
       if (m.user.id === me && m.seq > ownMax) ownMax = m.seq;
+      if (m.user.id !== me) senders.add(m.user.id);
+      if (known && !known.some((x) => x.id === m.user.id)) stranger = true;
+      if (before && m.user.id !== me && m.seq > before.last_seq) for (const l of this.incoming) l(before, m);
     }
+    // A message ends its sender's "typing…" at once, not 4 s later.
+    this.clearTyping(room, senders);
+    // Someone we do not list as a member wrote: they joined since.
+    if (stranger) this.reloadMembersSoon(room);
     this.cache.add(room, items);
     this.bumpRoomSeq(room, maxSeq, false);
     if (ownMax) this.bumpRead(room, ownMax);
@@ -216,6 +287,44 @@ export class Engine {
     if (!this.typingTimer) this.typingTimer = setTimeout(this.pruneTyping, 1000);
   }
 
+  private clearTyping(room: number, users: Set<number>) {
+    const t = this.store.getState().typing;
+    const cur = t[room];
+    if (!cur || users.size === 0) return;
+    let changed = false;
+    const kept: Record<number, number> = {};
+    for (const [u, until] of Object.entries(cur)) {
+      if (users.has(Number(u))) changed = true;
+      else kept[Number(u)] = until;
+    }
+    if (!changed) return;
+    const next = { ...t };
+    if (Object.keys(kept).length) next[room] = kept;
+    else delete next[room];
+    this.store.set({ typing: next });
+  }
+
+  private onPresence(room: number, user: number, online: boolean) {
+    const all = this.store.getState().presence;
+    const cur = { ...(all[room] ?? {}) };
+    if (online) cur[user] = true;
+    else delete cur[user];
+    this.store.set({ presence: { ...all, [room]: cur } });
+    // Presence is the only live sign of joins and leaves: recount the members.
+    this.reloadMembersSoon(room);
+  }
+
+  private reloadMembersSoon(room: number) {
+    if (this.memberTimers.has(room)) return;
+    this.memberTimers.set(
+      room,
+      setTimeout(() => {
+        this.memberTimers.delete(room);
+        void this.loadMembers(room);
+      }, MEMBERS_RELOAD_MS),
+    );
+  }
+
   private pruneTyping = () => {
     this.typingTimer = null;
     const now = this.now();
@@ -243,15 +352,17 @@ export class Engine {
   // ---- actions ---------------------------------------------------------
 
   async loadRooms() {
+    this.roomsLoadedAt = this.now();
     try {
       const res = await this.api<{ rooms: RoomInfo[] }>("/api/rooms");
       // Keep counts that live events already moved past the listing.
       const old = new Map((this.store.getState().rooms ?? []).map((r) => [r.id, r]));
       const rooms = res.rooms.map((r) => {
         const o = old.get(r.id);
-        return o
-          ? { ...r, last_seq: Math.max(r.last_seq, o.last_seq), last_read_seq: Math.max(r.last_read_seq ?? 0, o.last_read_seq ?? 0) }
-          : r;
+        if (!o) return r;
+        const next = { ...r, last_seq: Math.max(r.last_seq, o.last_seq), last_read_seq: Math.max(r.last_read_seq ?? 0, o.last_read_seq ?? 0) };
+        // Unchanged rooms keep their object: a periodic refresh re-renders nothing.
+        return sameRoom(o, next) ? o : next;
       });
       this.store.set({ rooms, roomsError: null });
       this.cache.resubscribe();
@@ -263,6 +374,7 @@ export class Engine {
   /** Opens a room: the cached messages show at once; the first visit loads the newest page. */
   async openRoom(room: number) {
     void this.loadMembers(room);
+    void this.loadPresence(room);
     await this.cache.open(room);
   }
 
@@ -279,9 +391,28 @@ export class Engine {
     try {
       const res = await this.api<{ members: Member[] }>(`/api/rooms/${room}/members`);
       this.store.set({ members: { ...this.store.getState().members, [room]: res.members } });
+      const r = this.store.room(room);
+      if (r && r.member_count !== res.members.length) this.store.setRoom(room, { member_count: res.members.length });
     } catch {
       /* members are optional decoration */
     }
+  }
+
+  async loadPresence(room: number) {
+    try {
+      const res = await this.api<{ online: number[] | null }>(`/api/rooms/${room}/presence`);
+      const set: Record<number, true> = {};
+      for (const id of res.online ?? []) set[id] = true;
+      this.store.set({ presence: { ...this.store.getState().presence, [room]: set } });
+    } catch {
+      /* presence is decoration too */
+    }
+  }
+
+  /** Adds a user to the room (the only way into a private one); members are reloaded. */
+  async invite(room: number, userId: number) {
+    await this.api(`/api/rooms/${room}/members`, { body: { user_id: userId } });
+    await this.loadMembers(room);
   }
 
   send(room: number, body: string) {
@@ -348,6 +479,10 @@ export class Engine {
     if (r?.is_private) this.store.set({ rooms: (this.store.getState().rooms ?? []).filter((x) => x.id !== room) });
     else this.store.setRoom(room, { joined: false, member_count: Math.max(0, (r?.member_count ?? 1) - 1) });
   }
+}
+
+function sameRoom(a: RoomInfo, b: RoomInfo): boolean {
+  return (Object.keys(b) as (keyof RoomInfo)[]).every((k) => a[k] === b[k]) && Object.keys(a).length === Object.keys(b).length;
 }
 
 export function unreadOf(r: RoomInfo): number {

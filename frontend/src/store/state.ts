@@ -10,6 +10,8 @@ export type ConnState = "connecting" | "open" | "reconnecting" | "offline";
 export interface State {
   me: User;
   conn: ConnState;
+  /** The browser's own idea (navigator.onLine and its events): false says "offline" even while a socket looks open. */
+  online: boolean;
   /** When the next reconnect attempt starts (ms epoch), while not open. */
   retryAt: number | null;
   rooms: RoomInfo[] | null;
@@ -18,11 +20,25 @@ export interface State {
   members: Readonly<Record<number, Member[]>>;
   /** room → user id → until (ms epoch). */
   typing: Readonly<Record<number, Readonly<Record<number, number>>>>;
+  /** room → ids of members with a live subscription (presence events and GET …/presence). */
+  presence: Readonly<Record<number, Readonly<Record<number, true>>>>;
   notice: { id: number; text: string } | null;
 }
 
 export function initialState(me: User): State {
-  return { me, conn: "connecting", retryAt: null, rooms: null, roomsError: null, chats: {}, members: {}, typing: {}, notice: null };
+  return {
+    me,
+    conn: "connecting",
+    online: true,
+    retryAt: null,
+    rooms: null,
+    roomsError: null,
+    chats: {},
+    members: {},
+    typing: {},
+    presence: {},
+    notice: null,
+  };
 }
 
 /** requestAnimationFrame, with a timer fallback: hidden tabs get no animation frames. */

@@ -1,0 +1,201 @@
+package gateway
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"go.uber.org/zap"
+
+	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/chatcore/bus"
+	"github.com/chatgate/chatgate/chatcore/socket"
+	"github.com/chatgate/chatgate/chatcore/wire"
+)
+
+// Mentions: a committed message's @names are resolved to the room's
+// members off the flusher (the send path gains nothing but a byte scan for
+// '@'), recorded (mentions table: the unread counts of GET /api/rooms), and
+// each mentioned user gets a mention event on every connection they have,
+// on every instance, subscribed to the room or not: this instance's through
+// its inbox index, the others' through the bus (the user's Inbox channel,
+// watched by every instance the user is connected to).
+//
+// The resolution runs after the commit, so a crash between the two loses
+// the message's mentions (the message itself is stored); it is at least
+// once otherwise, and the table's key makes it exactly once.
+
+const (
+	maxMentionNames = 20   // @names looked up per message
+	maxMentionQueue = 8192 // messages waiting for resolution; past it they are dropped (logged)
+)
+
+// mentionNames returns the distinct lowercase @names of body: an @ at the
+// start or after white space, up to the next white space, without
+// trailing punctuation. A name with spaces is mentioned without them
+// (@annsmith for "Ann Smith").
+func mentionNames(body string) []string {
+	if strings.IndexByte(body, '@') < 0 {
+		return nil
+	}
+	var out []string
+	for _, w := range strings.Fields(body) {
+		if len(w) < 2 || w[0] != '@' {
+			continue
+		}
+		name := strings.ToLower(strings.TrimRightFunc(w[1:], func(r rune) bool {
+			return unicode.IsPunct(r) && r != '_' && r != '-'
+		}))
+		if name == "" || len(name) > 256 || containsStr(out, name) {
+			continue
+		}
+		if out = append(out, name); len(out) == maxMentionNames {
+			break
+		}
+	}
+	return out
+}
+
+func containsStr(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// mentioner resolves the mentions of committed messages, on a goroutine
+// that runs only while there is work.
+type mentioner struct {
+	c       *Core
+	mu      sync.Mutex
+	queue   []chatcore.Message
+	running bool
+}
+
+// add queues the committed messages that may mention someone. Cheap: it
+// runs on the flusher.
+func (m *mentioner) add(msgs []chatcore.Message) {
+	for i := range msgs {
+		msg := &msgs[i]
+		if msg.Kind != chatcore.KindMessage || strings.IndexByte(msg.Body, '@') < 0 {
+			continue
+		}
+		m.mu.Lock()
+		if len(m.queue) >= maxMentionQueue {
+			m.mu.Unlock()
+			m.c.log.Warn("gateway: mention queue full; mentions of a message dropped", zap.Int64("room", msg.Room), zap.Int64("seq", msg.Seq))
+			continue
+		}
+		m.queue = append(m.queue, *msg)
+		if !m.running {
+			m.running = true
+			go m.run()
+		}
+		m.mu.Unlock()
+	}
+}
+
+func (m *mentioner) run() {
+	for {
+		m.mu.Lock()
+		batch := m.queue
+		m.queue = nil
+		if len(batch) == 0 {
+			m.running = false
+			m.mu.Unlock()
+			return
+		}
+		m.mu.Unlock()
+		for i := range batch {
+			m.resolve(&batch[i])
+		}
+	}
+}
+
+func (m *mentioner) resolve(msg *chatcore.Message) {
+	names := mentionNames(msg.Body)
+	if len(names) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	users, err := m.c.Store.StoreMentions(ctx, msg.Room, msg.Seq, msg.User.ID, names)
+	if err != nil {
+		m.c.log.Warn("gateway: storing mentions failed", zap.Int64("room", msg.Room), zap.Int64("seq", msg.Seq), zap.Error(err))
+		return
+	}
+	if len(users) == 0 {
+		return
+	}
+	ev := wire.Encode(wire.MentionEvent{Type: wire.TypeMention, Room: msg.Room, Seq: msg.Seq, User: msg.User,
+		Body: msg.Body, TS: msg.TS.UTC().Format(wire.TSLayout)})
+	k := m.c.caches()
+	for _, u := range users {
+		// The room list's unread mention counts come from user_rooms.
+		k.logErr("user_rooms", k.userRooms.Invalidate(ctx, idKey(u)))
+		m.c.deliverMention(u, ev)
+		if err := m.c.Bus.PublishMention(ctx, u, ev); err != nil {
+			m.c.log.Debug("gateway: publish mention", zap.Int64("user", u), zap.Error(err))
+		}
+	}
+}
+
+// inbox indexes this instance's connections by user, for events meant for
+// a user rather than a room.
+type inbox struct {
+	mu    sync.Mutex
+	conns map[int64]map[*socket.Conn]struct{}
+}
+
+// inboxAdd registers conn as one of user's; the returned func removes it.
+// The user's first connection here watches their Inbox on the bus, the
+// last unwatches it.
+func (c *Core) inboxAdd(user int64, conn *socket.Conn) func() {
+	b := &c.inbox
+	b.mu.Lock()
+	if b.conns == nil {
+		b.conns = make(map[int64]map[*socket.Conn]struct{})
+	}
+	set := b.conns[user]
+	if set == nil {
+		set = make(map[*socket.Conn]struct{})
+		b.conns[user] = set
+		c.Bus.Watch(bus.Inbox(user))
+	}
+	set[conn] = struct{}{}
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(set, conn)
+		if len(set) == 0 && b.conns[user] != nil && len(b.conns[user]) == 0 {
+			delete(b.conns, user)
+			c.Bus.Unwatch(bus.Inbox(user))
+		}
+	}
+}
+
+// deliverMention queues the encoded event to every connection of user on
+// this instance.
+func (c *Core) deliverMention(user int64, ev []byte) {
+	c.inbox.mu.Lock()
+	conns := make([]*socket.Conn, 0, len(c.inbox.conns[user]))
+	for conn := range c.inbox.conns[user] {
+		conns = append(conns, conn)
+	}
+	c.inbox.mu.Unlock()
+	if len(conns) == 0 {
+		return
+	}
+	f := wire.NewFrame(0, ev)
+	for _, conn := range conns {
+		conn.Enqueue(f)
+	}
+}
+
+// OnMention delivers a mention from another instance (bus.MentionHandler).
+func (b busHandler) OnMention(user int64, ev []byte) { b.c.deliverMention(user, ev) }
