@@ -125,6 +125,21 @@ func TestOpenAPI(t *testing.T) {
 	o.do("GET", "/api/rooms", bob, nil, 200)
 	o.do("GET", r+"/presence", bob, nil, 200)
 
+	// Room events, files, search.
+	o.do("PATCH", r+"/messages/2", bob, map[string]any{"body": "message 2, edited", "cid": fmt.Sprint("oas-edit-", stamp)}, 200)
+	o.do("PUT", r+"/messages/2/reactions/%F0%9F%91%8D", ann, nil, 200)
+	o.do("PUT", r+"/messages/4/reactions/:tada:", ann, nil, 200)
+	o.do("DELETE", r+"/messages/2/reactions/%F0%9F%91%8D", ann, nil, 200)
+	o.do("DELETE", r+"/messages/3", bob, nil, 200)
+	o.bad("PATCH", r+"/messages/4", ann, map[string]any{"body": "not mine"}, 403)
+	var file struct{ ID int64 }
+	o.check("POST", r+"/files?name=notes.txt", bob, "application/octet-stream", []byte("plain text notes\n"), 201, true).decode(t, &file)
+	o.do("POST", r+"/messages", bob, map[string]any{"body": "see the file", "files": []int64{file.ID}}, 201)
+	o.do("GET", fmt.Sprintf("%s/files/%d", r, file.ID), ann, nil, 200)
+	o.do("GET", r+"/messages?after=0&limit=10", ann, nil, 200)
+	o.do("GET", "/api/search?q=message&limit=5", bob, nil, 200)
+	o.bad("GET", "/api/search?q=", bob, nil, 400)
+
 	// Direct messages.
 	o.do("POST", "/api/dms", ann, map[string]any{"user_id": bobID}, 201)
 	o.do("POST", "/api/dms", bob, map[string]any{"name": "ann"}, 200)
@@ -278,14 +293,20 @@ func (o *oas) check(method, path, token, ctype string, body any, want int, valid
 func template(path string) string {
 	path, _, _ = strings.Cut(path, "?")
 	parts := strings.Split(path, "/")
-	for i, p := range parts {
-		if p != "" && strings.Trim(p, "0123456789") == "" {
-			switch {
-			case i >= 2 && parts[i-1] == "members":
-				parts[i] = "{user}"
-			default:
-				parts[i] = "{id}"
-			}
+	for i := 1; i < len(parts); i++ {
+		p, prev := parts[i], parts[i-1]
+		switch {
+		case prev == "reactions":
+			parts[i] = "{emoji}"
+		case p == "" || strings.Trim(p, "0123456789") != "":
+		case prev == "members":
+			parts[i] = "{user}"
+		case prev == "messages":
+			parts[i] = "{seq}"
+		case prev == "files":
+			parts[i] = "{file}"
+		default:
+			parts[i] = "{id}"
 		}
 	}
 	return strings.Join(parts, "/")
