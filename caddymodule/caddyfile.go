@@ -223,6 +223,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    command_rate       <rate> [<burst>]
 //	    upload_rate        <rate> [<burst>]
 //	    search_rate        <rate> [<burst>]
+//	    user_search_rate   <rate> [<burst>]
 //	    handshake_timeout  <duration>
 //	    secure_cookie
 //	}
@@ -378,6 +379,8 @@ func (h *Handler) rateOption(name string) *limits.Rate {
 		return &h.UploadRate
 	case "search_rate":
 		return &h.SearchRate
+	case "user_search_rate":
+		return &h.UserSearchRate
 	}
 	return nil
 }

@@ -115,6 +115,9 @@ type Handler struct {
 	// addresses together (30/m, burst 60), high enough that one attacker
 	// cannot lock the owner out.
 	LoginAccountRate limits.Rate `json:"login_account_rate,omitempty"`
+	// UserSearchRate limits member directory searches (GET /api/users)
+	// per signed-in user (5/s, burst 20).
+	UserSearchRate limits.Rate `json:"user_search_rate,omitempty"`
 	// MaxRooms caps the rooms one connection subscribes to at once
 	// (default 128; -1, `off` in a Caddyfile, turns it off).
 	MaxRooms int `json:"max_rooms,omitempty"`
@@ -182,6 +185,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			AuthIPRate:         h.AuthIPRate,
 			LoginAccountRate:   h.LoginAccountRate,
 			LoginAccountIPRate: h.LoginAccountIPRate,
+			UserSearchRate:     h.UserSearchRate,
 			MaxRooms:           h.MaxRooms,
 			CommandRate:        h.CommandRate,
 			UploadRate:         h.UploadRate,

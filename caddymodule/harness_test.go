@@ -51,7 +51,8 @@ func (s *server) caddyfile(chatOpts string) string {
 	// from one address: the limits are off unless a test sets them, and
 	// each has its own test (limits_test.go, TestUserRateLimit).
 	for _, opt := range []string{"user_send_rate -1", "ip_conns -1", "ip_connect_rate off", "ip_request_rate off",
-		"user_request_rate off", "auth_ip_rate off", "login_account_rate off", "login_account_ip_rate off"} {
+		"user_request_rate off", "auth_ip_rate off", "login_account_rate off", "login_account_ip_rate off",
+		"user_search_rate off"} {
 		if name, _, _ := strings.Cut(opt, " "); !strings.Contains(chatOpts, name) {
 			chatOpts += "\n" + opt
 		}

@@ -36,7 +36,9 @@ type Room struct {
 	Joined       bool      `json:"joined"`
 	LastReadSeq  int64     `json:"last_read_seq"`
 	// UnreadMentions: the caller's mentions above LastReadSeq (room list).
-	UnreadMentions int64 `json:"unread_mentions"`
+	UnreadMentions int64  `json:"unread_mentions"`
+	Kind           string `json:"kind"` // "room" or "dm" (a direct message)
+	Topic          string `json:"topic"`
 }
 
 // Member is one member of a room.

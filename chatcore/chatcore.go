@@ -34,6 +34,11 @@ type Room struct {
 	// UnreadMentions counts the user's mentions above LastReadSeq (room
 	// list only).
 	UnreadMentions int64 `json:"unread_mentions"`
+	// Kind is KindRoom or KindDM (a direct message: private, exactly two
+	// members, no owner). Kind and Topic come after the older fields so the fields before
+	// them keep their places in the JSON.
+	Kind  string `json:"kind"`
+	Topic string `json:"topic"`
 }
 
 // Member is one user's membership of a room.
@@ -101,6 +106,12 @@ type Reaction struct {
 	Emoji string  `json:"emoji"`
 	Users []int64 `json:"users"`
 }
+
+// Kinds of room.
+const (
+	KindRoom = "room"
+	KindDM   = "dm"
+)
 
 // Roles a member can hold.
 const (

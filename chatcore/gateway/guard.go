@@ -39,6 +39,10 @@ type Limits struct {
 	// addresses. It is six times LoginAccountIPRate, so locking the owner
 	// out takes failures from more than six addresses (IPv6: /64s) at once.
 	LoginAccountRate limits.Rate
+	// UserSearchRate limits member directory searches (GET /api/users)
+	// per signed-in user (5/s, burst 20): enough to search as one types,
+	// too little to walk the whole directory quickly.
+	UserSearchRate limits.Rate
 	// MaxRooms caps the rooms one connection subscribes to at once (128).
 	MaxRooms int
 	// CommandRate limits a connection's frames other than sends, which
@@ -68,6 +72,7 @@ func (l *Limits) setDefaults() {
 	rate(&l.IPRequestRate, 300, 3000)
 	rate(&l.UserRequestRate, 100, 1000)
 	rate(&l.AuthIPRate, 2, 20)
+	rate(&l.UserSearchRate, 5, 20)
 	rate(&l.LoginAccountIPRate, 5.0/60, 10)
 	rate(&l.LoginAccountRate, 0.5, 60)
 	if l.MaxRooms == 0 {
@@ -116,6 +121,10 @@ func (a *API) allowIPRequest(r *http.Request) error {
 
 func (a *API) allowUserRequest(ctx context.Context, user int64) error {
 	return a.allow(ctx, "rest_user", strconv.FormatInt(user, 10), a.cfg.Limits.UserRequestRate, "too many requests, slow down")
+}
+
+func (a *API) allowUserSearch(ctx context.Context, user int64) error {
+	return a.allow(ctx, "user_search", strconv.FormatInt(user, 10), a.cfg.Limits.UserSearchRate, "too many directory searches, slow down")
 }
 
 // allowAuth throttles register and login attempts per address, before any

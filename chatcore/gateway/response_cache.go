@@ -61,6 +61,11 @@ func (c *Core) AddTagInvalidator(name string, inv TagInvalidator) (release func(
 //	rooms:list  the room list's stored part (public rooms): rooms
 //	            created, joins, leaves
 //	user:U      U's profile and /api/me: U's read markers
+//	users:dir   member directory pages: sign-ups
+//	dms:U       U's direct messages: a DM opened with U
+//
+// Renames and topics bump members:R and rooms:list; a room's deletion
+// bumps room:R, members:R and rooms:list (room_changes.go).
 //
 // Counters (last_seq, message_count) and the user's own part of the room
 // list (joined, last_read_seq, private rooms) are not in stored entries:

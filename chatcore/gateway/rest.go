@@ -34,10 +34,15 @@ func (a *API) routes() {
 	m.Handle("POST /api/auth/login", a.public(a.login))
 	m.Handle("POST /api/auth/logout", a.public(a.logout))
 	m.Handle("GET /api/me", a.authed(a.me))
+	m.Handle("GET /api/users", a.authed(a.searchUsers))
 	m.Handle("GET /api/users/{id}", a.authed(a.user))
+	m.Handle("GET /api/dms", a.authed(a.listDMs))
+	m.Handle("POST /api/dms", a.authed(a.openDM))
 	m.Handle("GET /api/rooms", a.authed(a.listRooms))
 	m.Handle("POST /api/rooms", a.authed(a.createRoom))
 	m.Handle("GET /api/rooms/{id}", a.authed(a.room))
+	m.Handle("PATCH /api/rooms/{id}", a.authed(a.updateRoom))
+	m.Handle("DELETE /api/rooms/{id}", a.authed(a.deleteRoom))
 	m.Handle("POST /api/rooms/{id}/join", a.authed(a.join))
 	m.Handle("POST /api/rooms/{id}/leave", a.authed(a.leave))
 	m.Handle("GET /api/rooms/{id}/members", a.authed(a.members))
@@ -64,7 +69,7 @@ func (a *API) routes() {
 	m.Handle("/", a.notFound)
 	m.Handle("/api", a.notFound)
 	for _, p := range []string{"/api/auth/register", "/api/auth/login", "/api/auth/logout", "/api/me",
-		"/api/users/{id}", "/api/rooms", "/api/rooms/{id}", "/api/rooms/{id}/join", "/api/rooms/{id}/leave",
+		"/api/users", "/api/users/{id}", "/api/dms", "/api/rooms", "/api/rooms/{id}", "/api/rooms/{id}/join", "/api/rooms/{id}/leave",
 		"/api/rooms/{id}/members", "/api/rooms/{id}/members/{user}", "/api/rooms/{id}/messages", "/api/rooms/{id}/messages/{seq}", "/api/rooms/{id}/messages/{seq}/reactions/{emoji}", "/api/rooms/{id}/read", "/api/rooms/{id}/presence", "/api/search", "/api/rooms/{id}/files", "/api/rooms/{id}/files/{file}", "/ws", "/healthz", "/readyz"} {
 		m.Handle(p, a.public(func(http.ResponseWriter, *http.Request) error {
 			return errf(http.StatusMethodNotAllowed, wire.CodeBadRequest, "method not allowed")

@@ -60,6 +60,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.core.userRegistered(r.Context())
 	a.issue(w, r, http.StatusCreated, u)
 	return nil
 }

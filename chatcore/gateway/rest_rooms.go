@@ -96,7 +96,20 @@ func (a *API) room(w http.ResponseWriter, r *http.Request, who auth.Claims) erro
 	if storedPart(r.Context()) {
 		// The response cache's entry, shared by the members: without the
 		// counters (composed in per answer), so only membership changes
-		// (member_count) drop it.
+		// (member_count), renames and topics drop it. It is read from
+		// Postgres, not the room entity cache: a fill right after such a
+		// change on another instance may come before that instance's
+		// invalidation notice, and would store the old room for the
+		// entry's whole lifetime. Fills are one per change.
+		fresh, err := a.core.Store.RoomByID(r.Context(), id)
+		if errors.Is(err, chatcore.ErrNotFound) {
+			return errNoRoom // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		fresh.Joined = room.Joined
+		room = fresh
 		room.LastSeq, room.MessageCount = 0, 0
 		setTags(w.Header(), tagMembers(id))
 	} else {
@@ -133,6 +146,11 @@ func (a *API) leave(w http.ResponseWriter, r *http.Request, who auth.Claims) err
 	if err != nil {
 		return err
 	}
+	if dm, err := a.isDM(r.Context(), id); err != nil {
+		return err
+	} else if dm {
+		return errf(http.StatusForbidden, wire.CodeForbidden, "a direct message has exactly its two members: it cannot be left")
+	}
 	if _, err := a.core.Store.Leave(r.Context(), id, who.UserID); err != nil {
 		return err
 	}
@@ -166,28 +184,30 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request, who auth.Claims) er
 	if err != nil {
 		return err
 	}
-	var req struct {
-		UserID int64 `json:"user_id"`
-	}
+	var req userRequest
 	if err := a.decode(w, r, &req); err != nil {
 		return err
 	}
-	if req.UserID <= 0 {
-		return badRequest("user_id must be a positive integer")
+	if req.Name == nil && req.UserID <= 0 {
+		return badRequest("user_id must be a positive integer (or give name)")
 	}
 	if err := a.authorize(r.Context(), id, who); err != nil {
 		return err
 	}
-	if _, err := a.core.cachedUser(r.Context(), req.UserID); errors.Is(err, chatcore.ErrNotFound) {
-		return errf(http.StatusNotFound, wire.CodeNotFound, "no such user")
-	} else if err != nil {
+	if dm, err := a.isDM(r.Context(), id); err != nil {
+		return err
+	} else if dm {
+		return errf(http.StatusForbidden, wire.CodeForbidden, "a direct message has exactly its two members: no invitations")
+	}
+	user, err := a.resolve(r.Context(), req)
+	if err != nil {
 		return err
 	}
-	if _, err := a.core.Store.Join(r.Context(), id, req.UserID, chatcore.RoleMember); err != nil {
+	if _, err := a.core.Store.Join(r.Context(), id, user.ID, chatcore.RoleMember); err != nil {
 		return err
 	}
-	a.core.membershipChanged(r.Context(), id, req.UserID)
-	writeJSON(w, http.StatusOK, map[string]any{"room": id, "user_id": req.UserID, "joined": true})
+	a.core.membershipChanged(r.Context(), id, user.ID)
+	writeJSON(w, http.StatusOK, map[string]any{"room": id, "user_id": user.ID, "joined": true})
 	return nil
 }
 
@@ -252,4 +272,14 @@ func (a *API) presence(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]any{"room": id, "online": users})
 	return nil
+}
+
+// isDM reports whether room is a direct message; false for no such room
+// (the caller answers that itself).
+func (a *API) isDM(ctx context.Context, room int64) (bool, error) {
+	r, err := a.core.cachedRoom(ctx, room)
+	if errors.Is(err, chatcore.ErrNotFound) {
+		return false, nil
+	}
+	return r.Kind == chatcore.KindDM, err
 }

@@ -133,6 +133,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.applySearchLanguage(ctx, conn); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
+	if err := s.backfillNameFold(ctx, conn); err != nil {
+		return wrapErr("migrate: fold user names", ctx, err)
+	}
 	s.obs.ObserveQuery("migrate", time.Since(start), nil)
 	return nil
 }

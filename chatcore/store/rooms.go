@@ -7,13 +7,13 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const roomCols = "r.id, r.name, r.is_private, COALESCE(r.created_by, 0), r.created_at, r.last_seq, r.member_count"
+const roomCols = "r.id, r.name, r.is_private, r.kind, r.topic, COALESCE(r.created_by, 0), r.created_at, r.last_seq, r.member_count"
 
 // scanRoom scans roomCols plus any extra destinations. MessageCount is
 // last_seq: messages are never hard-deleted, so the sequence is the count.
 func scanRoom(row pgx.Row, extra ...any) (chatcore.Room, error) {
 	var r chatcore.Room
-	dest := append([]any{&r.ID, &r.Name, &r.IsPrivate, &r.CreatedBy, &r.CreatedAt, &r.LastSeq, &r.MemberCount}, extra...)
+	dest := append([]any{&r.ID, &r.Name, &r.IsPrivate, &r.Kind, &r.Topic, &r.CreatedBy, &r.CreatedAt, &r.LastSeq, &r.MemberCount}, extra...)
 	err := row.Scan(dest...)
 	r.CreatedAt = r.CreatedAt.UTC()
 	r.MessageCount = r.LastSeq

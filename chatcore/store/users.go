@@ -35,8 +35,8 @@ func (s *Store) CreateUser(ctx context.Context, name, email, passwordHash string
 	var u chatcore.User
 	err := s.run(ctx, "create_user", func(ctx context.Context) (n int, err error) {
 		u, err = scanUser(s.pool.QueryRow(ctx,
-			"INSERT INTO users (name, email, password_hash) VALUES ($1, $2, $3) RETURNING "+userCols,
-			name, NormEmail(email), passwordHash))
+			"INSERT INTO users (name, email, password_hash, name_fold) VALUES ($1, $2, $3, $4) RETURNING "+userCols,
+			name, NormEmail(email), passwordHash, FoldName(name)))
 		return 1, err
 	})
 	return u, err
