@@ -9,6 +9,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -48,3 +50,61 @@ const TagTTL = 48 * time.Hour
 // whole cache at once; the cache does so after it failed to bump a tag (a
 // write whose invalidation was lost), as soon as the storage answers again.
 const EpochTag = "*"
+
+// Seq versions: a tag whose entries follow a counter (in Chatgate a room's
+// newest messages, whose counter is the room's last seq) can carry it in
+// its version, "s<seq>-<random>", so whoever reads the version knows the
+// counter it stands for without another round trip, and every instance
+// reading one version agrees on it. Random versions (NewVersion) are hex
+// and never start with 's'.
+
+// SeqVersion returns a fresh version that carries seq.
+func SeqVersion(seq int64) string {
+	return "s" + strconv.FormatInt(seq, 10) + "-" + NewVersion()
+}
+
+// VersionSeq returns the seq a version carries; false for a version that
+// carries none (made by Bump, or by Lookup for a tag it found without one).
+func VersionSeq(v string) (int64, bool) {
+	if len(v) < 2 || v[0] != 's' {
+		return 0, false
+	}
+	num, _, ok := strings.Cut(v[1:], "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// Sequencer is a Storage that keeps seq versions. A seq version is only
+// ever made from a value the caller proved (Settle) and then only moves up
+// (Advance), so it never stands for less than what was acknowledged:
+//
+//   - Advance(tag, seq), after a write of seq: a seq version below seq
+//     becomes SeqVersion(seq), one at or above it stays; a tag with no seq
+//     version gets a fresh random one (a plain bump: it never gains a seq
+//     here, where seq may come from a round delayed past a later write).
+//   - Settle(tag, old, seq): old becomes SeqVersion(seq) if it is still the
+//     tag's version and carries no seq; the caller read seq after it read
+//     old, so every write whose Advance ran before old was made is in seq,
+//     and any Advance since would have replaced old.
+type Sequencer interface {
+	Advance(ctx context.Context, tags []string, seqs []int64) error
+	Settle(ctx context.Context, tag, old string, seq int64) (bool, error)
+}
+
+// advanceVersion is Advance's rule on one current version.
+func advanceVersion(cur string, have bool, seq int64) (string, bool) {
+	if !have {
+		return NewVersion(), true
+	}
+	n, ok := VersionSeq(cur)
+	if !ok {
+		return NewVersion(), true
+	}
+	if n >= seq {
+		return cur, false
+	}
+	return SeqVersion(seq), true
+}

@@ -40,6 +40,9 @@ type caching struct {
 	// userRooms is each user's memberships with read markers: the
 	// per-user part of the room list (rest_roomlist.go).
 	userRooms *entitycache.Cache[[]store.RoomRead]
+	// latest is the last newest-messages page composed per room
+	// (rest_latest.go).
+	latest latestPages
 
 	mu   sync.Mutex
 	tags map[string]*tagRef
@@ -230,11 +233,13 @@ func (c *Core) roomCreated(ctx context.Context, room, creator int64) {
 	k.bumpTags(ctx, tagRoomList)
 }
 
-// messagesPosted follows stored messages in rooms: the invalidator's bump
-// (invalidate.go). The room list and room info entries do not hold the
-// counters (they are composed in from the message_count cache dropped
-// here), so only the newest-messages entries (room:R) go.
-func (c *Core) messagesPosted(ctx context.Context, rooms ...int64) {
+// messagesPosted follows stored messages in rooms, seqs[i] the newest in
+// rooms[i]: the invalidator's bump (invalidate.go). The room list and room
+// info entries do not hold the counters (they are composed in from the
+// message_count cache dropped here), and the newest-messages page is
+// composed from the version of room:R, which carries the room's last seq
+// (Advance, rest_latest.go): no stored entry goes.
+func (c *Core) messagesPosted(ctx context.Context, rooms, seqs []int64) {
 	k := c.caches()
 	ids := make([]string, len(rooms))
 	tags := make([]string, 0, len(rooms))
@@ -243,7 +248,7 @@ func (c *Core) messagesPosted(ctx context.Context, rooms ...int64) {
 		tags = append(tags, tagRoom(r))
 	}
 	k.logErr("message_count", k.counts.Invalidate(ctx, ids...))
-	k.bumpTags(ctx, tags...)
+	k.advanceTags(ctx, tags, seqs)
 }
 
 // readMarked follows a read-marker move (the room list shows it).

@@ -25,7 +25,9 @@ import (
 // A REST send waits for its room's bump (visible) before its 201, so a GET
 // after it is fresh; a WebSocket send does not wait.
 type invalidator struct {
-	bump func(rooms []int64)
+	// bump gets the round's rooms, sorted, and for each the newest seq
+	// marked.
+	bump func(rooms, seqs []int64)
 
 	mu      sync.Mutex
 	dirty   map[int64]int64 // room -> newest seq marked and not yet bumped
@@ -38,7 +40,7 @@ type waiter struct {
 	done chan struct{}
 }
 
-func newInvalidator(bump func(rooms []int64)) *invalidator {
+func newInvalidator(bump func(rooms, seqs []int64)) *invalidator {
 	return &invalidator{bump: bump, dirty: make(map[int64]int64), waiters: make(map[int64][]waiter)}
 }
 
@@ -75,7 +77,11 @@ func (v *invalidator) run() {
 			rooms = append(rooms, room)
 		}
 		slices.Sort(rooms)
-		v.bump(rooms)
+		seqs := make([]int64, len(rooms))
+		for i, room := range rooms {
+			seqs[i] = round[room]
+		}
+		v.bump(rooms, seqs)
 		v.wake(round)
 	}
 }
@@ -150,8 +156,8 @@ func (c *Core) visible(room, seq int64) (done <-chan struct{}) {
 }
 
 // bumpRooms is one round's invalidation.
-func (c *Core) bumpRooms(rooms []int64) {
+func (c *Core) bumpRooms(rooms, seqs []int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c.messagesPosted(ctx, rooms...)
+	c.messagesPosted(ctx, rooms, seqs)
 }

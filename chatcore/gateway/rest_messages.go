@@ -38,12 +38,18 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	for i := range msgs {
 		out[i] = wire.FromMessage(&msgs[i])
 	}
-	if p.hasBefore && belowNewest(msgs, p.before) {
+	switch {
+	case p.hasBefore && belowNewest(msgs, p.before):
 		// A page wholly below the newest message never changes (messages
 		// are immutable, seqs gap-free and committed in order); only who
 		// may read it does.
 		setTags(w.Header(), tagMembers(id))
-	} else {
+	case !p.hasBefore && !p.hasAfter && storedPart(r.Context()):
+		// The newest page as the response cache's stored part: every
+		// answer adds the messages since (rest_latest.go), so only who
+		// may read it drops it.
+		setTags(w.Header(), tagMembers(id))
+	default:
 		setTags(w.Header(), tagRoom(id))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": out, "has_more": more})

@@ -45,8 +45,14 @@ func storedPart(ctx context.Context) bool {
 // rooms, {"rooms":[...]}): it marks the rooms user belongs to (joined, the
 // read marker), adds the private ones (from the room cache; a private room
 // is only ever added from the user's own memberships) and fills every
-// room's counters.
-func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte) ([]byte, error) {
+// room's counters. It returns the list and its ETag (empty: the cache
+// computes it).
+func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte, _ string) ([]byte, string, error) {
+	body, err := c.composeRoomList(ctx, user, stored)
+	return body, "", err
+}
+
+func (c *Core) composeRoomList(ctx context.Context, user int64, stored []byte) ([]byte, error) {
 	var list struct {
 		Rooms []chatcore.Room `json:"rooms"`
 	}
