@@ -45,8 +45,9 @@ func startCacheServer(t testing.TB) (*server, *testenv.Redis, string) {
 type cacheServerOpts struct {
 	// memory: no Redis at all (one node; the cache in memory).
 	memory bool
-	// chat is added to the chat app's options (e.g. limits).
-	chat string
+	// handler is the body of both sites' chat handler blocks (e.g.
+	// limits).
+	handler string
 }
 
 func startCacheServerWith(t testing.TB, o cacheServerOpts) (*server, *testenv.Redis, string) {
@@ -69,7 +70,6 @@ func startCacheServerWith(t testing.TB, o cacheServerOpts) (*server, *testenv.Re
 		secret %s
 		password_memory_kib 1024
 		password_time 1
-		%s
 	}
 }
 http://:%d {
@@ -77,7 +77,9 @@ http://:%d {
 	@chat path /api /api/* /ws /healthz /readyz
 	handle @chat {
 %s
-		chat
+		chat {
+			%s
+		}
 	}
 	handle /metrics {
 		metrics
@@ -87,10 +89,12 @@ http://:%d {
 	encode zstd gzip
 	@chat path /api /api/* /ws /healthz /readyz
 	handle @chat {
-		chat
+		chat {
+			%s
+		}
 	}
 }
-`, s.admin, cacheTestDSN, redisLine, testSecret, o.chat, s.port, shippedCacheBlocks(t), uncached)
+`, s.admin, cacheTestDSN, redisLine, testSecret, s.port, shippedCacheBlocks(t), o.handler, uncached, o.handler)
 	s.start(t, cfg)
 	return s, rs, fmt.Sprintf("http://127.0.0.1:%d", uncached)
 }

@@ -43,6 +43,8 @@ type caching struct {
 	// latest is the last newest-messages page composed per room
 	// (rest_latest.go).
 	latest latestPages
+	// roomList is the room list's stored part, decoded (rest_roomlist.go).
+	roomList roomListCache
 
 	mu   sync.Mutex
 	tags map[string]*tagRef
