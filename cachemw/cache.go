@@ -144,8 +144,18 @@ type Part struct {
 	Body []byte
 	ETag string
 	// Versions are the current versions of the route's ComposeTags, in
-	// their order, read with the entry.
+	// their order, read with the entry, and Epoch EpochTag's.
 	Versions []string
+	Epoch    string
+}
+
+// Seq is the seq that compose tag i's version carries (see Sequencer);
+// false when it carries none valid under the epoch read with it.
+func (p Part) Seq(i int) (int64, bool) {
+	if i < 0 || i >= len(p.Versions) {
+		return 0, false
+	}
+	return VersionSeq(p.Versions[i], p.Epoch)
 }
 
 // sharedID stands for every admitted identity in a shared route's key; no
@@ -250,7 +260,12 @@ func (c *Cache) Advance(ctx context.Context, tags []string, seqs []int64) error 
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
 	start := time.Now()
-	err := sq.Advance(ctx, tags, seqs)
+	// The epoch the seqs are set under: read first, so an epoch bump in
+	// between only retires them early (readers then ask the database).
+	_, epoch, err := c.cfg.Storage.Lookup(ctx, epochProbe, []string{EpochTag})
+	if err == nil {
+		err = sq.Advance(ctx, tags, seqs, epoch[0])
+	}
 	cancel()
 	c.obs.Storage("bump", time.Since(start), err)
 	c.breaker.Done(err)
@@ -260,17 +275,22 @@ func (c *Cache) Advance(ctx context.Context, tags []string, seqs []int64) error 
 	return err
 }
 
-// Settle gives tag, whose version old (read with an entry) carries no
-// seq, the seq version of seq, read after old (see Sequencer). false when
-// old is not current any more, or the storage keeps no seq versions.
-func (c *Cache) Settle(ctx context.Context, tag, old string, seq int64) bool {
+// epochProbe is the key Advance looks up to read the epoch: no entry is
+// ever stored under it (keys are hex).
+const epochProbe = "-"
+
+// Settle gives tag, whose version old and the epoch were read with an
+// entry, the seq version of seq under that epoch, seq read after them (see
+// Sequencer). false when old is not current any more, or the storage
+// keeps no seq versions.
+func (c *Cache) Settle(ctx context.Context, tag, old string, seq int64, epoch string) bool {
 	sq, ok := c.cfg.Storage.(Sequencer)
 	if !ok || !c.breaker.Allow() {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
 	start := time.Now()
-	set, err := sq.Settle(ctx, tag, old, seq)
+	set, err := sq.Settle(ctx, tag, old, seq, epoch)
 	cancel()
 	c.obs.Storage("settle", time.Since(start), err)
 	c.breaker.Done(err)
@@ -365,7 +385,7 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 	if raw != nil {
 		if e, err := decodeEntry(raw); err == nil && e.fresh(now, tags, versions) {
 			if rt.Compose != nil && e.status == http.StatusOK {
-				ce, err := composed(r, rt, id, e, cvers)
+				ce, err := composed(r, rt, id, e, cvers, versions[len(versions)-1])
 				if err != nil {
 					return c.bypass(w, r, rt, "compose-failed", next)
 				}
@@ -389,8 +409,8 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 
 // composed is e with the body rt.Compose builds for r (a copy: e may be
 // shared with coalesced requests), its ETag and no Last-Modified.
-func composed(r *http.Request, rt *Route, id string, e *entry, cvers []string) (*entry, error) {
-	body, etag, err := rt.Compose(r, Part{ID: id, Body: e.body, ETag: e.header.Get("ETag"), Versions: cvers})
+func composed(r *http.Request, rt *Route, id string, e *entry, cvers []string, epoch string) (*entry, error) {
+	body, etag, err := rt.Compose(r, Part{ID: id, Body: e.body, ETag: e.header.Get("ETag"), Versions: cvers, Epoch: epoch})
 	if err != nil {
 		return nil, err
 	}

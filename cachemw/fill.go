@@ -99,7 +99,7 @@ func (c *Cache) rememberFill(flight string, f *filled) {
 func (c *Cache) writeFilled(w http.ResponseWriter, r *http.Request, rt *Route, l lookedUp, f *filled, detail string, collapsed bool, plain *http.Request, next Next) error {
 	e := f.e
 	if rt.Compose != nil && e.status == http.StatusOK {
-		ce, err := composed(r, rt, l.id, e, l.cvers)
+		ce, err := composed(r, rt, l.id, e, l.cvers, l.versions[len(l.versions)-1])
 		if err != nil {
 			c.setMiss(w.Header(), "compose-failed", false, false)
 			return next(w, plain)

@@ -139,7 +139,7 @@ func (m *Memory) Versions() int {
 }
 
 // Advance implements Sequencer.
-func (m *Memory) Advance(_ context.Context, tags []string, seqs []int64) error {
+func (m *Memory) Advance(_ context.Context, tags []string, seqs []int64, epoch string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.versions)+len(tags) > memMaxVersions {
@@ -147,7 +147,7 @@ func (m *Memory) Advance(_ context.Context, tags []string, seqs []int64) error {
 	}
 	for i, t := range tags {
 		cur, have := m.versions[t]
-		if v, set := advanceVersion(cur, have, seqs[i]); set {
+		if v, set := advanceVersion(cur, have, seqs[i], epoch); set {
 			m.versions[t] = v
 		}
 	}
@@ -155,15 +155,12 @@ func (m *Memory) Advance(_ context.Context, tags []string, seqs []int64) error {
 }
 
 // Settle implements Sequencer.
-func (m *Memory) Settle(_ context.Context, tag, old string, seq int64) (bool, error) {
+func (m *Memory) Settle(_ context.Context, tag, old string, seq int64, epoch string) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if cur, ok := m.versions[tag]; !ok || cur != old {
 		return false, nil
 	}
-	if _, ok := VersionSeq(old); ok {
-		return false, nil
-	}
-	m.versions[tag] = SeqVersion(seq)
+	m.versions[tag] = SeqVersion(seq, epoch)
 	return true, nil
 }

@@ -137,14 +137,13 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
 return 1`)
 	settleScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if string.match(ARGV[1], '^s%d+%-') then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1`)
 )
 
 // Advance implements Sequencer: one pipelined script call per tag (the
 // script is loaded first if Redis does not have it).
-func (s *Redis) Advance(ctx context.Context, tags []string, seqs []int64) error {
+func (s *Redis) Advance(ctx context.Context, tags []string, seqs []int64, epoch string) error {
 	if len(tags) == 0 {
 		return nil
 	}
@@ -153,7 +152,7 @@ func (s *Redis) Advance(ctx context.Context, tags []string, seqs []int64) error 
 		pipe := s.rdb.Pipeline()
 		for i, t := range tags {
 			advanceScript.EvalSha(ctx, pipe, []string{s.tagKey(t)},
-				strconv.FormatInt(seqs[i], 10), SeqVersion(seqs[i]), NewVersion(), ttl)
+				strconv.FormatInt(seqs[i], 10), SeqVersion(seqs[i], epoch), NewVersion(), ttl)
 		}
 		_, err := pipe.Exec(ctx)
 		return err
@@ -171,8 +170,8 @@ func (s *Redis) Advance(ctx context.Context, tags []string, seqs []int64) error 
 }
 
 // Settle implements Sequencer.
-func (s *Redis) Settle(ctx context.Context, tag, old string, seq int64) (bool, error) {
-	n, err := settleScript.Run(ctx, s.rdb, []string{s.tagKey(tag)}, old, SeqVersion(seq),
+func (s *Redis) Settle(ctx context.Context, tag, old string, seq int64, epoch string) (bool, error) {
+	n, err := settleScript.Run(ctx, s.rdb, []string{s.tagKey(tag)}, old, SeqVersion(seq, epoch),
 		strconv.FormatInt(int64(TagTTL/time.Second), 10)).Int()
 	if err != nil {
 		return false, fmt.Errorf("cachemw: redis settle: %w", err)

@@ -242,11 +242,11 @@ func (h *CacheHandler) Provision(ctx caddy.Context) error {
 					return nil, "", errors.New("chat_cache: compose messages: no room")
 				}
 				version := p.Versions[0]
-				seq, known := cachemw.VersionSeq(version)
+				seq, known := p.Seq(0)
 				ctx := r.Context()
 				return core.ComposeLatest(ctx, gateway.LatestInput{Room: id, Query: r.URL.Query(), Stored: p.Body,
 					Version: version, Seq: seq, SeqKnown: known,
-					Settle: func(seq int64) bool { return cache.Settle(ctx, gateway.LatestTag(id), version, seq) }})
+					Settle: func(seq int64) bool { return cache.Settle(ctx, gateway.LatestTag(id), version, seq, p.Epoch) }})
 			}
 		}
 	}

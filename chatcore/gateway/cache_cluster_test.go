@@ -95,10 +95,10 @@ func composeLatest(core *Core, c *cachemw.Cache) func(*http.Request, cachemw.Par
 			return nil, "", fmt.Errorf("compose: room %v, versions %v", err, p.Versions)
 		}
 		version := p.Versions[0]
-		seq, known := cachemw.VersionSeq(version)
+		seq, known := p.Seq(0)
 		return core.ComposeLatest(r.Context(), LatestInput{Room: room, Query: r.URL.Query(), Stored: p.Body,
 			Version: version, Seq: seq, SeqKnown: known,
-			Settle: func(seq int64) bool { return c.Settle(r.Context(), LatestTag(room), version, seq) }})
+			Settle: func(seq int64) bool { return c.Settle(r.Context(), LatestTag(room), version, seq, p.Epoch) }})
 	}
 }
 

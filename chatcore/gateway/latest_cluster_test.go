@@ -109,11 +109,11 @@ func TestLatestComposed(t *testing.T) {
 	}
 	check(b, carol, "")
 	check(a, carol, "HIT")
-	_, versions, err := cachemw.NewRedis(a.core.Redis(), "chatgate:http:").Lookup(context.Background(), "x", []string{LatestTag(room.ID)})
+	_, versions, err := cachemw.NewRedis(a.core.Redis(), "chatgate:http:").Lookup(context.Background(), "x", []string{LatestTag(room.ID), cachemw.EpochTag})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seq, ok := cachemw.VersionSeq(versions[0]); !ok || seq != 70 {
+	if seq, ok := cachemw.VersionSeq(versions[0], versions[1]); !ok || seq != 70 {
 		t.Fatalf("room tag after a membership change and a read: %q, want seq 70", versions[0])
 	}
 
