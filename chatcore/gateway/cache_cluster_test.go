@@ -102,7 +102,7 @@ func composeLatest(core *Core, c *cachemw.Cache) func(*http.Request, cachemw.Par
 	}
 }
 
-func startCachedInstance(t *testing.T, name, redisAddr string) *cachedInstance {
+func startCachedInstance(t testing.TB, name, redisAddr string) *cachedInstance {
 	t.Helper()
 	newClient := func() redis.UniversalClient {
 		return redis.NewClient(&redis.Options{Addr: redisAddr, DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
