@@ -44,24 +44,28 @@ func benchCaddyGET(b *testing.B, ann *client, cached, uncached, path string) {
 	ann.call(b, "GET", path, nil)
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
 	client := &http.Client{Transport: tr}
-	get := func(base string) (time.Duration, bool) {
+	ok200 := func(base string) (time.Duration, bool, bool) {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+ann.token)
 		start := time.Now()
 		resp, err := client.Do(req)
 		if err != nil {
-			return 0, false
+			return 0, false, false
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		return time.Since(start), resp.StatusCode == 200 && (base == uncached || resp.Header.Get("X-Cache") == "HIT")
+		return time.Since(start), resp.StatusCode == 200, base == uncached || resp.Header.Get("X-Cache") == "HIT"
+	}
+	get := func(base string) (time.Duration, bool) {
+		d, ok, hit := ok200(base)
+		return d, ok && hit
 	}
 	for _, v := range []struct{ name, base string }{{"cached", cached}, {"uncached", uncached}} {
 		b.Run(v.name+"/paced-2000rps", func(b *testing.B) {
 			const rate, dur, workers = 2000, 3 * time.Second, 32
 			n := int(rate * dur / time.Second)
 			lat := make([]time.Duration, n)
-			var bad int
+			var bad, notHit int
 			var mu sync.Mutex
 			jobs := make(chan int, n)
 			var wg sync.WaitGroup
@@ -70,11 +74,15 @@ func benchCaddyGET(b *testing.B, ann *client, cached, uncached, path string) {
 				go func() {
 					defer wg.Done()
 					for i := range jobs {
-						d, ok := get(v.base)
+						d, ok, hit := ok200(v.base)
 						lat[i] = d
-						if !ok {
+						if !ok || !hit {
 							mu.Lock()
-							bad++
+							if !ok {
+								bad++
+							} else {
+								notHit++
+							}
 							mu.Unlock()
 						}
 					}
@@ -88,8 +96,12 @@ func benchCaddyGET(b *testing.B, ann *client, cached, uncached, path string) {
 			close(jobs)
 			wg.Wait()
 			if bad > 0 {
-				b.Fatalf("%d of %d requests not 200 (or not HIT)", bad, n)
+				b.Fatalf("%d of %d requests not 200", bad, n)
 			}
+			// A storage call past the cache's timeout (25 ms) is a BYPASS,
+			// served by the API: counted, and in the latencies, not a
+			// failure (a loaded machine has a few).
+			b.ReportMetric(float64(notHit), "not-hit")
 			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 			q := func(p float64) float64 { return float64(lat[int(p*float64(n-1))].Microseconds()) / 1000 }
 			b.ReportMetric(q(.5), "p50-ms")
