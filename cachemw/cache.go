@@ -180,6 +180,10 @@ type Cache struct {
 
 	recentMu sync.Mutex
 	recent   map[string]*filled
+
+	// epoch is the version of EpochTag the last composing lookup read:
+	// what Advance sets seqs under (string).
+	epoch atomic.Value
 }
 
 // New returns a cache. It does no I/O.
@@ -258,20 +262,42 @@ func (c *Cache) Advance(ctx context.Context, tags []string, seqs []int64) error 
 		c.dirty.Store(true)
 		return errors.New("cachemw: storage unavailable (breaker open), invalidation deferred")
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
-	start := time.Now()
-	// The epoch the seqs are set under: read first, so an epoch bump in
-	// between only retires them early (readers then ask the database).
-	_, epoch, err := c.cfg.Storage.Lookup(ctx, epochProbe, []string{EpochTag})
-	if err == nil {
-		err = sq.Advance(ctx, tags, seqs, epoch[0])
+	// A lost advance costs more than a slow one (every instance may serve
+	// the old seq until this one's storage answers again, then the whole
+	// cache goes), and writers wait for it, not readers: one retry, each
+	// try with four times the lookup timeout.
+	var err error
+	for try := 0; try < 2; try++ {
+		if err = c.advance(ctx, sq, tags, seqs); err == nil {
+			break
+		}
 	}
-	cancel()
-	c.obs.Storage("bump", time.Since(start), err)
 	c.breaker.Done(err)
 	if err != nil {
 		c.dirty.Store(true)
 	}
+	return err
+}
+
+func (c *Cache) advance(ctx context.Context, sq Sequencer, tags []string, seqs []int64) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*c.cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	// The epoch the seqs are set under: the last one a lookup read (an
+	// epoch bump since only retires them early: readers then ask the
+	// database), else read now.
+	epoch, _ := c.epoch.Load().(string)
+	var err error
+	if epoch == "" {
+		var vs []string
+		if _, vs, err = c.cfg.Storage.Lookup(ctx, epochProbe, []string{EpochTag}); err == nil {
+			epoch = vs[0]
+		}
+	}
+	if err == nil {
+		err = sq.Advance(ctx, tags, seqs, epoch)
+	}
+	c.obs.Storage("bump", time.Since(start), err)
 	return err
 }
 
@@ -351,6 +377,7 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 			return c.bypass(w, r, rt, "storage-unavailable", next)
 		}
 		c.dirty.Store(false)
+		c.epoch.Store("")
 		if !c.breaker.Allow() {
 			return c.bypass(w, r, rt, "storage-unavailable", next)
 		}
@@ -380,6 +407,9 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 		return c.bypass(w, r, rt, "storage-unavailable", next)
 	}
 	versions, cvers := versions[:len(tags):len(tags)], versions[len(tags):]
+	if len(cvers) > 0 {
+		c.epoch.Store(versions[len(versions)-1])
+	}
 
 	detail := "uri-miss"
 	if raw != nil {
