@@ -11,8 +11,9 @@ import (
 )
 
 // BenchmarkCaddyGET: GET /api/rooms/{id}, its newest 50 messages (both
-// composed per answer) and the room list (100 rooms, composed per answer
-// from its stored part, decoded once) through Caddy (encode, the cache,
+// composed per answer) and the room list (the 100 rooms it creates plus
+// the test database's others, composed per answer from its stored part,
+// decoded once) through Caddy (encode, the cache,
 // the chat handler), cached (Redis storage, HIT) and uncached (the same
 // API on a site without chat_cache). Two measurements per variant:
 //
