@@ -97,6 +97,12 @@ type App struct {
 	SearchLanguage string `json:"search_language,omitempty"`
 	// StartTimeout bounds start-up (migrations; waiting for Postgres), 60s.
 	StartTimeout caddy.Duration `json:"start_timeout,omitempty"`
+	// FilesDir is where uploaded files are kept (default .data/files; the
+	// shipped Caddyfile: under CHATGATE_DATA_DIR).
+	FilesDir string `json:"files_dir,omitempty"`
+	// UnattachedFileTTL is how long an upload may wait for a message
+	// before the sweep deletes it (default 24h).
+	UnattachedFileTTL caddy.Duration `json:"unattached_file_ttl,omitempty"`
 
 	core    *gateway.Core
 	poolKey string
@@ -120,7 +126,7 @@ func (c coreRef) Destruct() error {
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	repl := caddy.NewReplacer()
-	for _, s := range []*string{&a.Postgres, &a.PostgresReplica, &a.Redis, &a.RedisPrefix, &a.Secret, &a.SecretFile, &a.PreviousSecrets, &a.Instance, &a.SearchLanguage} {
+	for _, s := range []*string{&a.Postgres, &a.PostgresReplica, &a.Redis, &a.RedisPrefix, &a.Secret, &a.SecretFile, &a.PreviousSecrets, &a.Instance, &a.SearchLanguage, &a.FilesDir} {
 		*s = strings.TrimSpace(repl.ReplaceAll(*s, ""))
 	}
 	if a.Postgres == "" {
@@ -169,6 +175,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Instance:            a.Instance,
 		Logger:              a.logger,
 		RedisPrefix:         a.RedisPrefix,
+		FilesDir:            a.FilesDir,
+		UnattachedFileTTL:   time.Duration(a.UnattachedFileTTL),
 	}
 	if cfg.Password.MemoryKiB == 0 {
 		cfg.Password = auth.DefaultPasswordParams

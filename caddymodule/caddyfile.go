@@ -44,6 +44,8 @@ func init() {
 //	    password_queue      <n>|off
 //	    recent_buffer       <n>
 //	    start_timeout       <duration>
+//	    files_dir           <path>
+//	    unattached_file_ttl <duration>
 //	    search_language     <regconfig>
 //	}
 //
@@ -123,6 +125,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.RecentBuffer, err = optInt(val)
 		case "start_timeout":
 			a.StartTimeout, err = optDuration(val)
+		case "files_dir":
+			a.FilesDir = val
+		case "unattached_file_ttl":
+			a.UnattachedFileTTL, err = optDuration(val)
 		case "search_language":
 			a.SearchLanguage = val
 		default:
@@ -187,6 +193,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    max_frame          <size>
 //	    max_body           <size>
 //	    max_request        <size>
+//	    max_file           <size>
 //	    edit_window        <duration>|off
 //	    max_reactions      <n>
 //	    queue_frames       <n>
@@ -214,6 +221,7 @@ func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 //	    login_account_rate <rate> [<burst>]
 //	    max_rooms          <n>|off
 //	    command_rate       <rate> [<burst>]
+//	    upload_rate        <rate> [<burst>]
 //	    search_rate        <rate> [<burst>]
 //	    handshake_timeout  <duration>
 //	    secure_cookie
@@ -287,6 +295,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.MaxBody = int(sz)
 		case "max_request":
 			h.MaxRequest, err = optSize(val)
+		case "max_file":
+			h.MaxFile, err = optSize(val)
 		case "queue_frames":
 			h.QueueFrames, err = optInt(val)
 		case "queue_bytes":
@@ -364,6 +374,8 @@ func (h *Handler) rateOption(name string) *limits.Rate {
 		return &h.LoginAccountRate
 	case "command_rate":
 		return &h.CommandRate
+	case "upload_rate":
+		return &h.UploadRate
 	case "search_rate":
 		return &h.SearchRate
 	}

@@ -34,6 +34,8 @@ func TestUnmarshalHandler(t *testing.T) {
 		drain_batch 64
 		drain_pause 100ms
 		drain_timeout 20s
+		max_file 5MiB
+		upload_rate 2/m 7
 		search_rate 3/s 9
 	}`)
 	var h Handler
@@ -45,7 +47,8 @@ func TestUnmarshalHandler(t *testing.T) {
 		WriteTimeout: caddy.Duration(3 * time.Second), Compression: true, CompressMin: 1 << 10, SendRate: 7.5, SendBurst: 15,
 		Origins:          []string{"https://chat.example.com", "http://localhost:5173"},
 		StreamCloseDelay: caddy.Duration(time.Minute), DrainBatch: 64, DrainPause: caddy.Duration(100 * time.Millisecond),
-		DrainTimeout: caddy.Duration(20 * time.Second), SearchRate: limits.Rate{PerSecond: 3, Burst: 9}}
+		DrainTimeout: caddy.Duration(20 * time.Second), SearchRate: limits.Rate{PerSecond: 3, Burst: 9},
+		MaxFile: 5 << 20, UploadRate: limits.Rate{PerSecond: 2.0 / 60, Burst: 7}}
 	got, _ := json.Marshal(h)
 	exp, _ := json.Marshal(want)
 	if string(got) != string(exp) {
@@ -58,7 +61,7 @@ func TestUnmarshalHandler(t *testing.T) {
 	for _, bad := range []string{
 		"chat extra", "chat {\n bogus 1\n}", "chat {\n max_frame\n}", "chat {\n max_frame lots\n}",
 		"chat {\n ping_interval soon\n}", "chat {\n compression maybe\n}", "chat {\n origins\n}",
-		"chat {\n queue_frames -1\n}",
+		"chat {\n queue_frames -1\n}", "chat {\n max_file big\n}", "chat {\n upload_rate 1/s 0\n}",
 	} {
 		var h Handler
 		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(bad)); err == nil {
@@ -91,6 +94,8 @@ func TestUnmarshalApp(t *testing.T) {
 		password_queue off
 		recent_buffer 512
 		start_timeout 30s
+		files_dir /var/lib/chatgate/files
+		unattached_file_ttl 2h
 		search_language german
 	}`)
 	var a App
@@ -101,7 +106,8 @@ func TestUnmarshalApp(t *testing.T) {
 		a.RedisPrefix != "chat:prod:" || a.Instance != "gw-1" || a.PoolSize != 32 || time.Duration(a.SlowQuery) != 20*time.Millisecond ||
 		a.BatchMax != 256 || a.BatchWorkers != 1 || time.Duration(a.TokenTTL) != 12*time.Hour ||
 		a.PasswordMemoryKiB != 65536 || a.PasswordTime != 3 || a.PasswordConcurrency != 3 || a.PasswordQueue != -1 || a.RecentBuffer != 512 || time.Duration(a.StartTimeout) != 30*time.Second ||
-		a.SearchLanguage != "german" {
+		a.SearchLanguage != "german" ||
+		a.FilesDir != "/var/lib/chatgate/files" || time.Duration(a.UnattachedFileTTL) != 2*time.Hour {
 		t.Fatalf("parsed %+v", a)
 	}
 	if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser("chat {\n nope x\n}")); err == nil {

@@ -30,6 +30,8 @@ type Handler struct {
 	MaxBody int `json:"max_body,omitempty"`
 	// MaxRequest caps REST request bodies (64KiB).
 	MaxRequest int64 `json:"max_request,omitempty"`
+	// MaxFile caps one file upload, enforced while streaming (10MiB).
+	MaxFile int64 `json:"max_file,omitempty"`
 	// EditWindow is how long after sending a message its author may edit
 	// it (default 1h; -1, `off` in a Caddyfile: no limit).
 	EditWindow caddy.Duration `json:"edit_window,omitempty"`
@@ -118,6 +120,8 @@ type Handler struct {
 	MaxRooms int `json:"max_rooms,omitempty"`
 	// CommandRate limits a connection's non-send frames (100/s, burst 200).
 	CommandRate limits.Rate `json:"command_rate,omitempty"`
+	// UploadRate limits file uploads per user (1/s, burst 20).
+	UploadRate limits.Rate `json:"upload_rate,omitempty"`
 	// SearchRate limits GET /api/search per signed-in user (5/s, burst 20).
 	SearchRate limits.Rate `json:"search_rate,omitempty"`
 	// HandshakeTimeout bounds the WebSocket upgrade (10s).
@@ -158,6 +162,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		},
 		MaxBody:      h.MaxBody,
 		MaxRequest:   h.MaxRequest,
+		MaxFile:      h.MaxFile,
 		EditWindow:   time.Duration(h.EditWindow),
 		MaxReactions: h.MaxReactions,
 		SendRate:     h.SendRate,
@@ -179,6 +184,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			LoginAccountIPRate: h.LoginAccountIPRate,
 			MaxRooms:           h.MaxRooms,
 			CommandRate:        h.CommandRate,
+			UploadRate:         h.UploadRate,
 			SearchRate:         h.SearchRate,
 			HandshakeTimeout:   time.Duration(h.HandshakeTimeout),
 		},

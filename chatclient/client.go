@@ -214,8 +214,11 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 		u = c.base + path
 	}
 	var body io.Reader
+	ctype := "application/json"
 	switch v := in.(type) {
 	case nil:
+	case fileBody:
+		body, ctype = v.r, "application/octet-stream"
 	case []byte:
 		body = bytes.NewReader(v)
 	case io.Reader:
@@ -235,7 +238,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*Res
 		req.Header[k] = v
 	}
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", ctype)
 	}
 	if tok := c.Token(); tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)

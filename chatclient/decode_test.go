@@ -3,6 +3,7 @@ package chatclient
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -31,7 +32,7 @@ func TestLeanDecode(t *testing.T) {
 	for i := range full {
 		want := full[i]
 		want.User, want.TS = UserRef{}, ""
-		if lean[i] != want {
+		if !reflect.DeepEqual(lean[i], want) {
 			t.Fatalf("%d: %+v, want %+v", i, lean[i], want)
 		}
 	}

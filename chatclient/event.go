@@ -52,6 +52,8 @@ type Event struct {
 	// Code, Message: error.
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Files: a message's attached files (absent: none).
+	Files []File `json:"files,omitempty"`
 	// Room events (edit, delete, reaction) and their acks: Target is the
 	// message's seq; Emoji and Op ("add", "remove") a reaction's. Noop: an
 	// ack of an event that changed nothing (no seq).

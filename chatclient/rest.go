@@ -2,7 +2,9 @@ package chatclient
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -64,6 +66,20 @@ type Message struct {
 	Target    int64      `json:"target,omitempty"`
 	Emoji     string     `json:"emoji,omitempty"`
 	Op        string     `json:"op,omitempty"`
+	// Files are the message's attached files (absent: none).
+	Files []File `json:"files,omitempty"`
+}
+
+// File is an uploaded file as an upload answers it and messages carry it
+// (PROTOCOL.md, Files). Width and Height: images only.
+type File struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Size   int64  `json:"size"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
+	URL    string `json:"url"`
 }
 
 // Page is one page of history.
@@ -222,6 +238,37 @@ func (c *Client) Post(ctx context.Context, room int64, body, cid string) (msg *M
 		return nil, false, err
 	}
 	return &m, r.StatusCode == http.StatusOK, nil
+}
+
+// PostFiles is Post with files attached: ids of the caller's uploads to
+// room (Upload), at most 10, not attached to another message yet. body may
+// then be empty.
+func (c *Client) PostFiles(ctx context.Context, room int64, body, cid string, files []int64) (msg *Message, duplicate bool, err error) {
+	if cid == "" {
+		cid = NewCID()
+	}
+	var m Message
+	r, err := c.Do(ctx, http.MethodPost, roomPath(room, "/messages"), map[string]any{"body": body, "cid": cid, "files": files}, &m)
+	if err != nil {
+		return nil, false, err
+	}
+	return &m, r.StatusCode == http.StatusOK, nil
+}
+
+// fileBody is a request body sent as it is, as application/octet-stream
+// (Do sends anything else as JSON).
+type fileBody struct{ r io.Reader }
+
+// Upload stores a file in room, streaming r as the request body; name is
+// the file's name (the server keeps its last path element). The server
+// decides the type from the bytes. Attach the answer's ID to a message
+// with PostFiles (or a WebSocket send's files); fetch it from its URL.
+func (c *Client) Upload(ctx context.Context, room int64, name string, r io.Reader) (*File, error) {
+	var f File
+	if _, err := c.Do(ctx, http.MethodPost, roomPath(room, "/files?name="+url.QueryEscape(name)), fileBody{r}, &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
 }
 
 // MarkRead sets the caller's last read seq in a room (unread marks).

@@ -69,6 +69,19 @@ type Message struct {
 	EditedAt  time.Time  `json:"ea,omitzero"`
 	Deleted   bool       `json:"del,omitempty"`
 	Reactions []Reaction `json:"rx,omitempty"`
+	// Files are the uploads attached to the message, in upload order.
+	Files []File `json:"files,omitempty"`
+}
+
+// File is an uploaded file's metadata as messages carry it. Width and
+// Height are set for images only.
+type File struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Type   string `json:"type"`
+	Size   int64  `json:"size"`
+	Width  int    `json:"width,omitempty"`
+	Height int    `json:"height,omitempty"`
 }
 
 // Kind says what a stream entry is (messages.kind).

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -112,7 +113,7 @@ func TestSocketIOConn(t *testing.T) {
 				t.Fatalf("%+v: no arrival time", e)
 			}
 			e.At = time.Time{}
-			if e != w {
+			if !reflect.DeepEqual(e, w) {
 				t.Fatalf("got %+v, want %+v", e, w)
 			}
 		case <-ctx.Done():

@@ -23,6 +23,8 @@ type APIConfig struct {
 	MaxBody int
 	// MaxRequest caps REST request bodies (default 64 KiB).
 	MaxRequest int64
+	// MaxFile caps one upload (default 10 MiB), enforced while streaming.
+	MaxFile int64
 	// EditWindow is how long after sending a message its author may edit
 	// it (default 1h; negative: no limit).
 	EditWindow time.Duration
@@ -63,6 +65,9 @@ func (c *APIConfig) setDefaults() {
 	}
 	if c.MaxRequest <= 0 {
 		c.MaxRequest = 64 << 10
+	}
+	if c.MaxFile <= 0 {
+		c.MaxFile = 10 << 20
 	}
 	if c.EditWindow == 0 {
 		c.EditWindow = time.Hour

@@ -18,6 +18,7 @@ import (
 	"github.com/chatgate/chatgate/chatcore"
 	"github.com/chatgate/chatgate/chatcore/auth"
 	"github.com/chatgate/chatgate/chatcore/bus"
+	"github.com/chatgate/chatgate/chatcore/filestore"
 	"github.com/chatgate/chatgate/chatcore/hub"
 	"github.com/chatgate/chatgate/chatcore/limits"
 	"github.com/chatgate/chatgate/chatcore/metrics"
@@ -52,6 +53,13 @@ type Config struct {
 	// RedisPrefix starts every Redis key and channel, so deployments can
 	// share a Redis (prefix.go); empty derives it from Store.DSN.
 	RedisPrefix string
+	// Files keeps uploads' bytes; nil: a filestore.Disk at FilesDir
+	// (default .data/files).
+	Files    filestore.Storage
+	FilesDir string
+	// UnattachedFileTTL is how long an upload may wait for a message
+	// before the sweep deletes it (default 24h).
+	UnattachedFileTTL time.Duration
 }
 
 // Core is the chat service of one instance.
@@ -82,6 +90,9 @@ type Core struct {
 	// Conns the open connections per address, both shared through Redis.
 	Limits *limits.Limiter
 	Conns  *limits.ConnCounter
+	// Files keeps uploads' bytes (files.go); sweep deletes the unattached.
+	Files filestore.Storage
+	sweep *sweeper
 
 	dummyOnce sync.Once
 	dummy     string
@@ -168,6 +179,17 @@ func New(cfg Config) (*Core, error) {
 	limitErr := func(err error) { m.RedisErrors.WithLabelValues("limit").Inc() }
 	c.Limits = limits.NewLimiter(cfg.Redis, cfg.RedisPrefix+"rl:", limitErr)
 	c.Conns = limits.NewConnCounter(cfg.Redis, cfg.RedisPrefix+"conns:", cfg.Instance, limitErr)
+	c.Files = cfg.Files
+	if c.Files == nil {
+		if cfg.FilesDir == "" {
+			cfg.FilesDir = defaultFilesDir
+		}
+		c.Files = filestore.NewDisk(cfg.FilesDir)
+	}
+	if cfg.UnattachedFileTTL <= 0 {
+		cfg.UnattachedFileTTL = 24 * time.Hour
+	}
+	c.sweep = newSweeper(c, cfg.UnattachedFileTTL)
 	return c, nil
 }
 
@@ -197,6 +219,7 @@ func (c *Core) Start(ctx context.Context) error {
 	c.pub = newPublisher(c.Bus, c.log, 1<<16, func(n int) {
 		m.BusPublished.WithLabelValues("dropped").Add(float64(n))
 	})
+	c.sweep.Start()
 	c.Batcher.Start()
 	c.searchClean.Start()
 	var runCtx context.Context
@@ -238,6 +261,9 @@ func (c *Core) Stop(ctx context.Context) error {
 	}
 	c.searchClean.Stop()
 	c.revoker.stop()
+	if c.started {
+		c.sweep.Stop()
+	}
 	if c.pub != nil {
 		c.pub.stop()
 	}

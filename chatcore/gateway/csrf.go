@@ -59,15 +59,9 @@ func (a *API) checkSite(r *http.Request) *apiError {
 	if safeMethod(r.Method) {
 		return nil
 	}
-	// The same precedence as auth.FromRequest: a Bearer header, even an
-	// empty one, means the cookie is not read.
-	_, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	_, err := r.Cookie(auth.CookieName)
-	cookie := !bearer && err == nil
-	if !bearer {
-		if ae := a.checkOrigin(r, cookie); ae != nil {
-			return ae
-		}
+	cookie, ae := a.checkSender(r)
+	if ae != nil {
+		return ae
 	}
 	if cookie || r.ContentLength != 0 {
 		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -77,6 +71,38 @@ func (a *API) checkSite(r *http.Request) *apiError {
 		}
 	}
 	return nil
+}
+
+// checkUploadSite is checkSite for an upload, whose body is the file
+// itself: the same origin rules, and a Content-Type a cross-site page
+// cannot send without a preflight (anything but form, multipart and
+// text/plain; the client sends application/octet-stream or the file's own
+// type, which is ignored: the type comes from the bytes).
+func (a *API) checkUploadSite(r *http.Request) *apiError {
+	if _, ae := a.checkSender(r); ae != nil {
+		return ae
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" || mt == "text/plain" {
+		return errf(http.StatusUnsupportedMediaType, wire.CodeBadRequest,
+			"an upload's Content-Type must be application/octet-stream (or the file's type), not a form or text/plain")
+	}
+	return nil
+}
+
+// checkSender is the origin part of checkSite for a write: requests with a
+// bearer token pass, others must come from this site. cookie says whether
+// the request carries the session cookie (and no bearer token).
+func (a *API) checkSender(r *http.Request) (cookie bool, ae *apiError) {
+	// The same precedence as auth.FromRequest: a Bearer header, even an
+	// empty one, means the cookie is not read.
+	_, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	_, err := r.Cookie(auth.CookieName)
+	cookie = !bearer && err == nil
+	if !bearer {
+		ae = a.checkOrigin(r, cookie)
+	}
+	return cookie, ae
 }
 
 // checkOrigin is the origin part of checkSite, for a request not carrying a

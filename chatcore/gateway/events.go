@@ -56,7 +56,7 @@ func (a *API) admitEvent(ctx context.Context, e *roomEvent, own func() error) er
 	}
 	switch e.kind {
 	case chatcore.KindEdit:
-		if ae := checkText(e.body, e.cid, a.cfg.MaxBody); ae != nil {
+		if ae := checkText(e.body, e.cid, a.cfg.MaxBody, false); ae != nil {
 			return ae
 		}
 	case chatcore.KindReact, chatcore.KindUnreact:
@@ -65,7 +65,7 @@ func (a *API) admitEvent(ctx context.Context, e *roomEvent, own func() error) er
 		}
 		fallthrough
 	default:
-		if ae := checkText("-", e.cid, a.cfg.MaxBody); ae != nil {
+		if ae := checkText("-", e.cid, a.cfg.MaxBody, false); ae != nil {
 			return ae
 		}
 	}

@@ -44,6 +44,9 @@ type Limits struct {
 	// CommandRate limits a connection's frames other than sends, which
 	// have their own bucket (100/s, burst 200).
 	CommandRate limits.Rate
+	// UploadRate limits file uploads per user, across instances (1/s,
+	// burst 20).
+	UploadRate limits.Rate
 	// SearchRate limits searches per signed-in user (5/s, burst 20): each
 	// is a few ms of Postgres, more than any other read, and is never
 	// cached.
@@ -71,6 +74,7 @@ func (l *Limits) setDefaults() {
 		l.MaxRooms = 128
 	}
 	rate(&l.CommandRate, 100, 200)
+	rate(&l.UploadRate, 1, 20)
 	rate(&l.SearchRate, 5, 20)
 	if l.HandshakeTimeout <= 0 {
 		l.HandshakeTimeout = 10 * time.Second
@@ -152,6 +156,11 @@ func (a *API) loginFailed(r *http.Request, email string) {
 	pair, account := a.loginKeys(r, email)
 	a.core.Limits.Allow(r.Context(), "login_account_ip:"+pair, a.cfg.Limits.LoginAccountIPRate)
 	a.core.Limits.Allow(r.Context(), "login_account:"+account, a.cfg.Limits.LoginAccountRate)
+}
+
+// allowUpload counts one upload against the user's bucket.
+func (a *API) allowUpload(ctx context.Context, user int64) error {
+	return a.allow(ctx, "upload", strconv.FormatInt(user, 10), a.cfg.Limits.UploadRate, "too many uploads, slow down")
 }
 
 // allowUserSend counts one message against the user's bucket, shared by

@@ -51,6 +51,8 @@ func (a *API) routes() {
 	m.Handle("DELETE /api/rooms/{id}/messages/{seq}/reactions/{emoji}", a.authed(a.removeReaction))
 	m.Handle("POST /api/rooms/{id}/read", a.authed(a.markRead))
 	m.Handle("GET /api/rooms/{id}/presence", a.authed(a.presence))
+	m.Handle("POST /api/rooms/{id}/files", a.authedUpload(a.uploadFile))
+	m.Handle("GET /api/rooms/{id}/files/{file}", a.authed(a.file))
 	m.Handle("GET /api/search", a.authed(a.search))
 	// Anything else Handles sends here (any other path, any case: /API/x,
 	// /Healthz) is a JSON 404, and a known path with the wrong method a
@@ -63,7 +65,7 @@ func (a *API) routes() {
 	m.Handle("/api", a.notFound)
 	for _, p := range []string{"/api/auth/register", "/api/auth/login", "/api/auth/logout", "/api/me",
 		"/api/users/{id}", "/api/rooms", "/api/rooms/{id}", "/api/rooms/{id}/join", "/api/rooms/{id}/leave",
-		"/api/rooms/{id}/members", "/api/rooms/{id}/members/{user}", "/api/rooms/{id}/messages", "/api/rooms/{id}/messages/{seq}", "/api/rooms/{id}/messages/{seq}/reactions/{emoji}", "/api/rooms/{id}/read", "/api/rooms/{id}/presence", "/api/search", "/ws", "/healthz", "/readyz"} {
+		"/api/rooms/{id}/members", "/api/rooms/{id}/members/{user}", "/api/rooms/{id}/messages", "/api/rooms/{id}/messages/{seq}", "/api/rooms/{id}/messages/{seq}/reactions/{emoji}", "/api/rooms/{id}/read", "/api/rooms/{id}/presence", "/api/search", "/api/rooms/{id}/files", "/api/rooms/{id}/files/{file}", "/ws", "/healthz", "/readyz"} {
 		m.Handle(p, a.public(func(http.ResponseWriter, *http.Request) error {
 			return errf(http.StatusMethodNotAllowed, wire.CodeBadRequest, "method not allowed")
 		}))
@@ -73,10 +75,16 @@ func (a *API) routes() {
 // public serves a route under the per-address request limit, refusing
 // forged cross-site writes (checkSite).
 func (a *API) public(h handlerFunc) http.Handler {
+	return a.limited(a.checkSite, h)
+}
+
+// limited serves a route under the per-address request limit, then the
+// site check (checkSite, or checkUploadSite for uploads).
+func (a *API) limited(site func(*http.Request) *apiError, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := a.allowIPRequest(r)
 		if err == nil {
-			if ae := a.checkSite(r); ae != nil {
+			if ae := site(r); ae != nil {
 				err = ae
 			}
 		}
@@ -90,7 +98,19 @@ func (a *API) public(h handlerFunc) http.Handler {
 }
 
 func (a *API) authed(h authedFunc) http.Handler {
-	return a.public(func(w http.ResponseWriter, r *http.Request) error {
+	return a.public(a.verified(h))
+}
+
+// authedUpload is authed for a route whose body is a file, not JSON
+// (checkUploadSite).
+func (a *API) authedUpload(h authedFunc) http.Handler {
+	return a.limited(a.checkUploadSite, a.verified(h))
+}
+
+// verified runs h with the request's verified token, under the per-user
+// request limit.
+func (a *API) verified(h authedFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		claims, err := a.core.Signer.Verify(auth.FromRequest(r, false))
 		if err != nil {
 			if errors.Is(err, auth.ErrExpiredToken) {
@@ -102,7 +122,7 @@ func (a *API) authed(h authedFunc) http.Handler {
 			return err
 		}
 		return h(w, r, claims)
-	})
+	}
 }
 
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {

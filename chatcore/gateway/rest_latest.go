@@ -41,9 +41,9 @@ import (
 // previous answer for the room when it was built on the same stored part
 // (same ETag: a new stored part may show messages in a newer state), else
 // the hub's ring of recent frames when the room is live here and the run
-// holds only messages (a ring frame is a message as sent, which is its
-// current state only while no event in the run changed it), else one
-// indexed read (after=). A version that carries no seq (a membership
+// holds only messages without files (a ring frame is a message as sent,
+// which is its current state only while no event in the run changed it),
+// else one indexed read (after=). A version that carries no seq (a membership
 // change bumped the tag, or its key was lost) is answered with L read from
 // Postgres after it, and settled: the tag then carries that L, if it is
 // still the version that was read (cachemw.Sequencer says why that is
@@ -267,7 +267,10 @@ func (c *Core) messagesBetween(ctx context.Context, room, from, to int64) (_ [][
 	if frames := c.Hub.Recent(room, from, to); frames != nil {
 		for _, f := range frames {
 			var ev wire.MessageEvent
-			if err := json.Unmarshal(f.Data, &ev); err != nil || ev.Type != wire.TypeMessage || ev.Seq != from+int64(len(out)) {
+			// A message with files goes to the indexed read too: its
+			// frame carries them as the send named them, the API as
+			// stored.
+			if err := json.Unmarshal(f.Data, &ev); err != nil || ev.Type != wire.TypeMessage || len(ev.Files) > 0 || ev.Seq != from+int64(len(out)) {
 				out = out[:0]
 				break
 			}

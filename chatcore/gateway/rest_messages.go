@@ -120,8 +120,9 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request, who auth.Claim
 		return err
 	}
 	var req struct {
-		Body string `json:"body"`
-		CID  string `json:"cid"`
+		Body  string  `json:"body"`
+		CID   string  `json:"cid"`
+		Files []int64 `json:"files"`
 	}
 	if err := a.decode(w, r, &req); err != nil {
 		return err
@@ -130,13 +131,23 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request, who auth.Claim
 	// message is stored and its room's caches are invalidated.
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	res, err := a.sender().sendSync(ctx, outgoing{room: id, who: who, body: req.Body, cid: req.CID})
+	res, err := a.sender().sendSync(ctx, outgoing{room: id, who: who, body: req.Body, cid: req.CID, files: req.Files})
 	if err != nil {
 		return err
 	}
 	status := http.StatusCreated
 	if res.Duplicate {
 		status = http.StatusOK
+		if len(req.Files) > 0 {
+			// The batcher answers a duplicate without its files (its
+			// lookup reads messages only); the answer is the stored
+			// message, files included.
+			one := []chatcore.Message{res.Msg}
+			if err := a.core.Store.FillFiles(ctx, id, one); err != nil {
+				return err
+			}
+			res.Msg = one[0]
+		}
 	}
 	writeJSON(w, status, wire.FromMessage(&res.Msg))
 	return nil

@@ -29,7 +29,8 @@ import (
 //     session (session.allowSend, ws_session.go: a run of refusals closes with
 //     4429); REST has none of its own (the per-address and per-user request
 //     limits ran before its handler);
-//  4. membership: authorize (authz.go);
+//  4. membership: authorize (authz.go); then, only for a message with
+//     files, that they may be attached (attachable, send_files.go);
 //  5. submit to the batcher, whose answer result checks: a cid already used
 //     for a different body or room is a conflict, the same message again an
 //     idempotent success.
@@ -44,10 +45,12 @@ type outgoing struct {
 	room      int64
 	who       auth.Claims
 	body, cid string
+	files     []int64         // ids named by the client
+	attached  []chatcore.File // their metadata, once admitted
 }
 
 func (m *outgoing) request() store.SendRequest {
-	return store.SendRequest{Room: m.room, UserID: m.who.UserID, UserName: m.who.Name, Body: m.body, CID: m.cid}
+	return store.SendRequest{Room: m.room, UserID: m.who.UserID, UserName: m.who.Name, Body: m.body, CID: m.cid, Files: m.attached}
 }
 
 // sender is what the use case needs of the gateway, made per send by
@@ -59,6 +62,9 @@ type sender struct {
 	}
 	members interface {
 		authorize(ctx context.Context, room int64, who auth.Claims) error // *API, authz.go
+	}
+	files interface {
+		attachable(ctx context.Context, room int64, who auth.Claims, ids []int64, cid string) ([]chatcore.File, error) // *API, send_files.go
 	}
 	batcher interface {
 		Submit(req store.SendRequest, done func(store.SendResult)) error // *store.Batcher
@@ -73,7 +79,7 @@ type sender struct {
 }
 
 func (a *API) sender() sender {
-	return sender{maxBody: a.cfg.MaxBody, limits: a, members: a, batcher: a.core.Batcher, caches: a.core, received: a.core.Metrics.Received}
+	return sender{maxBody: a.cfg.MaxBody, limits: a, members: a, files: a, batcher: a.core.Batcher, caches: a.core, received: a.core.Metrics.Received}
 }
 
 var errUserSendRate = errf(http.StatusTooManyRequests, wire.CodeRateLimited, "too many messages from this user, slow down")
@@ -81,7 +87,7 @@ var errUserSendRate = errf(http.StatusTooManyRequests, wire.CodeRateLimited, "to
 // admit runs steps 1 to 4. own is the transport's own bucket (nil: none);
 // its error is returned as is.
 func (s sender) admit(ctx context.Context, m *outgoing, own func() error) error {
-	if ae := checkText(m.body, m.cid, s.maxBody); ae != nil {
+	if ae := checkText(m.body, m.cid, s.maxBody, len(m.files) > 0); ae != nil {
 		return ae
 	}
 	if own != nil {
@@ -95,16 +101,23 @@ func (s sender) admit(ctx context.Context, m *outgoing, own func() error) error 
 	if err := s.members.authorize(ctx, m.room, m.who); err != nil {
 		return err
 	}
+	if len(m.files) > 0 {
+		var err error
+		if m.attached, err = s.files.attachable(ctx, m.room, m.who, m.files, m.cid); err != nil {
+			return err
+		}
+	}
 	s.received.Inc()
 	return nil
 }
 
-// checkText is steps 1 and 2: sizes first, then the text itself.
-func checkText(body, cid string, maxBody int) *apiError {
+// checkText is steps 1 and 2: sizes first, then the text itself. A
+// message with files may have an empty body.
+func checkText(body, cid string, maxBody int, files bool) *apiError {
 	switch {
 	case len(body) > maxBody:
 		return errf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge, "body is over "+strconv.Itoa(maxBody)+" bytes")
-	case strings.TrimSpace(body) == "":
+	case strings.TrimSpace(body) == "" && !files:
 		return badRequest("body must not be empty")
 	case len(cid) > 128:
 		return badRequest("cid must be at most 128 bytes of UTF-8")
@@ -177,6 +190,9 @@ func await[T any](ctx context.Context, ch <-chan answer[T]) (T, error) {
 // result checks a batcher answer: a cid reused for a different message is
 // a conflict, the same message again is an idempotent success.
 func result(res store.SendResult, room int64, body string) (store.SendResult, error) {
+	if errors.Is(res.Err, store.ErrFileTaken) {
+		return res, errFileAttached("a file of this message")
+	}
 	if res.Err != nil {
 		return res, res.Err
 	}

@@ -235,7 +235,7 @@ func (s *session) send(f *wire.ClientFrame) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	room, cid := f.Room, f.CID
-	err := s.a.sender().sendAsync(ctx, outgoing{room: room, who: s.who, body: f.Body, cid: cid}, s.allowSend,
+	err := s.a.sender().sendAsync(ctx, outgoing{room: room, who: s.who, body: f.Body, cid: cid, files: f.Files}, s.allowSend,
 		func(res store.SendResult, err error) {
 			if err != nil {
 				s.failErr(err, cid, room)

@@ -25,6 +25,9 @@ type SendRequest struct {
 	UserName string // copied into the result; not stored (users.name is)
 	Body     string
 	CID      string // client id; "" disables idempotency for this message
+	// Files are attached to the message in its flush's transaction
+	// (attach_files); nil for a message without files, which costs nothing.
+	Files []chatcore.File
 }
 
 // SendResult answers one SendRequest. Duplicate means (UserID, CID) was
@@ -262,11 +265,13 @@ type flusher struct {
 	// unnest parameters
 	rooms, offs, users []int64
 	bodies, cids       []string
-	dupUsers           []int64
-	dupCIDs            []string
-	runs               []roomRun
-	runRooms, runNs    []int64
-	commit             time.Duration // duration of the last successful commit round trip
+	// attach_files parameters, filled only for messages with files
+	fileIDs, fileRooms, fileOffs, fileUsers []int64
+	dupUsers                                []int64
+	dupCIDs                                 []string
+	runs                                    []roomRun
+	runRooms, runNs                         []int64
+	commit                                  time.Duration // duration of the last successful commit round trip
 }
 
 // roomRun is the slice of a flush that belongs to one room.
@@ -289,7 +294,7 @@ type dupKey struct {
 // cause.
 func isolate(err error) bool {
 	sentinel := classify(err)
-	return (sentinel == nil || errors.Is(sentinel, chatcore.ErrInvalidInput)) && pgCode(err) != codeUniqueViolation
+	return (sentinel == nil || errors.Is(sentinel, chatcore.ErrInvalidInput) || isFileAttach(err)) && pgCode(err) != codeUniqueViolation
 }
 
 // flush commits f.batch and answers every request in it: acks first, then
@@ -414,6 +419,9 @@ func (f *flusher) oneByOne(err error) {
 	for _, p := range all {
 		f.primaries = append(f.primaries[:0], p)
 		if e := f.attempt(false); e != nil {
+			if isFileAttach(e) {
+				e = ErrFileTaken
+			}
 			p.res = SendResult{Err: e}
 		}
 	}
@@ -424,6 +432,9 @@ func (f *flusher) oneByOne(err error) {
 // as a whole) and returns the newly committed messages.
 func (f *flusher) settle(err error) []chatcore.Message {
 	var committed []chatcore.Message
+	if isFileAttach(err) {
+		err = ErrFileTaken // a flush of one message: it is the one
+	}
 	for _, p := range f.primaries {
 		if err != nil {
 			p.res = SendResult{Err: err}
@@ -492,6 +503,7 @@ func (f *flusher) attempt(precheck bool) error {
 func (f *flusher) plan() []roomRun {
 	f.rooms, f.offs, f.users = f.rooms[:0], f.offs[:0], f.users[:0]
 	f.bodies, f.cids = f.bodies[:0], f.cids[:0]
+	f.fileIDs, f.fileRooms, f.fileOffs, f.fileUsers = f.fileIDs[:0], f.fileRooms[:0], f.fileOffs[:0], f.fileUsers[:0]
 	runs := f.runs[:0]
 	for i := 0; i < len(f.primaries); {
 		room := f.primaries[i].req.Room
@@ -514,6 +526,12 @@ func (f *flusher) plan() []roomRun {
 				f.users = append(f.users, p.req.UserID)
 				f.bodies = append(f.bodies, p.req.Body)
 				f.cids = append(f.cids, p.req.CID)
+				for _, file := range p.req.Files {
+					f.fileIDs = append(f.fileIDs, file.ID)
+					f.fileRooms = append(f.fileRooms, room)
+					f.fileOffs = append(f.fileOffs, k-n)
+					f.fileUsers = append(f.fileUsers, p.req.UserID)
+				}
 			}
 		}
 		i = j
@@ -537,10 +555,24 @@ func (f *flusher) writeFlush(ctx context.Context, runs []roomRun, ts time.Time) 
 		f.runArrays(runs)
 		batch.Queue(sqlFlush, f.runRooms, f.runNs, f.rooms, f.offs, f.users, f.bodies, f.cids, ts)
 	}
+	if len(f.fileIDs) > 0 {
+		// Same batch, same implicit transaction (one Sync): the files are
+		// attached with their messages or, if one is taken, nothing is
+		// stored. Flushes without files send only the flush statement.
+		// The files' rooms are locked by then (the bump), so no other
+		// flush can touch these rows.
+		batch.Queue(sqlAttachFiles, f.fileIDs, f.fileRooms, f.fileOffs, f.fileUsers)
+	}
 	br := f.b.s.pool.SendBatch(ctx, &batch)
 	if err := f.readBumps(br, runs); err != nil {
 		br.Close()
 		return err
+	}
+	if len(f.fileIDs) > 0 {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return err
+		}
 	}
 	// Close reads up to ReadyForQuery, i.e. past the implicit COMMIT at the
 	// batch's Sync: only after it returns nil is anything durable.
@@ -597,12 +629,13 @@ func (f *flusher) fill(runs []roomRun, ts time.Time) {
 				continue
 			}
 			p.res = SendResult{Msg: chatcore.Message{
-				Room: r.room,
-				Seq:  r.last - r.n + k,
-				User: chatcore.UserRef{ID: p.req.UserID, Name: p.req.UserName},
-				Body: p.req.Body,
-				CID:  p.req.CID,
-				TS:   ts,
+				Room:  r.room,
+				Seq:   r.last - r.n + k,
+				User:  chatcore.UserRef{ID: p.req.UserID, Name: p.req.UserName},
+				Body:  p.req.Body,
+				CID:   p.req.CID,
+				TS:    ts,
+				Files: p.req.Files,
 			}}
 		}
 	}
@@ -637,6 +670,11 @@ const (
 			JOIN bumped b ON b.id = m.room
 		)
 		SELECT id, last_seq FROM bumped`
+
+	// sqlAttachFiles attaches the files of a flush's messages (migration
+	// 0007): file i to its room's bumped last_seq + off, raising CG409 when
+	// one is not its sender's unattached upload to that room.
+	sqlAttachFiles = `SELECT attach_files($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])`
 
 	// sqlFlushOne is sqlFlush for a flush that touches one room, the usual
 	// case below a few thousand messages per second: a transaction that

@@ -56,7 +56,7 @@ func classify(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
-		case pgErr.Code == codeUniqueViolation, pgErr.Code == codeExclusionViolation:
+		case pgErr.Code == codeUniqueViolation, pgErr.Code == codeExclusionViolation, pgErr.Code == codeFileAttach:
 			return chatcore.ErrConflict
 		case pgErr.Code == codeForeignKeyViolation, pgErr.Code == codeInvalidCatalog:
 			return chatcore.ErrNotFound

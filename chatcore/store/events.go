@@ -232,12 +232,17 @@ func (s *Store) eventTx(ctx context.Context, req *EventRequest) (EventResult, er
 			req.Room, req.Target, req.Body, now, seq)
 	case chatcore.KindDelete:
 		// The text goes, from the message and from its earlier edits;
-		// reactions go with it. The rows stay, so seqs keep no gap.
+		// reactions go with it, and its files: message_seq negated marks
+		// them as a deleted message's (never served, never attachable,
+		// and the sweep removes their bytes: files.go). The rows stay, so
+		// seqs keep no gap.
 		_, err = tx.Exec(ctx, `
 			WITH m AS (
 				UPDATE messages SET body = '', deleted_at = $3, rev = $4 WHERE room_id = $1 AND seq = $2
 			), e AS (
 				UPDATE messages SET body = '' WHERE room_id = $1 AND target_seq = $2 AND kind = 1
+			), f AS (
+				UPDATE files SET message_seq = -message_seq WHERE room_id = $1 AND message_seq = $2
 			)
 			DELETE FROM message_reactions WHERE room_id = $1 AND seq = $2`, req.Room, req.Target, now, seq)
 	default:

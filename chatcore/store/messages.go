@@ -133,6 +133,9 @@ func (s *Store) messages(ctx context.Context, name, sql string, roomID, a int64,
 		}
 		return len(out), rows.Err()
 	})
+	if err == nil {
+		err = s.withFiles(ctx, s.pool, roomID, out)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -259,5 +259,8 @@ func (s *Store) replicaMessages(ctx context.Context, name, sql string, roomID, a
 		}
 		return len(out), rows.Err()
 	})
+	if err == nil {
+		err = s.withFiles(ctx, s.replica.pool, roomID, out)
+	}
 	return out, last, found, err
 }

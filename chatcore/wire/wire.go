@@ -4,6 +4,7 @@ package wire
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/chatgate/chatgate/chatcore"
 )
@@ -69,6 +70,8 @@ type ClientFrame struct {
 	Since *int64 `json:"since,omitempty"`
 	Body  string `json:"body"`
 	CID   string `json:"cid"`
+	// Files are ids of the sender's uploads to attach to a send.
+	Files []int64 `json:"files,omitempty"`
 	// Seq names the message an edit, delete, react or unreact is about.
 	Seq   int64  `json:"seq"`
 	Emoji string `json:"emoji"`
@@ -180,6 +183,8 @@ type Msg struct {
 	Deleted   bool                `json:"deleted,omitempty"`
 	Reactions []chatcore.Reaction `json:"reactions,omitempty"`
 	Rev       int64               `json:"rev,omitempty"`
+	// Files is absent when the message has none.
+	Files []File `json:"files,omitempty"`
 }
 
 // RoomEventOf is a room event (EVENT of PROTOCOL.md): Type is edit, delete
@@ -225,6 +230,24 @@ type MentionEvent struct {
 	TS   string           `json:"ts"`
 }
 
+// File is an attached file as messages carry it (PROTOCOL.md, Files):
+// what a client needs to show it (a box of Width × Height for an image
+// before it loads) and where to fetch it.
+type File struct {
+	chatcore.File
+	URL string `json:"url"`
+}
+
+// FileURL is where a room's file is fetched (GET, members only).
+func FileURL(room, id int64) string {
+	return "/api/rooms/" + strconv.FormatInt(room, 10) + "/files/" + strconv.FormatInt(id, 10)
+}
+
+// FromFile converts a file's metadata.
+func FromFile(room int64, f *chatcore.File) File {
+	return File{File: *f, URL: FileURL(room, f.ID)}
+}
+
 // TSLayout is RFC 3339 with microseconds, UTC.
 const TSLayout = "2006-01-02T15:04:05.000000Z07:00"
 
@@ -234,6 +257,12 @@ func FromMessage(m *chatcore.Message) Msg {
 		Deleted: m.Deleted, Reactions: m.Reactions, Rev: m.Rev}
 	if !m.EditedAt.IsZero() {
 		out.EditedAt = m.EditedAt.UTC().Format(TSLayout)
+	}
+	if len(m.Files) > 0 {
+		out.Files = make([]File, len(m.Files))
+		for i := range m.Files {
+			out.Files[i] = FromFile(m.Room, &m.Files[i])
+		}
 	}
 	return out
 }
