@@ -1,9 +1,11 @@
 package caddymodule_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -11,7 +13,8 @@ import (
 // built binary and the shipped Caddyfile, Redis storage and memory storage
 // (no Redis): every read after a 201 post is a HIT that shows it and is
 // byte for byte the uncached site's answer; a join (which drops the stored
-// page) and a page size of its own; a member who left gets 403, never the
+// page) and a page size of its own; an edit and a reaction (history:,
+// which drops it too) shown right after their ACK, then HITs again; a member who left gets 403, never the
 // page; Redis stopped: BYPASS, the API's page.
 func TestLatestComposedThroughCaddy(t *testing.T) {
 	for _, storage := range []string{"redis", "memory"} {
@@ -44,15 +47,20 @@ func TestLatestComposedThroughCaddy(t *testing.T) {
 			same(ann, "MISS")
 			same(bob, "HIT")
 			hits := 0
+			var first struct{ Seq int64 } // Ann's post 1
 			for i := 1; i <= 20; i++ {
 				who := ann
 				if i%2 == 0 {
 					who = bob
 				}
-				if r := who.call(t, "POST", fmt.Sprintf("/api/rooms/%d/messages", room), map[string]string{"body": fmt.Sprint("post ", i), "cid": fmt.Sprint("c", i)}); r.status != 201 {
+				r := who.call(t, "POST", fmt.Sprintf("/api/rooms/%d/messages", room), map[string]string{"body": fmt.Sprint("post ", i), "cid": fmt.Sprint("c", i)})
+				if r.status != 201 {
 					t.Fatalf("post %d: %d %s", i, r.status, r.body)
 				}
-				r := ann.call(t, "GET", pages[0], nil)
+				if i == 1 {
+					_ = json.Unmarshal(r.body, &first)
+				}
+				r = ann.call(t, "GET", pages[0], nil)
 				if xcache(r) == "HIT" {
 					hits++
 				}
@@ -70,6 +78,22 @@ func TestLatestComposedThroughCaddy(t *testing.T) {
 			carol := s.register(t, "Carol")
 			carol.join(t, room)
 			same(carol, "")
+			same(carol, "HIT")
+
+			// Room events change messages the stored page shows (history:
+			// drops it): right after the 200 ACK the page is the API's,
+			// edited and with the reaction, then a HIT again.
+			edit := fmt.Sprintf("/api/rooms/%d/messages/%d", room, first.Seq)
+			if r := ann.call(t, "PATCH", edit, map[string]string{"body": "post 1, edited", "cid": "e1"}); r.status != 200 {
+				t.Fatalf("edit: %d %s", r.status, r.body)
+			}
+			if r := carol.call(t, "PUT", edit+"/reactions/:tada:", nil); r.status != 200 {
+				t.Fatalf("react: %d %s", r.status, r.body)
+			}
+			same(bob, "")
+			if r := carol.call(t, "GET", pages[0], nil); !strings.Contains(string(r.body), `"body":"post 1, edited"`) || !strings.Contains(string(r.body), `":tada:"`) {
+				t.Fatalf("after the edit and the reaction: %s %s", xcache(r), r.body)
+			}
 			same(carol, "HIT")
 
 			// Bob leaves: 403 at once, the page never.
