@@ -139,6 +139,7 @@ func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte, s
 		b = strconv.AppendInt(b, lastRead, 10)
 		b = append(b, `,"unread_mentions":`...)
 		b = strconv.AppendInt(b, mentions[id], 10)
+		b = append(b, shared.tail[i]...)
 		b = append(b, '}')
 	}
 	addPrivate(math.MaxInt64)
@@ -149,12 +150,13 @@ func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte, s
 
 // sharedList is a stored room list decoded once: per public room, in id
 // order, its JSON up to the counters (head: id, name, is_private,
-// created_by, created_at, the order of chatcore.Room's fields) and its
-// member count.
+// created_by, created_at, the order of chatcore.Room's fields), the fields
+// after them (tail: kind, topic) and its member count.
 type sharedList struct {
 	etag    string
 	ids     []int64
 	head    [][]byte
+	tail    [][]byte
 	members []int64
 	index   map[int64]int
 	size    int
@@ -196,7 +198,7 @@ func decodeSharedList(stored []byte) (*sharedList, error) {
 	}
 	rooms := list.Rooms
 	slices.SortFunc(rooms, func(a, b chatcore.Room) int { return cmp.Compare(a.ID, b.ID) })
-	s := &sharedList{ids: make([]int64, len(rooms)), head: make([][]byte, len(rooms)),
+	s := &sharedList{ids: make([]int64, len(rooms)), head: make([][]byte, len(rooms)), tail: make([][]byte, len(rooms)),
 		members: make([]int64, len(rooms)), index: make(map[int64]int, len(rooms))}
 	for i := range rooms {
 		enc, err := json.Marshal(rooms[i])
@@ -209,9 +211,17 @@ func decodeSharedList(stored []byte) (*sharedList, error) {
 		if cut < 0 {
 			return nil, errors.New("gateway: room list: no last_seq in a room")
 		}
-		s.ids[i], s.head[i], s.members[i] = rooms[i].ID, enc[:cut], rooms[i].MemberCount
+		// The fields after the per-answer ones (kind, topic: they come
+		// last in chatcore.Room) are stored too; the first ,"kind": past
+		// the counters is the field, for the same reason.
+		k := bytes.Index(enc[cut:], []byte(`,"kind":`))
+		if k < 0 {
+			return nil, errors.New("gateway: room list: no kind in a room")
+		}
+		tail := enc[cut+k : len(enc)-1]
+		s.ids[i], s.head[i], s.tail[i], s.members[i] = rooms[i].ID, enc[:cut], tail, rooms[i].MemberCount
 		s.index[rooms[i].ID] = i
-		s.size += cut + 120
+		s.size += cut + len(tail) + 120
 	}
 	return s, nil
 }
