@@ -115,20 +115,47 @@ type Route struct {
 	// is id a member of the room). A refused request bypasses the cache, so
 	// the handler answers it. Its Tags must not depend on the identity.
 	Shared func(r *http.Request, id string) bool
-	// Compose, when set, builds every 200 answer from the stored body: the
+	// Compose, when set, builds every 200 answer from the stored part: the
 	// entry holds what many requests share (one room list for everyone,
-	// a room without its message counters) and Compose adds, per request,
-	// what must not be stored (the user's own part, counters that move with
-	// every message), so an entry need not be dropped when only those
-	// change. id is the request's identity. The ETag is recomputed over the
-	// composed body. On an error the request goes to the origin unchanged
-	// (the full answer, not the stored part).
-	Compose func(r *http.Request, id string, body []byte) ([]byte, error)
+	// a room without its message counters, a room's newest messages as
+	// they were) and Compose adds, per request, what must not be stored
+	// (the user's own part, counters that move with every message, the
+	// messages since), so an entry need not be dropped when only those
+	// change. It returns the answer and its ETag (empty: computed over the
+	// answer). On an error the request goes to the origin unchanged (the
+	// full answer, not the stored part).
+	Compose func(r *http.Request, p Part) (body []byte, etag string, err error)
+	// ComposeTags, with Compose, names tags whose current versions Compose
+	// needs (Part.Versions): read in the lookup's round trip, but not
+	// part of the entry's freshness, so bumping them drops nothing.
+	ComposeTags func(r *http.Request, id string) []string
 	// Origin, with Compose, rewrites the request the origin sees when it
 	// fills an entry, so it answers with the part to store (in Chatgate a
 	// context mark the API reads). Requests that bypass the cache reach the
 	// origin unchanged and get the full answer.
 	Origin func(r *http.Request) *http.Request
+}
+
+// Part is what Route.Compose builds an answer from.
+type Part struct {
+	// ID is the request's identity (empty on public routes).
+	ID string
+	// Body and ETag are the stored part's.
+	Body []byte
+	ETag string
+	// Versions are the current versions of the route's ComposeTags, in
+	// their order, read with the entry, and Epoch EpochTag's.
+	Versions []string
+	Epoch    string
+}
+
+// Seq is the seq that compose tag i's version carries (see Sequencer);
+// false when it carries none valid under the epoch read with it.
+func (p Part) Seq(i int) (int64, bool) {
+	if i < 0 || i >= len(p.Versions) {
+		return 0, false
+	}
+	return VersionSeq(p.Versions[i], p.Epoch)
 }
 
 // sharedID stands for every admitted identity in a shared route's key; no
@@ -153,6 +180,10 @@ type Cache struct {
 
 	recentMu sync.Mutex
 	recent   map[string]*filled
+
+	// epoch is the version of EpochTag the last composing lookup read:
+	// what Advance sets seqs under (string).
+	epoch atomic.Value
 }
 
 // New returns a cache. It does no I/O.
@@ -216,6 +247,82 @@ func (c *Cache) Invalidate(ctx context.Context, tags ...string) error {
 	return nil
 }
 
+// Advance moves seq-carrying tags (see Sequencer) to at least seqs: what
+// Invalidate is for a tag whose versions carry a counter. On a storage
+// that keeps no seq versions it is Invalidate.
+func (c *Cache) Advance(ctx context.Context, tags []string, seqs []int64) error {
+	sq, ok := c.cfg.Storage.(Sequencer)
+	if !ok {
+		return c.Invalidate(ctx, tags...)
+	}
+	if len(tags) == 0 {
+		return nil
+	}
+	if !c.breaker.Allow() {
+		c.dirty.Store(true)
+		return errors.New("cachemw: storage unavailable (breaker open), invalidation deferred")
+	}
+	// A lost advance costs more than a slow one (every instance may serve
+	// the old seq until this one's storage answers again, then the whole
+	// cache goes), and writers wait for it, not readers: one retry, each
+	// try with four times the lookup timeout.
+	var err error
+	for try := 0; try < 2; try++ {
+		if err = c.advance(ctx, sq, tags, seqs); err == nil {
+			break
+		}
+	}
+	c.breaker.Done(err)
+	if err != nil {
+		c.dirty.Store(true)
+	}
+	return err
+}
+
+func (c *Cache) advance(ctx context.Context, sq Sequencer, tags []string, seqs []int64) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*c.cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	// The epoch the seqs are set under: the last one a lookup read (an
+	// epoch bump since only retires them early: readers then ask the
+	// database), else read now.
+	epoch, _ := c.epoch.Load().(string)
+	var err error
+	if epoch == "" {
+		var vs []string
+		if _, vs, err = c.cfg.Storage.Lookup(ctx, epochProbe, []string{EpochTag}); err == nil {
+			epoch = vs[0]
+		}
+	}
+	if err == nil {
+		err = sq.Advance(ctx, tags, seqs, epoch)
+	}
+	c.obs.Storage("bump", time.Since(start), err)
+	return err
+}
+
+// epochProbe is the key Advance looks up to read the epoch: no entry is
+// ever stored under it (keys are hex).
+const epochProbe = "-"
+
+// Settle gives tag, whose version old and the epoch were read with an
+// entry, the seq version of seq under that epoch, seq read after them (see
+// Sequencer). false when old is not current any more, or the storage
+// keeps no seq versions.
+func (c *Cache) Settle(ctx context.Context, tag, old string, seq int64, epoch string) bool {
+	sq, ok := c.cfg.Storage.(Sequencer)
+	if !ok || !c.breaker.Allow() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
+	start := time.Now()
+	set, err := sq.Settle(ctx, tag, old, seq, epoch)
+	cancel()
+	c.obs.Storage("settle", time.Since(start), err)
+	c.breaker.Done(err)
+	return err == nil && set
+}
+
 // bump calls Storage.Bump under the timeout and reports to the breaker; the
 // caller has been allowed by the breaker.
 func (c *Cache) bump(ctx context.Context, tags []string) error {
@@ -270,6 +377,7 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 			return c.bypass(w, r, rt, "storage-unavailable", next)
 		}
 		c.dirty.Store(false)
+		c.epoch.Store("")
 		if !c.breaker.Allow() {
 			return c.bypass(w, r, rt, "storage-unavailable", next)
 		}
@@ -280,10 +388,14 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 		tags = rt.Tags(r, id)
 	}
 	tags = append(tags[:len(tags):len(tags)], EpochTag)
+	asked := tags
+	if rt.Compose != nil && rt.ComposeTags != nil {
+		asked = append(tags[:len(tags):len(tags)], rt.ComposeTags(r, id)...)
+	}
 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), c.cfg.Timeout)
 	start := time.Now()
-	raw, versions, err := c.cfg.Storage.Lookup(ctx, key, tags)
+	raw, versions, err := c.cfg.Storage.Lookup(ctx, key, asked)
 	cancel()
 	c.obs.Storage("lookup", time.Since(start), err)
 	if err != nil {
@@ -291,12 +403,19 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 		return c.bypass(w, r, rt, "storage-unavailable", next)
 	}
 	c.breaker.Done(nil)
+	if len(versions) != len(asked) {
+		return c.bypass(w, r, rt, "storage-unavailable", next)
+	}
+	versions, cvers := versions[:len(tags):len(tags)], versions[len(tags):]
+	if len(cvers) > 0 {
+		c.epoch.Store(versions[len(versions)-1])
+	}
 
 	detail := "uri-miss"
 	if raw != nil {
 		if e, err := decodeEntry(raw); err == nil && e.fresh(now, tags, versions) {
 			if rt.Compose != nil && e.status == http.StatusOK {
-				ce, err := composed(r, rt, id, e)
+				ce, err := composed(r, rt, id, e, cvers, versions[len(versions)-1])
 				if err != nil {
 					return c.bypass(w, r, rt, "compose-failed", next)
 				}
@@ -315,21 +434,24 @@ func (c *Cache) Serve(w http.ResponseWriter, r *http.Request, rt *Route, next Ne
 		c.setMiss(w.Header(), detail, false, false)
 		return next(w, r)
 	}
-	return c.fill(w, r, rt, id, key, tags, versions, detail, next)
+	return c.fill(w, r, rt, lookedUp{id: id, key: key, tags: tags, versions: versions, cvers: cvers}, detail, next)
 }
 
 // composed is e with the body rt.Compose builds for r (a copy: e may be
-// shared with coalesced requests), a fresh ETag and no Last-Modified.
-func composed(r *http.Request, rt *Route, id string, e *entry) (*entry, error) {
-	body, err := rt.Compose(r, id, e.body)
+// shared with coalesced requests), its ETag and no Last-Modified.
+func composed(r *http.Request, rt *Route, id string, e *entry, cvers []string, epoch string) (*entry, error) {
+	body, etag, err := rt.Compose(r, Part{ID: id, Body: e.body, ETag: e.header.Get("ETag"), Versions: cvers, Epoch: epoch})
 	if err != nil {
 		return nil, err
+	}
+	if etag == "" {
+		etag = etagOf(body)
 	}
 	out := *e
 	out.body = body
 	out.header = e.header.Clone()
 	out.header.Del("Last-Modified")
-	out.header.Set("ETag", etagOf(body))
+	out.header.Set("ETag", etag)
 	return &out, nil
 }
 

@@ -36,11 +36,11 @@ func TestCompose(t *testing.T) {
 				Origin: func(r *http.Request) *http.Request {
 					return r.WithContext(context.WithValue(r.Context(), partKey{}, true))
 				},
-				Compose: func(r *http.Request, id string, body []byte) ([]byte, error) {
+				Compose: func(r *http.Request, p Part) ([]byte, string, error) {
 					if failCompose.Load() {
-						return nil, errors.New("boom")
+						return nil, "", errors.New("boom")
 					}
-					return fmt.Appendf(nil, `{"stored":%s,"user":%q,"n":%d}`, body, id, counter.Load()), nil
+					return fmt.Appendf(nil, `{"stored":%s,"user":%q,"n":%d}`, p.Body, p.ID, counter.Load()), "", nil
 				}}
 			c := newCache(t, b.new(t))
 			h := c.Middleware(rt, o)
@@ -110,8 +110,8 @@ func TestComposeNeverStreamsThePart(t *testing.T) {
 		Origin: func(r *http.Request) *http.Request {
 			return r.WithContext(context.WithValue(r.Context(), partKey{}, true))
 		},
-		Compose: func(r *http.Request, id string, body []byte) ([]byte, error) {
-			return fmt.Appendf(nil, "%s:%d", id, len(body)), nil
+		Compose: func(r *http.Request, p Part) ([]byte, string, error) {
+			return fmt.Appendf(nil, "%s:%d", p.ID, len(p.Body)), "", nil
 		}}
 	h := newCache(t, NewMemory(0)).Middleware(rt, o)
 	for range 2 {

@@ -20,7 +20,15 @@ type filled struct {
 // stores a cacheable answer before anyone sees it, so the next request hits.
 // The versions are part of the flight key: a request that read newer
 // versions (a write happened) must not join a flight that started before it.
-func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *Route, id, key string, tags, versions []string, detail string, next Next) error {
+// lookedUp is what a request's lookup found: its identity, key, the
+// entry's tags and their versions, and the versions of the compose tags.
+type lookedUp struct {
+	id, key               string
+	tags, versions, cvers []string
+}
+
+func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *Route, l lookedUp, detail string, next Next) error {
+	key, tags, versions := l.key, l.tags, l.versions
 	plain := stripConditional(r)
 	origin := plain
 	if rt.Compose != nil && rt.Origin != nil {
@@ -30,7 +38,7 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *Route, id, key 
 	if f := c.recentFill(flight); f != nil {
 		// A flight for these same versions just finished: its answer is as
 		// fresh as what this request's lookup allowed.
-		return c.writeFilled(w, r, rt, id, f, detail, true, plain, next)
+		return c.writeFilled(w, r, rt, l, f, detail, true, plain, next)
 	}
 	leader := false
 	var leaderErr error
@@ -46,7 +54,7 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *Route, id, key 
 	f, _ := v.(*filled)
 	if leader {
 		if f != nil {
-			if err := c.writeFilled(w, r, rt, id, f, detail, false, plain, next); err != nil {
+			if err := c.writeFilled(w, r, rt, l, f, detail, false, plain, next); err != nil {
 				return err
 			}
 		}
@@ -58,7 +66,7 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *Route, id, key 
 		c.setMiss(w.Header(), detail, false, false)
 		return next(w, plain)
 	}
-	return c.writeFilled(w, r, rt, id, f, detail, true, plain, next)
+	return c.writeFilled(w, r, rt, l, f, detail, true, plain, next)
 }
 
 // recentWindow is how long a finished flight's stored answer keeps serving
@@ -88,10 +96,10 @@ func (c *Cache) rememberFill(flight string, f *filled) {
 
 // writeFilled answers r with a flight's outcome, composed for r when the
 // route composes (a failed composition sends plain to the origin).
-func (c *Cache) writeFilled(w http.ResponseWriter, r *http.Request, rt *Route, id string, f *filled, detail string, collapsed bool, plain *http.Request, next Next) error {
+func (c *Cache) writeFilled(w http.ResponseWriter, r *http.Request, rt *Route, l lookedUp, f *filled, detail string, collapsed bool, plain *http.Request, next Next) error {
 	e := f.e
 	if rt.Compose != nil && e.status == http.StatusOK {
-		ce, err := composed(r, rt, id, e)
+		ce, err := composed(r, rt, l.id, e, l.cvers, l.versions[len(l.versions)-1])
 		if err != nil {
 			c.setMiss(w.Header(), "compose-failed", false, false)
 			return next(w, plain)

@@ -137,3 +137,30 @@ func (m *Memory) Versions() int {
 	defer m.mu.Unlock()
 	return len(m.versions)
 }
+
+// Advance implements Sequencer.
+func (m *Memory) Advance(_ context.Context, tags []string, seqs []int64, epoch string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.versions)+len(tags) > memMaxVersions {
+		clear(m.versions)
+	}
+	for i, t := range tags {
+		cur, have := m.versions[t]
+		if v, set := advanceVersion(cur, have, seqs[i], epoch); set {
+			m.versions[t] = v
+		}
+	}
+	return nil
+}
+
+// Settle implements Sequencer.
+func (m *Memory) Settle(_ context.Context, tag, old string, seq int64, epoch string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.versions[tag]; !ok || cur != old {
+		return false, nil
+	}
+	m.versions[tag] = SeqVersion(seq, epoch)
+	return true, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -114,4 +115,66 @@ func (s *Redis) Bump(ctx context.Context, tags []string) error {
 		return fmt.Errorf("cachemw: redis bump: %w", err)
 	}
 	return nil
+}
+
+// Seq versions (Sequencer) are compared and set by scripts: one key each,
+// so they also run on Redis Cluster. Lua numbers are doubles: exact for
+// seqs below 2^53.
+var (
+	advanceScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+local n = nil
+if cur then n = tonumber(string.match(cur, '^s(%d+)%-')) end
+if not n then
+  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+  return 1
+end
+if n >= tonumber(ARGV[1]) then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[4])
+return 1`)
+	settleScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1`)
+)
+
+// Advance implements Sequencer: one pipelined script call per tag (the
+// script is loaded first if Redis does not have it).
+func (s *Redis) Advance(ctx context.Context, tags []string, seqs []int64, epoch string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	ttl := strconv.FormatInt(int64(TagTTL/time.Second), 10)
+	run := func() error {
+		pipe := s.rdb.Pipeline()
+		for i, t := range tags {
+			advanceScript.EvalSha(ctx, pipe, []string{s.tagKey(t)},
+				strconv.FormatInt(seqs[i], 10), SeqVersion(seqs[i], epoch), NewVersion(), ttl)
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = advanceScript.Load(ctx, s.rdb).Err(); err == nil {
+			err = run()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cachemw: redis advance: %w", err)
+	}
+	return nil
+}
+
+// Settle implements Sequencer.
+func (s *Redis) Settle(ctx context.Context, tag, old string, seq int64, epoch string) (bool, error) {
+	n, err := settleScript.Run(ctx, s.rdb, []string{s.tagKey(tag)}, old, SeqVersion(seq, epoch),
+		strconv.FormatInt(int64(TagTTL/time.Second), 10)).Int()
+	if err != nil {
+		return false, fmt.Errorf("cachemw: redis settle: %w", err)
+	}
+	return n == 1, nil
 }

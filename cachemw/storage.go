@@ -9,6 +9,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -48,3 +50,101 @@ const TagTTL = 48 * time.Hour
 // whole cache at once; the cache does so after it failed to bump a tag (a
 // write whose invalidation was lost), as soon as the storage answers again.
 const EpochTag = "*"
+
+// Seq versions: a tag whose entries follow a counter (in Chatgate a room's
+// newest messages, whose counter is the room's last seq) can carry it in
+// its version, "s<seq>-<epoch mark>-<random>", so whoever reads the version
+// knows the counter it stands for without another round trip, and every
+// instance reading one version agrees on it. Random versions (NewVersion)
+// are hex and never start with 's'.
+//
+// The epoch mark is the start of EpochTag's version when the seq was set:
+// a seq counts only under the epoch it was set in. A write whose Advance
+// was lost leaves a seq behind it; the cache bumps the epoch before it
+// trusts the storage again (as for every lost bump), and that retires
+// every seq at once.
+
+// SeqVersion returns a fresh version that carries seq under epoch (the
+// version of EpochTag).
+func SeqVersion(seq int64, epoch string) string {
+	return "s" + strconv.FormatInt(seq, 10) + "-" + epochMark(epoch) + "-" + NewVersion()
+}
+
+func epochMark(epoch string) string {
+	if len(epoch) > 8 {
+		epoch = epoch[:8]
+	}
+	if epoch == "" || strings.Contains(epoch, "-") {
+		return "x"
+	}
+	return epoch
+}
+
+// VersionSeq returns the seq a version carries under epoch; false for a
+// version that carries none (made by Bump, or by Lookup for a tag it found
+// without one) or was set under another epoch.
+func VersionSeq(v, epoch string) (int64, bool) {
+	if len(v) < 2 || v[0] != 's' {
+		return 0, false
+	}
+	num, rest, ok := strings.Cut(v[1:], "-")
+	if !ok {
+		return 0, false
+	}
+	mark, _, ok := strings.Cut(rest, "-")
+	if !ok || mark != epochMark(epoch) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// Sequencer is a Storage that keeps seq versions. A seq version is only
+// ever made from a value the caller proved (Settle) and then only moves up
+// (Advance), so, under its epoch, it never stands for less than what was
+// acknowledged:
+//
+//   - Advance(tags, seqs, epoch), after writes up to seqs: a seq version
+//     below seq becomes SeqVersion(seq, epoch), one at or above it stays; a
+//     tag with no seq version gets a fresh random one (a plain bump: it
+//     never gains a seq here, where seq may come from a round delayed past
+//     a later write).
+//   - Settle(tag, old, seq, epoch): old becomes SeqVersion(seq, epoch) if
+//     it is still the tag's version. The caller read seq after it read old
+//     (and epoch): every write acknowledged before is in seq (its Advance
+//     ran before old was read, and old carries at most what was written
+//     then), and one acknowledged since would have replaced old, unless
+//     old already carried its seq, which seq then covers.
+type Sequencer interface {
+	Advance(ctx context.Context, tags []string, seqs []int64, epoch string) error
+	Settle(ctx context.Context, tag, old string, seq int64, epoch string) (bool, error)
+}
+
+// versionSeqAny is the seq a version carries under any epoch (Advance
+// compares seqs whatever the epoch: a stale epoch is the reader's check).
+func versionSeqAny(v string) (int64, bool) {
+	if len(v) < 2 || v[0] != 's' {
+		return 0, false
+	}
+	num, _, ok := strings.Cut(v[1:], "-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	return n, err == nil && n >= 0
+}
+
+// advanceVersion is Advance's rule on one current version.
+func advanceVersion(cur string, have bool, seq int64, epoch string) (string, bool) {
+	if !have {
+		return NewVersion(), true
+	}
+	n, ok := versionSeqAny(cur)
+	if !ok {
+		return NewVersion(), true
+	}
+	if n >= seq {
+		return cur, false
+	}
+	return SeqVersion(seq, epoch), true
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,8 +61,14 @@ type CacheHandler struct {
 	//     private; tags may not name the user.
 	//   - "room" (GET /api/rooms/{id}, with shared_by_members): the room
 	//     without its counters; each answer adds them.
-	// Posts then drop neither entry: the counters come from the entity
-	// cache every post invalidates.
+	//   - "messages" (GET /api/rooms/{id}/messages without before or
+	//     after, with shared_by_members): the newest page as it was
+	//     stored; each answer adds the messages since, up to the last seq
+	//     that the version of the room's tag room:{id} carries (read with
+	//     the entry; every post advances it).
+	// Posts then drop none of these entries: the counters come from the
+	// entity cache every post invalidates, the newest messages from the
+	// seq every post advances.
 	Compose string `json:"compose,omitempty"`
 	// Tags are the invalidation tags of the responses, with placeholders
 	// ({http.request.uri.path.2}, and {chat_cache.user}, the user id).
@@ -200,16 +207,46 @@ func (h *CacheHandler) Provision(ctx caddy.Context) error {
 			// Every verified user shares the entry: it holds only what
 			// everyone sees, the rest is composed per user.
 			h.route.Shared = func(*http.Request, string) bool { return true }
-			h.route.Compose = func(r *http.Request, id string, body []byte) ([]byte, error) {
-				user, err := strconv.ParseInt(id, 10, 64)
+			h.route.Compose = func(r *http.Request, p cachemw.Part) ([]byte, string, error) {
+				user, err := strconv.ParseInt(p.ID, 10, 64)
 				if err != nil {
-					return nil, err
+					return nil, "", err
 				}
-				return core.ComposeRoomList(r.Context(), user, body)
+				return core.ComposeRoomList(r.Context(), user, p.Body, p.ETag)
 			}
 		case "room":
-			h.route.Compose = func(r *http.Request, _ string, body []byte) ([]byte, error) {
-				return core.ComposeRoom(r.Context(), body)
+			h.route.Compose = func(r *http.Request, p cachemw.Part) ([]byte, string, error) {
+				body, err := core.ComposeRoom(r.Context(), p.Body)
+				return body, "", err
+			}
+		case "messages":
+			// The stored newest page plus the messages since, up to the
+			// last seq that the version of the room's tag carries
+			// (gateway/rest_latest.go): read with the entry.
+			room := func(r *http.Request) (int64, bool) {
+				repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+				if repl == nil {
+					return 0, false
+				}
+				id, err := strconv.ParseInt(repl.ReplaceAll(h.SharedByMembers, ""), 10, 64)
+				return id, err == nil && id > 0
+			}
+			h.route.ComposeTags = func(r *http.Request, _ string) []string {
+				id, _ := room(r)
+				return []string{gateway.LatestTag(id)}
+			}
+			cache := h.cache
+			h.route.Compose = func(r *http.Request, p cachemw.Part) ([]byte, string, error) {
+				id, ok := room(r)
+				if !ok || len(p.Versions) != 1 {
+					return nil, "", errors.New("chat_cache: compose messages: no room")
+				}
+				version := p.Versions[0]
+				seq, known := p.Seq(0)
+				ctx := r.Context()
+				return core.ComposeLatest(ctx, gateway.LatestInput{Room: id, Query: r.URL.Query(), Stored: p.Body, StoredETag: p.ETag,
+					Version: version, Seq: seq, SeqKnown: known,
+					Settle: func(seq int64) bool { return cache.Settle(ctx, gateway.LatestTag(id), version, seq, p.Epoch) }})
 			}
 		}
 	}
@@ -342,8 +379,15 @@ func (h *CacheHandler) Validate() error {
 		if h.SharedByMembers == "" {
 			return errors.New("chat_cache: compose room needs shared_by_members (the room's info is for its members)")
 		}
+	case "messages":
+		if h.SharedByMembers == "" {
+			return errors.New("chat_cache: compose messages needs shared_by_members (a room's messages are for its members)")
+		}
+		if !h.IgnoreQuery && (len(h.VaryQuery) == 0 || slices.ContainsFunc(h.VaryQuery, func(q string) bool { return q == "before" || q == "after" })) {
+			return errors.New("chat_cache: compose messages is the newest page: vary_query limit (its matcher excludes before and after)")
+		}
 	default:
-		return fmt.Errorf("chat_cache: unknown compose %q (room_list or room)", h.Compose)
+		return fmt.Errorf("chat_cache: unknown compose %q (room_list, room or messages)", h.Compose)
 	}
 	for _, t := range h.Tags {
 		if h.SharedByMembers != "" && strings.Contains(t, "{chat_cache.user}") {

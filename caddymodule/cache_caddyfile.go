@@ -29,7 +29,7 @@ func parseCacheHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, err
 //	    vary_header  <field...>
 //	    private
 //	    shared_by_members <room>
-//	    compose      room_list | room
+//	    compose      room_list | room | messages
 //	    tags         <tag...>
 //	    max_size     <size>
 //	    storage      redis [<url>] | memory [<max size>]

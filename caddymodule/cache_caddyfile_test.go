@@ -49,6 +49,11 @@ func TestUnmarshalCacheHandler(t *testing.T) {
 		composed.Compose != "room_list" || composed.Validate() != nil {
 		t.Fatalf("compose: %v %+v", err, composed)
 	}
+	var latest CacheHandler
+	if err := latest.UnmarshalCaddyfile(caddyfile.NewTestDispenser("chat_cache 5m {\n shared_by_members {http.request.uri.path.2}\n compose messages\n vary_query limit\n tags members:{http.request.uri.path.2} history:{http.request.uri.path.2}\n}")); err != nil ||
+		latest.Compose != "messages" || latest.Validate() != nil {
+		t.Fatalf("compose messages: %v %+v", err, latest)
+	}
 	for _, bad := range []string{
 		"chat_cache {\n compose\n}", "chat_cache {\n compose room room_list\n}",
 		"chat_cache 1m extra", "chat_cache {\n bogus\n}", "chat_cache {\n ttl\n}", "chat_cache {\n ttl soon\n}",
@@ -65,7 +70,10 @@ func TestUnmarshalCacheHandler(t *testing.T) {
 		{TTL: 1, SharedByMembers: "{http.request.uri.path.2}", Tags: []string{"user:{chat_cache.user}"}},
 		{TTL: 1, Compose: "rooms"}, {TTL: 1, Compose: "room"},
 		{TTL: 1, Compose: "room_list", SharedByMembers: "{http.request.uri.path.2}"},
-		{TTL: 1, Compose: "room_list", Tags: []string{"rooms:list", "user:{chat_cache.user}"}}} {
+		{TTL: 1, Compose: "room_list", Tags: []string{"rooms:list", "user:{chat_cache.user}"}},
+		{TTL: 1, Compose: "messages", VaryQuery: []string{"limit"}},
+		{TTL: 1, Compose: "messages", SharedByMembers: "{http.request.uri.path.2}"},
+		{TTL: 1, Compose: "messages", SharedByMembers: "{http.request.uri.path.2}", VaryQuery: []string{"after", "limit"}}} {
 		if err := bad.Validate(); err == nil {
 			t.Errorf("%+v validated", bad)
 		}

@@ -38,9 +38,27 @@ const cacheTestDSN = "postgres://postgres@127.0.0.1:5432/chatgate_test_cache?ssl
 // startCacheServer runs the cached site, and the same API uncached on
 // another port (for benchmarks), on the test's own Redis.
 func startCacheServer(t testing.TB) (*server, *testenv.Redis, string) {
+	return startCacheServerWith(t, cacheServerOpts{})
+}
+
+// cacheServerOpts vary startCacheServer's config.
+type cacheServerOpts struct {
+	// memory: no Redis at all (one node; the cache in memory).
+	memory bool
+	// handler is the body of both sites' chat handler blocks (e.g.
+	// limits).
+	handler string
+}
+
+func startCacheServerWith(t testing.TB, o cacheServerOpts) (*server, *testenv.Redis, string) {
 	t.Helper()
 	testenv.EnsureDB(t, "chatgate_test_cache")
-	rs := testenv.StartRedis(t)
+	var rs *testenv.Redis
+	redisLine := ""
+	if !o.memory {
+		rs = testenv.StartRedis(t)
+		redisLine = fmt.Sprintf("redis redis://127.0.0.1:%d/0", rs.Port)
+	}
 	s := newServer(t)
 	uncached := freePort(t)
 	cfg := fmt.Sprintf(`{
@@ -48,7 +66,7 @@ func startCacheServer(t testing.TB) (*server, *testenv.Redis, string) {
 	metrics
 	chat {
 		postgres %s
-		redis redis://127.0.0.1:%d/0
+		%s
 		secret %s
 		password_memory_kib 1024
 		password_time 1
@@ -59,7 +77,9 @@ http://:%d {
 	@chat path /api /api/* /ws /healthz /readyz
 	handle @chat {
 %s
-		chat
+		chat {
+			%s
+		}
 	}
 	handle /metrics {
 		metrics
@@ -69,10 +89,12 @@ http://:%d {
 	encode zstd gzip
 	@chat path /api /api/* /ws /healthz /readyz
 	handle @chat {
-		chat
+		chat {
+			%s
+		}
 	}
 }
-`, s.admin, cacheTestDSN, rs.Port, testSecret, s.port, shippedCacheBlocks(t), uncached)
+`, s.admin, cacheTestDSN, redisLine, testSecret, s.port, shippedCacheBlocks(t), o.handler, uncached, o.handler)
 	s.start(t, cfg)
 	return s, rs, fmt.Sprintf("http://127.0.0.1:%d", uncached)
 }

@@ -124,15 +124,20 @@ func (c *Cache[V]) GetMany(ctx context.Context, ids []string, load func(ctx cont
 	useL1 := c.bus.Healthy()
 	seq := c.seq.Load()
 	var missing []string
+	hits := 0
 	for _, id := range ids {
 		if useL1 {
 			if v, ok := c.l1.get(id, now); ok {
 				out[id] = v
-				c.count("hit")
+				hits++
 				continue
 			}
 		}
 		missing = append(missing, id)
+	}
+	if hits > 0 {
+		// One counter update per call: a room list asks for hundreds.
+		c.m.Cache.WithLabelValues(c.opts.Name, "hit").Add(float64(hits))
 	}
 	if len(missing) == 0 {
 		return out, nil

@@ -42,41 +42,77 @@ func markStoredPart(r *http.Request) *http.Request {
 
 // route mirrors the Caddyfile blocks (see caddymodule/cache_e2e_test.go);
 // room info is per user here (the Caddyfile shares it among members).
-func cacheRoute(core *Core, r *http.Request) *cachemw.Route {
+func cacheRoute(core *Core, c *cachemw.Cache, r *http.Request) *cachemw.Route {
 	p := r.URL.Path
 	tag := func(prefix string, re *regexp.Regexp) func(*http.Request, string) []string {
 		return func(r *http.Request, _ string) []string {
 			return []string{prefix + re.FindStringSubmatch(r.URL.Path)[1]}
 		}
 	}
+	tags := func(re *regexp.Regexp, prefixes ...string) func(*http.Request, string) []string {
+		return func(r *http.Request, _ string) []string {
+			id := re.FindStringSubmatch(r.URL.Path)[1]
+			out := make([]string, len(prefixes))
+			for i, p := range prefixes {
+				out[i] = p + id
+			}
+			return out
+		}
+	}
 	switch {
 	case reRoom.MatchString(p):
 		return &cachemw.Route{Name: "room", TTL: 5 * time.Minute, Private: true, Tags: tag("members:", reRoom),
-			Origin: markStoredPart, Compose: func(r *http.Request, _ string, body []byte) ([]byte, error) {
-				return core.ComposeRoom(r.Context(), body)
+			Origin: markStoredPart, Compose: func(r *http.Request, p cachemw.Part) ([]byte, string, error) {
+				body, err := core.ComposeRoom(r.Context(), p.Body)
+				return body, "", err
 			}}
 	case reMembers.MatchString(p):
 		return &cachemw.Route{Name: "members", TTL: 5 * time.Minute, Private: true, Tags: tag("members:", reMembers)}
 	case reMsgs.MatchString(p) && r.URL.Query().Has("before"):
-		return &cachemw.Route{Name: "history", TTL: 10 * time.Minute, Private: true, VaryQuery: []string{"before", "limit"}, Tags: tag("members:", reMsgs)}
+		return &cachemw.Route{Name: "history", TTL: 10 * time.Minute, Private: true, VaryQuery: []string{"before", "limit"}, Tags: tags(reMsgs, "members:", "history:")}
+	case reMsgs.MatchString(p) && r.URL.Query().Has("after"):
+		return &cachemw.Route{Name: "after", TTL: 30 * time.Second, Private: true, VaryQuery: []string{"after", "limit"}, Tags: tag("room:", reMsgs)}
 	case reMsgs.MatchString(p):
-		return &cachemw.Route{Name: "messages", TTL: 30 * time.Second, Private: true, VaryQuery: []string{"after", "limit"}, Tags: tag("room:", reMsgs)}
+		// Shared by the members, as in the Caddyfile.
+		return &cachemw.Route{Name: "messages", TTL: 5 * time.Minute, Private: true, VaryQuery: []string{"limit"}, Tags: tags(reMsgs, "members:", "history:"),
+			Shared: func(r *http.Request, id string) bool {
+				room, _ := strconv.ParseInt(reMsgs.FindStringSubmatch(r.URL.Path)[1], 10, 64)
+				user, _ := strconv.ParseInt(id, 10, 64)
+				ok, err := core.IsMember(r.Context(), room, user)
+				return ok && err == nil
+			},
+			ComposeTags: tag("room:", reMsgs), Origin: markStoredPart, Compose: composeLatest(core, c)}
 	case p == "/api/rooms":
 		return &cachemw.Route{Name: "rooms", TTL: 10 * time.Minute, Private: true,
 			Shared: func(*http.Request, string) bool { return true },
 			Tags:   func(*http.Request, string) []string { return []string{"rooms:list"} },
-			Origin: markStoredPart, Compose: func(r *http.Request, id string, body []byte) ([]byte, error) {
-				user, err := strconv.ParseInt(id, 10, 64)
+			Origin: markStoredPart, Compose: func(r *http.Request, p cachemw.Part) ([]byte, string, error) {
+				user, err := strconv.ParseInt(p.ID, 10, 64)
 				if err != nil {
-					return nil, err
+					return nil, "", err
 				}
-				return core.ComposeRoomList(r.Context(), user, body)
+				return core.ComposeRoomList(r.Context(), user, p.Body, p.ETag)
 			}}
 	}
 	return nil
 }
 
-func startCachedInstance(t *testing.T, name, redisAddr string) *cachedInstance {
+// composeLatest is caddymodule's compose messages.
+func composeLatest(core *Core, c *cachemw.Cache) func(*http.Request, cachemw.Part) ([]byte, string, error) {
+	return func(r *http.Request, p cachemw.Part) ([]byte, string, error) {
+		room, err := strconv.ParseInt(reMsgs.FindStringSubmatch(r.URL.Path)[1], 10, 64)
+		if err != nil || len(p.Versions) != 1 {
+			return nil, "", fmt.Errorf("compose: room %v, versions %v", err, p.Versions)
+		}
+		version := p.Versions[0]
+		seq, known := p.Seq(0)
+		return core.ComposeLatest(r.Context(), LatestInput{Room: room, Query: r.URL.Query(), Stored: p.Body, StoredETag: p.ETag,
+			Version: version, Seq: seq, SeqKnown: known,
+			Settle: func(seq int64) bool { return c.Settle(r.Context(), LatestTag(room), version, seq, p.Epoch) }})
+	}
+}
+
+func startCachedInstance(t testing.TB, name, redisAddr string) *cachedInstance {
 	t.Helper()
 	newClient := func() redis.UniversalClient {
 		return redis.NewClient(&redis.Options{Addr: redisAddr, DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
@@ -94,7 +130,7 @@ func startCachedInstance(t *testing.T, name, redisAddr string) *cachedInstance {
 	}
 	t.Cleanup(in.core.AddTagInvalidator("http", c))
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rt := cacheRoute(in.core, r); rt != nil {
+		if rt := cacheRoute(in.core, c, r); rt != nil {
 			_ = c.Serve(w, r, rt, func(w http.ResponseWriter, r *http.Request) error { in.api.ServeHTTP(w, r); return nil })
 			return
 		}

@@ -21,11 +21,34 @@ import (
 // redis-server (or a 3-master cluster) per test, so it can be killed
 // (internal/testenv).
 
+// gatewayDB is this test process's database, made empty by TestMain and
+// dropped after: a database shared by every run gathered thousands of
+// rooms (a room list over the cache's max_size, never stored), and tests
+// that count rooms failed on what earlier runs left.
+var gatewayDB = fmt.Sprintf("chatgate_test_gateway_%d", os.Getpid())
+
 func testDSN() string {
 	if v := os.Getenv("CHATGATE_TEST_POSTGRES_GATEWAY"); v != "" {
 		return v
 	}
-	return "postgres://postgres@127.0.0.1:5432/chatgate_test_gateway?sslmode=disable"
+	return testenv.DSN(gatewayDB)
+}
+
+func TestMain(m *testing.M) {
+	own := os.Getenv("CHATGATE_TEST_POSTGRES_GATEWAY") == ""
+	if own {
+		if err := testenv.CreateDB(gatewayDB); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	if own {
+		if err := testenv.DropDB(gatewayDB); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
+	os.Exit(code)
 }
 
 // instance is one gateway: a core, its API and an HTTP server.

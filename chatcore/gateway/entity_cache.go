@@ -43,6 +43,11 @@ type caching struct {
 	// memberLoads answers the membership checks both levels missed, in
 	// batches.
 	memberLoads *memberBatch
+	// latest is the last newest-messages page composed per room
+	// (rest_latest.go).
+	latest latestPages
+	// roomList is the room list's stored part, decoded (rest_roomlist.go).
+	roomList roomListCache
 
 	mu   sync.Mutex
 	tags map[string]*tagRef
@@ -234,11 +239,13 @@ func (c *Core) roomCreated(ctx context.Context, room, creator int64) {
 	k.bumpTags(ctx, tagRoomList)
 }
 
-// messagesPosted follows stored messages in rooms: the invalidator's bump
-// (invalidate.go). The room list and room info entries do not hold the
-// counters (they are composed in from the message_count cache dropped
-// here), so only the newest-messages entries (room:R) go.
-func (c *Core) messagesPosted(ctx context.Context, rooms ...int64) {
+// messagesPosted follows stored messages in rooms, seqs[i] the newest in
+// rooms[i]: the invalidator's bump (invalidate.go). The room list and room
+// info entries do not hold the counters (they are composed in from the
+// message_count cache dropped here), and the newest-messages page is
+// composed from the version of room:R, which carries the room's last seq
+// (Advance, rest_latest.go): no stored entry goes.
+func (c *Core) messagesPosted(ctx context.Context, rooms, seqs []int64) {
 	k := c.caches()
 	ids := make([]string, len(rooms))
 	tags := make([]string, 0, len(rooms))
@@ -247,12 +254,13 @@ func (c *Core) messagesPosted(ctx context.Context, rooms ...int64) {
 		tags = append(tags, tagRoom(r))
 	}
 	k.logErr("message_count", k.counts.Invalidate(ctx, ids...))
-	k.bumpTags(ctx, tags...)
+	k.advanceTags(ctx, tags, seqs)
 }
 
 // eventsCommitted follows stored room events (edits, deletes, reactions)
-// in rooms, after messagesPosted: the history pages below the newest
-// (history:R) show the messages they change. All of a room's pages go, not
+// in rooms, before messagesPosted advances room:R past them: the history
+// pages below the newest and the newest page's stored part (history:R)
+// show the messages they change. All of a room's pages go, not
 // only the one holding the target: the route's tags are fixed before the
 // page is read, and events are rare next to reads.
 func (c *Core) eventsCommitted(ctx context.Context, rooms ...int64) {

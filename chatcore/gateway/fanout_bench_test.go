@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -34,11 +33,7 @@ func BenchmarkHubFanout(b *testing.B) {
 
 func benchFanout(b *testing.B, window int) {
 	const subs = 1000
-	dsn := os.Getenv("CHATGATE_TEST_POSTGRES_GATEWAY")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/chatgate_test_gateway?sslmode=disable"
-	}
-	core, err := New(Config{Store: store.Config{DSN: dsn, MaxConns: 4}, Secret: []byte("bench-secret-0123456789")})
+	core, err := New(Config{Store: store.Config{DSN: testDSN(), MaxConns: 4}, Secret: []byte("bench-secret-0123456789")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -25,10 +25,16 @@ import (
 // A REST send waits for its room's bump (visible) before its 201, so a GET
 // after it is fresh; a WebSocket send does not wait.
 type invalidator struct {
-	bump func(rooms []int64)
+	// bump gets the round's rooms, sorted, and for each the newest seq
+	// marked.
+	bump func(rooms, seqs []int64)
 	// history, when set, is the extra bump of rooms that had room events
-	// (their history pages: eventsCommitted), in the same round, before
-	// the round's waiters are released.
+	// (their history pages and the newest page's stored part:
+	// eventsCommitted), in the same round, before bump: a reader that
+	// sees the seq an event advanced room:R to finds the stored parts
+	// dropped already, so it never composes the event onto messages in
+	// their state before it. Both precede the release of the round's
+	// waiters.
 	history func(rooms []int64)
 
 	mu      sync.Mutex
@@ -43,7 +49,7 @@ type waiter struct {
 	done chan struct{}
 }
 
-func newInvalidator(bump func(rooms []int64)) *invalidator {
+func newInvalidator(bump func(rooms, seqs []int64)) *invalidator {
 	return &invalidator{bump: bump, dirty: make(map[int64]int64), events: make(map[int64]bool), waiters: make(map[int64][]waiter)}
 }
 
@@ -83,7 +89,6 @@ func (v *invalidator) run() {
 			rooms = append(rooms, room)
 		}
 		slices.Sort(rooms)
-		v.bump(rooms)
 		if len(events) > 0 && v.history != nil {
 			hist := make([]int64, 0, len(events))
 			for room := range events {
@@ -92,6 +97,11 @@ func (v *invalidator) run() {
 			slices.Sort(hist)
 			v.history(hist)
 		}
+		seqs := make([]int64, len(rooms))
+		for i, room := range rooms {
+			seqs[i] = round[room]
+		}
+		v.bump(rooms, seqs)
 		v.wake(round)
 	}
 }
@@ -177,8 +187,8 @@ func (c *Core) bumpHistory(rooms []int64) {
 }
 
 // bumpRooms is one round's invalidation.
-func (c *Core) bumpRooms(rooms []int64) {
+func (c *Core) bumpRooms(rooms, seqs []int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c.messagesPosted(ctx, rooms...)
+	c.messagesPosted(ctx, rooms, seqs)
 }

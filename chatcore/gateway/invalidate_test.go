@@ -25,7 +25,7 @@ type roundLog struct {
 	held   chan struct{}
 }
 
-func (l *roundLog) bump(rooms []int64) {
+func (l *roundLog) bump(rooms, _ []int64) {
 	l.mu.Lock()
 	l.rounds = append(l.rounds, slices.Clone(rooms))
 	l.mu.Unlock()

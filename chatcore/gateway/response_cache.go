@@ -24,6 +24,12 @@ type TagInvalidator interface {
 	Invalidate(ctx context.Context, tags ...string) error
 }
 
+// tagAdvancer is a TagInvalidator whose tag versions can carry a seq
+// (cachemw.Cache: Advance, Settle; cachemw.Sequencer says how).
+type tagAdvancer interface {
+	Advance(ctx context.Context, tags []string, seqs []int64) error
+}
+
 // AddTagInvalidator makes every write bump its response-cache tags in inv.
 // Registrations are counted by name, so a reloaded config can register the
 // same storage before the old one releases it; call release once.
@@ -53,11 +59,12 @@ func (c *Core) AddTagInvalidator(name string, inv TagInvalidator) (release func(
 // Response cache tags. A GET names what it depends on (Cache-Tags) and a
 // write bumps what it changes:
 //
-//	room:R      room R's newest messages: posts, joins, leaves
-//	members:R   room R's info (stored part), member list and history
-//	            pages: joins, leaves
-//	history:R   room R's history pages: room events (edit, delete,
-//	            reaction)
+//	room:R      room R's newest messages: posts (Advance: the version
+//	            carries the room's last seq), joins, leaves
+//	members:R   room R's info (stored part), member list, history pages
+//	            and the newest page's stored part: joins, leaves
+//	history:R   room R's history pages and the newest page's stored
+//	            part: room events (edit, delete, reaction)
 //	rooms:list  the room list's stored part (public rooms): rooms
 //	            created, joins, leaves
 //	user:U      U's profile and /api/me: U's read markers
@@ -75,8 +82,9 @@ func tagRoom(id int64) string    { return "room:" + strconv.FormatInt(id, 10) }
 func tagMembers(id int64) string { return "members:" + strconv.FormatInt(id, 10) }
 func tagUser(id int64) string    { return "user:" + strconv.FormatInt(id, 10) }
 
-// tagHistory is room R's history pages below the newest: room events
-// (edit, delete, reaction) bump it, since they change messages on them.
+// tagHistory is room R's history pages below the newest and the newest
+// page's stored part: room events (edit, delete, reaction) bump it, since
+// they change messages on them.
 func tagHistory(id int64) string { return "history:" + strconv.FormatInt(id, 10) }
 
 const tagRoomList = "rooms:list"
@@ -92,15 +100,36 @@ func setTags(h interface{ Set(k, v string) }, tags ...string) {
 // Failures are logged, never returned: the write itself succeeded, and the
 // cache invalidates everything once its storage is back.
 func (k *caching) bumpTags(ctx context.Context, tags ...string) {
-	k.mu.Lock()
-	invs := make([]TagInvalidator, 0, len(k.tags))
-	for _, r := range k.tags {
-		invs = append(invs, r.inv)
-	}
-	k.mu.Unlock()
-	for _, inv := range invs {
+	for _, inv := range k.invalidators() {
 		if err := inv.Invalidate(ctx, tags...); err != nil {
 			k.core.log.Warn("gateway: response cache invalidation failed", zap.Strings("tags", tags), zap.Error(err))
 		}
 	}
+}
+
+// advanceTags moves seq-carrying tags to at least seqs in every registered
+// cache (a plain bump where a cache keeps no seqs); failures as bumpTags.
+func (k *caching) advanceTags(ctx context.Context, tags []string, seqs []int64) {
+	for _, inv := range k.invalidators() {
+		var err error
+		if a, ok := inv.(tagAdvancer); ok {
+			err = a.Advance(ctx, tags, seqs)
+		} else {
+			err = inv.Invalidate(ctx, tags...)
+		}
+		if err != nil {
+			k.core.log.Warn("gateway: response cache invalidation failed", zap.Strings("tags", tags), zap.Error(err))
+		}
+	}
+}
+
+// invalidators are the registered response caches.
+func (k *caching) invalidators() []TagInvalidator {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	invs := make([]TagInvalidator, 0, len(k.tags))
+	for _, r := range k.tags {
+		invs = append(invs, r.inv)
+	}
+	return invs
 }

@@ -40,13 +40,19 @@ func (a *API) messages(w http.ResponseWriter, r *http.Request, who auth.Claims) 
 	for i := range msgs {
 		out[i] = wire.Entry(&msgs[i])
 	}
-	if p.hasBefore && belowNewest(msgs, p.before) {
+	switch {
+	case p.hasBefore && belowNewest(msgs, p.before):
 		// A page wholly below the newest message gets no new message (seqs
 		// are gap-free and committed in order); who may read it changes
 		// (members:R) and its messages' state changes with room events
 		// (history:R).
 		setTags(w.Header(), tagMembers(id), tagHistory(id))
-	} else {
+	case !p.hasBefore && !p.hasAfter && storedPart(r.Context()):
+		// The newest page as the response cache's stored part: every
+		// answer adds the entries since (rest_latest.go), so only who may
+		// read it and the state of its messages (room events) drop it.
+		setTags(w.Header(), tagMembers(id), tagHistory(id))
+	default:
 		setTags(w.Header(), tagRoom(id))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"messages": out, "has_more": more})

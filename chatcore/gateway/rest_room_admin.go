@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"go.uber.org/zap"
+
 	"github.com/chatgate/chatgate/chatcore"
 	"github.com/chatgate/chatgate/chatcore/auth"
 	"github.com/chatgate/chatgate/chatcore/wire"
@@ -97,8 +99,8 @@ func (a *API) updateRoom(w http.ResponseWriter, r *http.Request, who auth.Claims
 	return nil
 }
 
-// deleteRoom is DELETE /api/rooms/{id}: the room, its memberships and its
-// messages go; every member's subscriptions end on every instance
+// deleteRoom is DELETE /api/rooms/{id}: the room, its memberships, its
+// messages (with their reactions and mentions) and its files go; every member's subscriptions end on every instance
 // (unsubscribed) and every cached answer about the room is dropped.
 func (a *API) deleteRoom(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
 	id, err := pathID(r)
@@ -108,12 +110,19 @@ func (a *API) deleteRoom(w http.ResponseWriter, r *http.Request, who auth.Claims
 	if err := a.ownerOf(r.Context(), id, who); err != nil {
 		return err
 	}
-	members, err := a.core.Store.DeleteRoom(r.Context(), id, who.UserID)
+	members, fileKeys, err := a.core.Store.DeleteRoom(r.Context(), id, who.UserID)
 	if errors.Is(err, chatcore.ErrForbidden) {
 		return errNotOwner
 	}
 	if err != nil {
 		return err
+	}
+	for _, k := range fileKeys {
+		// The rows are gone: a failure here leaves an orphan file, never
+		// a file anyone can fetch.
+		if err := a.core.Files.Delete(r.Context(), k); err != nil {
+			a.core.log.Warn("gateway: delete room: file", zap.String("key", k), zap.Error(err))
+		}
 	}
 	a.core.roomDeleted(r.Context(), id, members)
 	writeJSON(w, http.StatusOK, map[string]any{"room": id, "deleted": true})

@@ -335,3 +335,25 @@ func (h *Hub) UnsubscribeUser(roomID, userID int64) int {
 	}
 	return n
 }
+
+// Recent returns the frames of room's messages from through to (both
+// included) from the ring of recent frames, or nil when the room has no
+// local subscribers, has not delivered to yet, or the ring no longer holds
+// from.
+func (h *Hub) Recent(roomID, from, to int64) []*wire.Frame {
+	if from > to {
+		return nil
+	}
+	s := h.shard(roomID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[roomID]
+	if !ok || r.delivered < to {
+		return nil
+	}
+	frames := r.recentFrom(from)
+	if int64(len(frames)) < to-from+1 {
+		return nil
+	}
+	return frames[:to-from+1]
+}

@@ -270,34 +270,44 @@ func TestUpdateAndDeleteRoom(t *testing.T) {
 		t.Fatalf("rename: %+v %v", got, err)
 	}
 	b := s.NewBatcher(func([]chatcore.Message) {})
-	res := submitAll(t, b, []SendRequest{{Room: room.ID, UserID: member.ID, Body: "hi", CID: "c1"}})
-	_ = b.Stop(ctx)
+	file := mkFile(t, s, room.ID, member.ID, "pic")
+	res := submitAll(t, b, []SendRequest{{Room: room.ID, UserID: member.ID, Body: "hi @owner", CID: "c1", Files: []chatcore.File{file}}})
 	if res[0].Err != nil {
 		t.Fatal(res[0].Err)
 	}
-	if _, err := s.DeleteRoom(ctx, room.ID, member.ID); !errors.Is(err, chatcore.ErrForbidden) {
+	if r := submitEvent(t, b, EventRequest{Room: room.ID, UserID: owner.ID, Kind: chatcore.KindReact, Target: res[0].Msg.Seq, Body: "👍"}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	_ = b.Stop(ctx)
+	if _, err := s.pool.Exec(ctx, "INSERT INTO mentions (user_id, room_id, seq) VALUES ($1, $2, $3)", owner.ID, room.ID, res[0].Msg.Seq); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.DeleteRoom(ctx, room.ID, member.ID); !errors.Is(err, chatcore.ErrForbidden) {
 		t.Fatalf("member deletes: %v", err)
 	}
-	members, err := s.DeleteRoom(ctx, room.ID, owner.ID)
+	members, keys, err := s.DeleteRoom(ctx, room.ID, owner.ID)
 	slices.Sort(members)
-	if err != nil || !slices.Equal(members, []int64{owner.ID, member.ID}) {
-		t.Fatalf("delete: %v %v", members, err)
+	if err != nil || !slices.Equal(members, []int64{owner.ID, member.ID}) || !slices.Equal(keys, []string{"pic-key"}) {
+		t.Fatalf("delete: members %v, file keys %v, %v", members, keys, err)
 	}
 	if _, err := s.RoomByID(ctx, room.ID); !errors.Is(err, chatcore.ErrNotFound) {
 		t.Fatalf("room after delete: %v", err)
 	}
-	var left int
-	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM messages WHERE room_id = $1", room.ID).Scan(&left); err != nil || left != 0 {
-		t.Fatalf("messages left: %d %v", left, err)
+	// Nothing of the room is left behind in any table.
+	for _, table := range []string{"messages", "message_reactions", "mentions", "files", "room_users"} {
+		var left int
+		if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM "+table+" WHERE room_id = $1", room.ID).Scan(&left); err != nil || left != 0 {
+			t.Fatalf("%s left: %d %v", table, left, err)
+		}
 	}
-	if _, err := s.DeleteRoom(ctx, room.ID, owner.ID); !errors.Is(err, chatcore.ErrForbidden) {
+	if _, _, err := s.DeleteRoom(ctx, room.ID, owner.ID); !errors.Is(err, chatcore.ErrForbidden) {
 		t.Fatalf("delete again: %v", err)
 	}
 	dm, _, err := s.OpenDM(ctx, owner.ID, member.ID, "dm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.DeleteRoom(ctx, dm.ID, owner.ID); !errors.Is(err, chatcore.ErrForbidden) {
+	if _, _, err := s.DeleteRoom(ctx, dm.ID, owner.ID); !errors.Is(err, chatcore.ErrForbidden) {
 		t.Fatalf("delete a DM: %v", err)
 	}
 }

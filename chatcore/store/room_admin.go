@@ -30,16 +30,17 @@ func (s *Store) UpdateRoom(ctx context.Context, roomID, owner int64, name, topic
 	return room, err
 }
 
-// DeleteRoom deletes roomID with its memberships and messages if owner is
-// its owner, in one transaction, and returns who were its members (their
-// subscriptions and caches are to end). The room row is locked first, so
-// a join, invitation or message flush waits and then finds no room (a
-// flush answers its sends not_found). chatcore.ErrForbidden when there is
-// no such room or owner is not its owner.
-func (s *Store) DeleteRoom(ctx context.Context, roomID, owner int64) ([]int64, error) {
-	var members []int64
-	err := s.run(ctx, "delete_room", func(ctx context.Context) (int, error) {
-		members = nil
+// DeleteRoom deletes roomID with its memberships, messages, reactions,
+// mentions and files if owner is its owner, in one transaction, and returns
+// who were its members (their subscriptions and caches are to end) and the
+// storage keys of its files (their bytes are the caller's to delete: rows
+// first, then bytes, like the sweep). The room row is locked first, so a
+// join, invitation or message flush waits and then finds no room (a flush
+// answers its sends not_found). chatcore.ErrForbidden when there is no such
+// room or owner is not its owner.
+func (s *Store) DeleteRoom(ctx context.Context, roomID, owner int64) (members []int64, fileKeys []string, err error) {
+	err = s.run(ctx, "delete_room", func(ctx context.Context) (int, error) {
+		members, fileKeys = nil, nil
 		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 			var ok bool
 			err := tx.QueryRow(ctx, `
@@ -59,13 +60,28 @@ func (s *Store) DeleteRoom(ctx context.Context, roomID, owner int64) ([]int64, e
 			if err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, "DELETE FROM messages WHERE room_id = $1", roomID); err != nil {
+			rows, err = tx.Query(ctx, "DELETE FROM files WHERE room_id = $1 RETURNING storage_key", roomID)
+			if err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, "DELETE FROM rooms WHERE id = $1", roomID)
-			return err
+			if fileKeys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				return err
+			}
+			// Reactions and mentions have no foreign key (they are written
+			// per event and per message, where a trigger would cost).
+			for _, q := range []string{
+				"DELETE FROM message_reactions WHERE room_id = $1",
+				"DELETE FROM mentions WHERE room_id = $1",
+				"DELETE FROM messages WHERE room_id = $1",
+				"DELETE FROM rooms WHERE id = $1",
+			} {
+				if _, err := tx.Exec(ctx, q, roomID); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		return len(members), err
 	})
-	return members, err
+	return members, fileKeys, err
 }

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -67,4 +68,33 @@ func admin(t testing.TB, f func(context.Context, *pgx.Conn)) {
 	}
 	defer conn.Close(context.Background())
 	f(ctx, conn)
+}
+
+// CreateDB creates database name on the shared Postgres, dropping an
+// earlier one of that name (ending its sessions): for a TestMain, which has
+// no testing.TB; DropDB removes it at the end.
+func CreateDB(name string) error {
+	id := pgx.Identifier{name}.Sanitize()
+	return adminExec("DROP DATABASE IF EXISTS "+id+" WITH (FORCE)", "CREATE DATABASE "+id)
+}
+
+// DropDB drops database name on the shared Postgres, ending its sessions.
+func DropDB(name string) error {
+	return adminExec("DROP DATABASE IF EXISTS " + pgx.Identifier{name}.Sanitize() + " WITH (FORCE)")
+}
+
+func adminExec(queries ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminDSN())
+	if err != nil {
+		return fmt.Errorf("testenv: postgres: %w", err)
+	}
+	defer conn.Close(context.Background())
+	for _, q := range queries {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("testenv: %s: %w", q, err)
+		}
+	}
+	return nil
 }
