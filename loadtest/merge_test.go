@@ -151,3 +151,45 @@ func TestErrorLogBounded(t *testing.T) {
 		t.Fatalf("%q", top)
 	}
 }
+
+// -mix with -procs: each child's latency per kind and operation counts
+// survive the JSON round trip and add up in the parent.
+func TestMergePartialsByKind(t *testing.T) {
+	a := &Partial{LatencyByKind: map[string]Hist{"message": histOf(1000, 2000), "edit": histOf(3000)}, Ops: map[string]int64{"send": 8, "edit": 1}}
+	b := &Partial{LatencyByKind: map[string]Hist{"message": histOf(1500), "react": histOf(2500)}, Ops: map[string]int64{"send": 4, "react": 2}}
+	var ps []*Partial
+	for _, p := range []*Partial{a, b} {
+		raw, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Partial
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, &back)
+	}
+	m := mergePartials(ps)
+	if m.LatencyByKind["message"].H.TotalCount() != 3 || m.LatencyByKind["edit"].H.TotalCount() != 1 || m.LatencyByKind["react"].H.TotalCount() != 1 {
+		t.Fatalf("by kind %v", m.LatencyByKind)
+	}
+	if m.Ops["send"] != 12 || m.Ops["edit"] != 1 || m.Ops["react"] != 2 {
+		t.Fatalf("ops %v", m.Ops)
+	}
+	r := buildResult(m, runInfo{cfg: &Config{Mix: Mix{Send: 8, Edit: 1, React: 1}}})
+	if r.LatencyByKindMS["message"].Count != 3 || r.Ops["send"] != 12 {
+		t.Fatalf("result %+v %v", r.LatencyByKindMS, r.Ops)
+	}
+	// A mix that asked for deletes and got none says so.
+	r = buildResult(m, runInfo{cfg: &Config{Mix: Mix{Send: 8, Delete: 1}}})
+	r.Sent = 1
+	r.Warnings = nil
+	r.judge()
+	found := false
+	for _, w := range r.Warnings {
+		found = found || w == "-mix asked for delete but none was delivered"
+	}
+	if !found {
+		t.Fatalf("warnings %v", r.Warnings)
+	}
+}
