@@ -275,10 +275,10 @@ test("12. Invite adds someone to a private room by user id; they find it and rea
   await say(a, room, "welcome to the secret room");
   await a.page.getByRole("button", { name: "Invite" }).click();
   const dlg = a.page.getByRole("dialog", { name: `Invite to ${room.name}` });
-  await dlg.getByLabel("User id").fill("999999999");
+  await dlg.getByLabel("Name or user id").fill("999999999");
   await dlg.getByRole("button", { name: "Invite" }).click();
   await dlg.getByRole("alert").filter({ hasText: "No user has the id 999999999" }).waitFor();
-  await dlg.getByLabel("User id").fill(String(b.user.id));
+  await dlg.getByLabel("Name or user id").fill(String(b.user.id));
   await dlg.getByRole("button", { name: "Invite" }).click();
   await dlg.getByRole("status").filter({ hasText: `Bob is now a member of ${room.name}` }).waitFor();
   await a.page.keyboard.press("Escape");
@@ -408,5 +408,364 @@ test("phone: compact header, members sheet with backdrop, Close and Escape, a on
   }
   await gw.start();
   await bar.waitFor({ state: "detached", timeout: 20000 });
+  await close(a, b);
+});
+
+// Issue 16, "every verb of the server in the client": room events and mentions.
+const menuOf = (page, text, sender) => row(page, text).getByRole("button", { name: `Actions for message from ${sender}` });
+
+test("edit and delete: keyboard menu, inline editor, (edited) for others; the owner deletes anyone's", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob");
+  const room = await roomWith(a, uniq("Edits"), [b]);
+  await open(a, room);
+  await open(b, room);
+  await say(a, room, "teh typo");
+  await say(b, room, "bob was here");
+  await row(a.page, "bob was here").waitFor();
+
+  // Keyboard: focus the message, Enter opens its menu, → to Edit, Enter opens the editor.
+  await row(a.page, "teh typo").focus();
+  await a.page.keyboard.press("Enter");
+  const menu = a.page.getByRole("menu", { name: "Message actions" });
+  await menu.waitFor();
+  assert.ok(await focused(menu.getByRole("menuitem", { name: "React" })), `the menu's first item has focus (at ${await activeName(a.page)})`);
+  await a.page.keyboard.press("ArrowRight");
+  assert.ok(await focused(menu.getByRole("menuitem", { name: "Edit" })));
+  await a.page.keyboard.press("Enter");
+  const editor = a.page.getByRole("textbox", { name: "Edit message" });
+  assert.ok(await focused(editor), "the editor takes focus");
+  await editor.fill("the typo, fixed");
+  await editor.press("Enter");
+  await editor.waitFor({ state: "detached" });
+  await row(b.page, "the typo, fixed").getByText("(edited)").waitFor({ timeout: 5000 });
+  await row(a.page, "the typo, fixed").getByText("(edited)").waitFor();
+  assert.equal(await row(b.page, "teh typo").count(), 0);
+
+  // Bob may only react to Alice's message; Escape closes and focus goes back to the message.
+  await menuOf(b.page, "the typo, fixed", "Alice").click();
+  const bmenu = b.page.getByRole("menu", { name: "Message actions" });
+  assert.deepEqual(await bmenu.getByRole("menuitem").allTextContents(), ["React"]);
+  await b.page.keyboard.press("Escape");
+  await bmenu.waitFor({ state: "detached" });
+  await until(() => focused(row(b.page, "the typo, fixed")), 2000, "focus back on the message");
+
+  // The owner deletes Bob's message, after a confirmation.
+  await menuOf(a.page, "bob was here", "Bob").click();
+  await a.page.getByRole("menu", { name: "Message actions" }).getByRole("menuitem", { name: "Delete" }).click();
+  await a.page.getByRole("group", { name: "Delete this message?" }).getByRole("button", { name: "Delete message" }).click();
+  await log(b.page).getByText("message deleted").waitFor({ timeout: 5000 });
+  assert.equal(await row(b.page, "bob was here").count(), 0);
+  await log(a.page).getByText("message deleted").waitFor();
+  // After a reload the history (not the live events) says the same.
+  await b.page.reload();
+  await wsOpen(b.page);
+  await row(b.page, "the typo, fixed").getByText("(edited)").waitFor();
+  await log(b.page).getByText("message deleted").waitFor();
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await close(a, b);
+});
+
+test("reactions: picker, counts per emoji, own highlighted, a click toggles", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob");
+  const room = await roomWith(a, uniq("Reactions"), [b]);
+  await open(a, room);
+  await open(b, room);
+  await say(a, room, "lunch at noon?");
+  await menuOf(b.page, "lunch at noon?", "Alice").click();
+  await b.page.getByRole("menuitem", { name: "React" }).click();
+  const picker = b.page.getByRole("menu", { name: "Reactions" });
+  await picker.getByRole("menuitemcheckbox", { name: "React with thumbs up" }).click();
+  await picker.waitFor({ state: "detached" });
+
+  const chip = (p, n, pressed) => row(p.page, "lunch at noon?").getByRole("button", { name: `👍 ${n}`, pressed });
+  await chip(a, 1, false).waitFor({ timeout: 5000 });
+  await chip(b, 1, true).waitFor();
+  await chip(a, 1, false).click(); // Alice joins in
+  await chip(a, 2, true).waitFor({ timeout: 5000 });
+  await chip(b, 2, true).waitFor({ timeout: 5000 });
+  await chip(b, 2, true).click(); // Bob takes his back
+  await chip(b, 1, false).waitFor({ timeout: 5000 });
+  await chip(a, 1, true).waitFor({ timeout: 5000 });
+  // The history's reactions (user ids) say the same after a reload.
+  await a.page.reload();
+  await wsOpen(a.page);
+  await chip(a, 1, true).waitFor();
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await close(a, b);
+});
+
+test("mentions: a badge in the room list until read, the name highlighted (ours stronger)", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob");
+  const here = await roomWith(a, uniq("Quiet"), [b]);
+  const there = await roomWith(a, uniq("Busy"), [b]);
+  await open(a, here);
+  await open(b, there);
+  await say(b, there, "@Alice and @Bob: standup?");
+  const link = a.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: new RegExp(there.name) });
+  await link.getByLabel("1 mention").waitFor({ timeout: 5000 });
+  await link.click();
+  const r = row(a.page, "standup?");
+  await r.waitFor();
+  assert.equal(await r.locator("strong.mention.me").textContent(), "@Alice");
+  assert.equal(await r.locator("strong.mention:not(.me)").textContent(), "@Bob");
+  await link.getByLabel("1 mention").waitFor({ state: "detached", timeout: 5000 });
+  // Read on the server too (the read marker is posted after 400 ms): a reload shows no badge.
+  await until(async () => (await a.call("/api/rooms")).rooms.find((x) => x.id === there.id).unread_mentions === 0, 5000, "the mention read on the server");
+  await a.page.reload();
+  await wsOpen(a.page);
+  await a.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: new RegExp(here.name) }).waitFor();
+  assert.equal(await link.getByLabel(/mention/).count(), 0);
+  await close(a, b);
+});
+
+test("mentions: @ in the composer completes a member's name from a listbox, by keyboard", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob Stone");
+  const c = await person("Bea");
+  const room = await roomWith(a, uniq("Complete"), [b, c]);
+  await open(a, room);
+  const box = a.page.getByLabel(`Message ${room.name}`);
+  await box.pressSequentially("hi @b", { delay: 20 });
+  const list = a.page.getByRole("listbox", { name: "Members to mention" });
+  await list.waitFor({ timeout: 5000 });
+  assert.deepEqual((await list.getByRole("option").allTextContents()).sort(), ["Bea", "Bob Stone"]);
+  await box.pressSequentially("o", { delay: 20 });
+  assert.deepEqual(await list.getByRole("option").allTextContents(), ["Bob Stone"]);
+  assert.equal(await list.getByRole("option", { selected: true }).textContent(), "Bob Stone");
+  await box.press("Enter"); // picks, does not send
+  await list.waitFor({ state: "detached" });
+  assert.equal(await box.inputValue(), "hi @BobStone ");
+  await box.pressSequentially("lunch?", { delay: 10 });
+  await box.press("Enter");
+  // The server resolves the mention: Bob gets the badge.
+  await until(async () => (await b.call("/api/rooms")).rooms.find((x) => x.id === room.id).unread_mentions === 1, 5000, "Bob's mention counted");
+  // Escape dismisses the list; Enter then sends as usual.
+  await box.pressSequentially("@be", { delay: 20 });
+  await list.waitFor();
+  await box.press("Escape");
+  await list.waitFor({ state: "detached" });
+  await close(a, b, c);
+});
+
+test("search: snippets with marked matches; a result opens its room at the message, loaded from history", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob");
+  const room = await roomWith(a, uniq("Recipes"), [b]);
+  const other = await roomWith(b, uniq("Not Alice's")); // Alice is not in it: never found
+  await b.call(`/api/rooms/${other.id}/messages`, { body: "apple secrets", cid: "s-x" });
+  await b.call(`/api/rooms/${room.id}/messages`, { body: "grandma's <b>apple</b> pie recipe", cid: "s-0" });
+  // Enough newer messages that the first page of the room does not hold it.
+  for (let i = 1; i <= 80; i++) await (i % 2 ? a : b).call(`/api/rooms/${room.id}/messages`, { body: `filler ${i}`, cid: `s-${i}` });
+  await a.page.getByRole("searchbox", { name: "Search messages" }).fill("apples");
+  await a.page.getByRole("searchbox", { name: "Search messages" }).press("Enter");
+  const results = a.page.getByRole("list", { name: "Search results" });
+  await results.waitFor({ timeout: 5000 });
+  assert.equal(await results.getByRole("listitem").count(), 1, "only rooms Alice is in");
+  const hit = results.getByRole("link", { name: /apple pie recipe/ });
+  assert.deepEqual(await hit.locator("mark").allTextContents(), ["apple"]);
+  assert.equal(await hit.locator("b").count(), 0, "snippet parts are text, never HTML");
+  await hit.click();
+  await a.page.waitForURL(`**/rooms/${room.id}`);
+  const target = row(a.page, "pie recipe");
+  await target.waitFor({ timeout: 10000 });
+  await until(() => focused(target), 3000, "the found message focused");
+  const tb = await target.boundingBox();
+  const lb = await log(a.page).boundingBox();
+  assert.ok(tb.y >= lb.y - 1 && tb.y + tb.height <= lb.y + lb.height + 1, `the message is in view (${JSON.stringify(tb)} in ${JSON.stringify(lb)})`);
+  // The rest of the room is still there below it, down to the newest.
+  await a.page.keyboard.press("End");
+  await row(a.page, "filler 80").waitFor();
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await close(a, b);
+});
+
+test("files: attach (progress bar), drop and paste; images with their box reserved and alt text, other files as downloads", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob");
+  const room = await roomWith(a, uniq("Files"), [b]);
+  await open(a, room);
+  await open(b, room);
+  // A 640×480 PNG drawn by the browser, and a text file.
+  const png = Buffer.from(
+    await a.page.evaluate(() => {
+      const c = document.createElement("canvas");
+      c.width = 640;
+      c.height = 480;
+      const g = c.getContext("2d");
+      g.fillStyle = "#c33";
+      g.fillRect(0, 0, 640, 480);
+      return c.toDataURL("image/png").split(",")[1];
+    }),
+    "base64",
+  );
+  const attach = a.page.getByLabel("Attach files");
+  await attach.setInputFiles([
+    { name: "cat.png", mimeType: "image/png", buffer: png },
+    { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("hello notes\n") },
+  ]);
+  const chips = a.page.getByRole("list", { name: "Attachments" });
+  await chips.getByRole("listitem").filter({ hasText: "notes.txt" }).getByText(/\d+ B/).waitFor({ timeout: 10000 });
+  await chips.getByRole("listitem").filter({ hasText: "cat.png" }).getByText(/KB|B$/).waitFor({ timeout: 10000 });
+  await say(a, room, "the cat, and my notes");
+  await chips.waitFor({ state: "detached" });
+
+  const r = row(b.page, "the cat, and my notes");
+  const img = r.getByRole("img", { name: "Image from Alice: cat.png" });
+  await img.waitFor({ timeout: 5000 });
+  assert.deepEqual(await img.evaluate((el) => [el.getAttribute("width"), el.getAttribute("height"), el.loading]), ["320", "240", "lazy"]);
+  await until(() => img.evaluate((el) => el.complete && el.naturalWidth === 640), 5000, "the image loaded for another member");
+  const dl = r.getByRole("link", { name: /notes\.txt/ });
+  assert.equal(await dl.getAttribute("download"), "notes.txt");
+
+  // A slow upload shows its progress bar; Send waits for it.
+  const cdp = await a.ctx.newCDPSession(a.page);
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 256 * 1024 });
+  await attach.setInputFiles([{ name: "big.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(768 * 1024, 7) }]);
+  const bar = a.page.getByRole("progressbar", { name: "Uploading big.bin" });
+  await bar.waitFor({ timeout: 5000 });
+  assert.ok(await a.page.getByRole("button", { name: "Send" }).isDisabled(), "Send waits for the upload");
+  await bar.waitFor({ state: "detached", timeout: 20000 });
+  await cdp.send("Network.emulateNetworkConditions", { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await a.page.getByRole("button", { name: "Remove big.bin" }).click();
+
+  // Dropped on the room, and pasted into the message box.
+  await a.page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["dropped text\n"], "drop.txt", { type: "text/plain" }));
+    document.getElementById("main").dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await a.page.getByLabel(`Message ${room.name}`).evaluate((el) => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["pasted text\n"], "paste.txt", { type: "text/plain" }));
+    el.dispatchEvent(new ClipboardEvent("paste", { clipboardData: dt, bubbles: true, cancelable: true }));
+  });
+  await chips.getByRole("listitem").filter({ hasText: "paste.txt" }).getByText(/\d+ B/).waitFor({ timeout: 10000 });
+  await chips.getByRole("listitem").filter({ hasText: "drop.txt" }).getByText(/\d+ B/).waitFor({ timeout: 10000 });
+  await a.page.getByRole("button", { name: "Send" }).click(); // files alone, no text
+  await log(b.page).getByRole("link", { name: /paste\.txt/ }).waitFor({ timeout: 5000 });
+  await log(b.page).getByRole("link", { name: /drop\.txt/ }).waitFor();
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await close(a, b);
+});
+
+test("invite by name: the directory's hits to choose from, then the invitee is a member", async () => {
+  const a = await person("Alice");
+  const tag = `Zed${Date.now() % 100000}`;
+  const z1 = await apiUser(gw.url, `${tag} Ames`);
+  const z2 = await apiUser(gw.url, `${tag} Amos`);
+  const room = await roomWith(a, uniq("By name"), [], true);
+  await open(a, room);
+  await a.page.getByRole("button", { name: "Invite" }).click();
+  const dlg = a.page.getByRole("dialog", { name: `Invite to ${room.name}` });
+  await dlg.getByLabel("Name or user id").fill(`${tag.toLowerCase()} am`);
+  await dlg.getByRole("button", { name: "Invite", exact: true }).click();
+  const hits = dlg.getByRole("list", { name: "People found" });
+  assert.deepEqual(await hits.getByRole("button").allTextContents(), [`Invite ${tag} Ames`, `Invite ${tag} Amos`]);
+  await hits.getByRole("button", { name: `Invite ${tag} Amos` }).click();
+  await dlg.getByRole("status").filter({ hasText: `${tag} Amos is now a member of ${room.name}` }).waitFor();
+  const members = (await a.call(`/api/rooms/${room.id}/members`)).members.map((m) => m.id).sort();
+  assert.deepEqual(members, [a.user.id, z2.user.id].sort());
+  void z1;
+  await dlg.getByLabel("Name or user id").fill("nobody-has-this-name");
+  await dlg.getByRole("button", { name: "Invite", exact: true }).click();
+  await dlg.getByRole("alert").filter({ hasText: "Nobody matches" }).waitFor();
+  await close(a);
+});
+
+test("direct messages: started from a member's entry, listed under Direct messages by the peer's name, notified as a DM", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob", {
+    init: () => {
+      window.__notes = [];
+      class FakeNotification {
+        static permission = "granted";
+        static async requestPermission() {
+          return "granted";
+        }
+        constructor(title, opts) {
+          window.__notes.push({ title, body: opts?.body });
+        }
+        close() {}
+      }
+      window.Notification = FakeNotification;
+      localStorage.setItem("chatgate_notify", "on");
+    },
+  });
+  const room = await roomWith(a, uniq("Lobby"), [b]);
+  await open(a, room);
+  await open(b, room);
+  const bell = b.page.getByRole("button", { name: "Notifications" });
+  if ((await bell.getAttribute("aria-pressed")) !== "true") await bell.click();
+  await a.page.getByRole("button", { name: "Members" }).click();
+  await a.page.getByRole("button", { name: "Message Bob" }).click();
+  await a.page.getByRole("heading", { name: "Bob", exact: true }).waitFor({ timeout: 5000 });
+  const head = a.page.getByRole("main");
+  await head.getByText("Direct message", { exact: true }).waitFor();
+  assert.equal(await head.getByRole("button", { name: "Invite" }).count(), 0, "no invitations into a DM");
+  assert.equal(await head.getByRole("button", { name: "Leave" }).count(), 0, "a DM cannot be left");
+  const dmLink = (p, name) => p.page.getByRole("list", { name: "Direct messages" }).getByRole("link", { name: new RegExp(`^${name}`) });
+  await dmLink(a, "Bob").waitFor();
+  await a.page.getByLabel("Message Bob").fill("psst, Bob");
+  await a.page.getByLabel("Message Bob").press("Enter");
+  // Bob learns of the new room when the list reloads (no server event announces rooms).
+  await comeBack(b.page);
+  await dmLink(b, "Alice").waitFor({ timeout: 5000 });
+  await a.page.getByLabel("Message Bob").fill("are you there?");
+  await a.page.getByLabel("Message Bob").press("Enter");
+  const notes = await until(async () => {
+    const n = await b.page.evaluate(() => window.__notes);
+    return n.some((x) => x.body === "are you there?") ? n : null;
+  }, 5000, "a DM notification");
+  assert.ok(notes.some((x) => x.title === "Alice (direct message)" && x.body === "are you there?"), JSON.stringify(notes));
+  await dmLink(b, "Alice").click();
+  await row(b.page, "psst, Bob").waitFor();
+  await row(b.page, "are you there?").waitFor();
+  // Asking again opens the same room.
+  await a.page.goto(`${gw.url}/rooms/${room.id}`);
+  await wsOpen(a.page);
+  await a.page.getByRole("button", { name: "Members" }).click();
+  await a.page.getByRole("button", { name: "Message Bob" }).click();
+  await row(a.page, "are you there?").waitFor();
+  assert.equal(await a.page.getByRole("list", { name: "Direct messages" }).getByRole("link").count(), 1);
+  assert.deepEqual([...a.errors, ...b.errors], []);
+  await close(a, b);
+});
+
+test("room settings: the owner renames, sets the topic and deletes; members see it", async () => {
+  const a = await person("Alice");
+  const b = await person("Bob");
+  const room = await roomWith(a, uniq("Old name"), [b]);
+  await open(a, room);
+  await open(b, room);
+  assert.equal(await b.page.getByRole("button", { name: "Settings" }).count(), 0, "only the owner has Settings");
+  const settingsBtn = a.page.getByRole("button", { name: "Settings" });
+  await settingsBtn.click();
+  const dlg = a.page.getByRole("dialog", { name: "Room settings" });
+  const newName = uniq("New name");
+  await dlg.getByLabel("Room name").fill(newName);
+  await dlg.getByLabel("Topic").fill("weekly sync");
+  await dlg.getByRole("button", { name: "Save" }).click();
+  await dlg.getByRole("status").filter({ hasText: "Saved." }).waitFor();
+  await a.page.keyboard.press("Escape");
+  await dlg.waitFor({ state: "hidden" });
+  assert.ok(await focused(settingsBtn), "focus returns to Settings");
+  await a.page.getByRole("heading", { name: newName }).waitFor();
+  await a.page.getByRole("main").getByText("weekly sync").waitFor();
+  await comeBack(b.page);
+  await b.page.getByRole("heading", { name: newName }).waitFor({ timeout: 5000 });
+  await b.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: new RegExp(newName) }).waitFor();
+
+  await settingsBtn.click();
+  await dlg.getByRole("button", { name: "Delete room…" }).click();
+  await dlg.getByRole("group", { name: "Delete this room?" }).getByRole("button", { name: `Delete ${newName}` }).click();
+  await a.page.waitForURL(`${gw.url}/`);
+  assert.equal(await a.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: new RegExp(newName) }).count(), 0);
+  // Bob's subscription ends (unsubscribed): the room leaves his list at once.
+  await b.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: new RegExp(newName) }).waitFor({ state: "detached", timeout: 5000 });
+  await b.page.getByRole("heading", { name: "Room not found" }).waitFor();
+  assert.deepEqual([...a.errors, ...b.errors], []);
   await close(a, b);
 });

@@ -14,9 +14,11 @@ export class ApiError extends Error {
 export async function api<T>(path: string, init?: { method?: string; body?: unknown; signal?: AbortSignal }): Promise<T> {
   let res: Response;
   try {
+    const method = init?.method ?? (init?.body === undefined ? "GET" : "POST");
     res = await fetch(path, {
-      method: init?.method ?? (init?.body === undefined ? "GET" : "POST"),
-      headers: init?.body === undefined ? undefined : { "Content-Type": "application/json" },
+      method,
+      // Every write with the session cookie must say application/json, body or not (SECURITY.md: 415).
+      headers: init?.body === undefined && method === "GET" ? undefined : { "Content-Type": "application/json" },
       body: init?.body === undefined ? undefined : JSON.stringify(init.body),
       credentials: "same-origin",
       signal: init?.signal,

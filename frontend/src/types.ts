@@ -14,7 +14,17 @@ export interface RoomInfo {
   last_seq: number;
   joined: boolean;
   last_read_seq?: number;
+  /** The caller's mentions above last_read_seq (GET /api/rooms only). */
+  unread_mentions?: number;
+  /** "dm": a direct message (two members, no owner); else "room". */
+  kind?: string;
+  topic?: string;
+  /** A direct message's other member (POST/GET /api/dms). */
+  peer?: { id: number; name: string };
 }
+
+/** What the room list and the header call a room: a direct message by its peer. */
+export const roomTitle = (r: RoomInfo) => (r.kind === "dm" && r.peer ? r.peer.name : r.name);
 
 export interface Member {
   id: number;
@@ -37,6 +47,29 @@ export interface WireMsg {
   /** Seq of the last room event this message's state shows. */
   rev?: number;
   target?: number;
+  /** Attached uploads, in upload order (PROTOCOL.md: Files). */
+  files?: FileInfo[];
+  /** Reactions in order of first reaction: user ids, oldest first. */
+  reactions?: Reaction[];
+  /** A reaction event: the emoji and whether it was added or removed. */
+  emoji?: string;
+  op?: "add" | "remove";
+}
+
+/** FILE of PROTOCOL.md: width and height for images only; url relative to the site. */
+export interface FileInfo {
+  id: number;
+  name: string;
+  type: string;
+  size: number;
+  width?: number;
+  height?: number;
+  url: string;
+}
+
+export interface Reaction {
+  emoji: string;
+  users: number[];
 }
 
 /** A message as the list shows it: a stored one or one of ours not yet acked. */
@@ -51,7 +84,8 @@ export interface Item extends WireMsg {
 
 export type ServerEvent =
   | ({ type: "message" | "edit" | "delete" | "reaction" } & WireMsg)
-  | { type: "ack"; cid: string; room: number; seq: number; duplicate?: boolean }
+  | { type: "ack"; cid: string; room: number; seq: number; duplicate?: boolean; target?: number; noop?: boolean }
+  | { type: "mention"; room: number; seq: number; user: { id: number; name: string }; body: string; ts: string }
   | { type: "error"; code: string; message: string; cid?: string; room?: number }
   | { type: "subscribed"; room: number; last_seq: number }
   | { type: "unsubscribed"; room: number }

@@ -101,4 +101,23 @@ describe("room events", () => {
     const replayed = addMessages(addMessages(emptyChat(7), [current]), [ev(2, "edit", 1, "v1")]);
     expect(itemsOf(replayed)[0].body).toBe("v2");
   });
+  it("counts reactions per emoji by user, once each, and a delete drops them", () => {
+    const r = (seq: number, target: number, user: number, emoji: string, op: "add" | "remove"): Item =>
+      toItem({ type: "reaction", room: 7, seq, target, user: { id: user, name: "u" + user }, body: "", emoji, op, ts: "t" }, ME);
+    let c = addMessages(emptyChat(7), [msg(1), msg(2)]);
+    c = addMessages(c, [r(3, 1, 2, "👍", "add"), r(4, 1, ME, "👍", "add"), r(5, 1, 2, "🎉", "add"), r(6, 1, 2, "👍", "remove")]);
+    expect(itemsOf(c)[0].reactions).toEqual([
+      { emoji: "👍", users: [ME] },
+      { emoji: "🎉", users: [2] },
+    ]);
+    // A replayed event the state already shows counts nothing twice.
+    const snap = toItem({ room: 7, seq: 1, user: { id: 2, name: "u2" }, body: "b", rev: 4, reactions: [{ emoji: "👍", users: [2, ME] }], ts: "t0" }, ME);
+    const again = addMessages(emptyChat(7), [snap, r(3, 1, 2, "👍", "add"), r(4, 1, ME, "👍", "add"), r(5, 1, 2, "🎉", "add")]);
+    expect(itemsOf(again)[0].reactions).toEqual([
+      { emoji: "👍", users: [2, ME] },
+      { emoji: "🎉", users: [2] },
+    ]);
+    c = addMessages(c, [toItem({ type: "delete", room: 7, seq: 7, target: 1, user: { id: 2, name: "u2" }, body: "", ts: "t" }, ME)]);
+    expect(itemsOf(c)[0].reactions).toBeUndefined();
+  });
 });

@@ -313,4 +313,28 @@ describe("Engine", () => {
     vi.advanceTimersByTime(60000);
     expect(loads()).toBe(n0 + 3);
   });
+
+  it("counts mention frames per room until it is read, tells the listeners, and keeps reactions out of the message listeners", async () => {
+    const t = setup();
+    t.e.start();
+    t.ws().open();
+    await vi.waitFor(() => expect(t.e.getState().rooms).not.toBeNull());
+    await t.e.openRoom(10);
+    t.flush();
+    const mentions = vi.fn();
+    const incoming = vi.fn();
+    t.e.onMention(mentions);
+    t.e.onIncoming(incoming);
+    t.ws().push({ type: "message", ...m(6, 2) });
+    t.ws().push({ type: "mention", room: 10, seq: 6, user: { id: 2, name: "u2" }, body: "@me hi", ts: "t" });
+    t.ws().push({ type: "reaction", room: 10, seq: 7, target: 6, user: { id: 2, name: "u2" }, emoji: "👍", op: "add", ts: "t" });
+    t.flush();
+    expect(t.e.getState().rooms!.find((r) => r.id === 10)!.unread_mentions).toBe(1);
+    expect(mentions).toHaveBeenCalledTimes(1);
+    expect(mentions.mock.calls[0][1]).toMatchObject({ room: 10, seq: 6 });
+    expect(incoming.mock.calls.map((c) => c[1].seq)).toEqual([6]);
+    expect(t.e.getState().chats[10].msgs.find((x) => x.seq === 6)!.reactions).toEqual([{ emoji: "👍", users: [2] }]);
+    t.e.markRead(10);
+    expect(t.e.getState().rooms!.find((r) => r.id === 10)!.unread_mentions).toBe(0);
+  });
 });

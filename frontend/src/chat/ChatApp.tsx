@@ -3,13 +3,14 @@ import { api } from "../api";
 import type { Route } from "../router";
 import { navigate } from "../router";
 import { Engine, unreadOf } from "../store/engine";
-import type { User } from "../types";
+import { roomTitle, type User } from "../types";
 import { ConnectionBanner, Notice } from "./Banner";
 import { EngineContext, useEngine, useStore } from "./hooks";
 import RoomList from "./RoomList";
 import { NotifyToggle, ThemeToggle } from "./Toggles";
 
 const RoomView = lazy(() => import("./RoomView"));
+const SearchView = lazy(() => import("./SearchView"));
 
 declare global {
   interface Window {
@@ -45,6 +46,7 @@ export default function ChatApp({ me, route, onSignedOut }: { me: User; route: R
           <span className="whoami">
             Signed in as <strong>{me.name}</strong> <span className="user-id">(user id {me.id})</span>
           </span>
+          <SearchForm q={route.name === "search" ? route.q : ""} />
           <ThemeToggle />
           <NotifyToggle currentRoom={roomId} />
           <button
@@ -62,10 +64,36 @@ export default function ChatApp({ me, route, onSignedOut }: { me: User; route: R
         <Notice />
         <div className="panes">
           <RoomList current={roomId} />
-          {roomId ? <RoomPane roomId={roomId} /> : <Welcome />}
+          {roomId ? (
+            <RoomPane roomId={roomId} />
+          ) : route.name === "search" ? (
+            <SuspenseMain>
+              <SearchView q={route.q} />
+            </SuspenseMain>
+          ) : (
+            <Welcome />
+          )}
         </div>
       </div>
     </EngineContext.Provider>
+  );
+}
+
+/** Full-text search of the messages of our rooms: the results page is /search?q=. */
+function SearchForm({ q }: { q: string }) {
+  return (
+    <form
+      role="search"
+      className="search-form"
+      key={q}
+      onSubmit={(e) => {
+        e.preventDefault();
+        const v = String(new FormData(e.currentTarget).get("q") ?? "").trim();
+        if (v) navigate(`/search?q=${encodeURIComponent(v)}`);
+      }}
+    >
+      <input type="search" name="q" defaultValue={q} aria-label="Search messages" placeholder="Search messages" maxLength={256} />
+    </form>
   );
 }
 
@@ -94,7 +122,7 @@ function TabTitle({ roomId }: { roomId: number | null }) {
     let name = "";
     for (const r of rooms ?? []) {
       unread += unreadOf(r);
-      if (r.id === roomId) name = r.name;
+      if (r.id === roomId) name = roomTitle(r);
     }
     document.title = (unread ? `(${unread > 999 ? "999+" : unread}) ` : "") + (name ? `${name} · ` : "") + "Chatgate";
   }, [rooms, roomId, engine]);

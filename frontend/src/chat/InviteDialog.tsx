@@ -4,6 +4,7 @@
 // hits list below already lets the user choose among several.
 import { useEffect, useId, useRef, useState, type FormEvent } from "react";
 import { findUsers, NAME_SEARCH, type UserHit } from "./userLookup";
+import { DialogFooter } from "./DialogFooter";
 import { useEngine } from "./hooks";
 
 export default function InviteDialog({ roomId, roomName, onClose }: { roomId: number; roomName: string; onClose: () => void }) {
@@ -69,24 +70,7 @@ export default function InviteDialog({ roomId, roomName, onClose }: { roomId: nu
             ))}
           </ul>
         )}
-        {error && (
-          <p className="error" role="alert">
-            {error}
-          </p>
-        )}
-        {done && (
-          <p className="ok" role="status">
-            {done}
-          </p>
-        )}
-        <div className="dialog-actions">
-          <button type="button" className="btn" onClick={() => ref.current?.close()}>
-            Close
-          </button>
-          <button type="submit" className="btn primary" disabled={busy}>
-            Invite
-          </button>
-        </div>
+        <DialogFooter dialog={ref} error={error} done={done} busy={busy} submit="Invite" />
       </form>
     </dialog>
   );

@@ -10,11 +10,14 @@ export default function Members({
   meId,
   online,
   onClose,
+  onMessage,
 }: {
   members: Member[];
   meId: number;
   online: Readonly<Record<number, true>>;
   onClose: () => void;
+  /** Starts (or opens) a direct message with a member; absent in a direct message. */
+  onMessage?: (m: Member) => void;
 }) {
   const closeRef = useRef<HTMLButtonElement>(null);
   useEffect(() => {
@@ -58,6 +61,11 @@ export default function Members({
                   {on ? "online" : "offline"}
                   {m.role !== "member" ? ` · ${m.role}` : ""}
                 </span>
+                {onMessage && m.id !== meId && (
+                  <button type="button" className="btn small" aria-label={`Message ${m.name}`} onClick={() => onMessage(m)}>
+                    Message
+                  </button>
+                )}
               </li>
             );
           })}

@@ -1,13 +1,14 @@
 import { memo, useId, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import { navigate } from "../router";
 import { unreadOf } from "../store/engine";
-import type { RoomInfo } from "../types";
+import { roomTitle, type RoomInfo } from "../types";
 import { useDebounced, useEngine, useStore } from "./hooks";
 
 export const membersText = (n: number) => `${n} ${n === 1 ? "member" : "members"}`;
 
 const RoomLink = memo(function RoomLink({ room, current, tabbable }: { room: RoomInfo; current: boolean; tabbable: boolean }) {
   const unread = unreadOf(room);
+  const mentions = room.joined ? (room.unread_mentions ?? 0) : 0;
   return (
     <li>
       <a
@@ -21,8 +22,13 @@ const RoomLink = memo(function RoomLink({ room, current, tabbable }: { room: Roo
           navigate(`/rooms/${room.id}`);
         }}
       >
-        <span className="room-name">{room.name}</span>
-        {room.is_private && <span className="tag">private</span>}
+        <span className="room-name">{roomTitle(room)}</span>
+        {room.is_private && room.kind !== "dm" && <span className="tag">private</span>}
+        {mentions > 0 && (
+          <span className="badge mentions" aria-label={mentions === 1 ? "1 mention" : `${mentions} mentions`}>
+            @{mentions > 99 ? "99+" : mentions}
+          </span>
+        )}
         {unread > 0 && (
           <span className="badge" aria-label={`${unread} unread`}>
             {unread > 999 ? "999+" : unread}
@@ -45,11 +51,15 @@ export default function RoomList({ current }: { current: number | null }) {
   // Roving tabindex: the room links are one Tab stop; arrows, Home and End move within.
   const [focused, setFocused] = useState<number | null>(null);
 
-  const { mine, others } = useMemo(() => {
-    const list = (rooms ?? []).filter((r) => !q || r.name.toLowerCase().includes(q));
-    return { mine: list.filter((r) => r.joined), others: list.filter((r) => !r.joined) };
+  const { mine, dms, others } = useMemo(() => {
+    const list = (rooms ?? []).filter((r) => !q || roomTitle(r).toLowerCase().includes(q));
+    return {
+      mine: list.filter((r) => r.joined && r.kind !== "dm"),
+      dms: list.filter((r) => r.kind === "dm"),
+      others: list.filter((r) => !r.joined && r.kind !== "dm"),
+    };
   }, [rooms, q]);
-  const ids = useMemo(() => [...mine, ...others].map((r) => r.id), [mine, others]);
+  const ids = useMemo(() => [...mine, ...dms, ...others].map((r) => r.id), [mine, dms, others]);
   const tabbable = focused !== null && ids.includes(focused) ? focused : current !== null && ids.includes(current) ? current : ids[0];
 
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
@@ -89,6 +99,16 @@ export default function RoomList({ current }: { current: number | null }) {
             </ul>
           ) : (
             <p className="placeholder">{q ? "No match." : "You have not joined any room yet."}</p>
+          )}
+          {dms.length > 0 && (
+            <>
+              <h2 className="section">Direct messages</h2>
+              <ul className="rooms" aria-label="Direct messages">
+                {dms.map((r) => (
+                  <RoomLink key={r.id} room={r} current={r.id === current} tabbable={r.id === tabbable} />
+                ))}
+              </ul>
+            </>
           )}
           <h2 className="section">Public rooms</h2>
           {others.length ? (

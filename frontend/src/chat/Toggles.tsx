@@ -57,7 +57,6 @@ export function NotifyToggle({ currentRoom }: { currentRoom: number | null }) {
       if (cancelled) return;
       stop = n.startNotifier({
         engine,
-        meName: me.name,
         currentRoom: () => current.room,
         hidden: () => document.hidden,
         show: n.browserShow,

@@ -1,7 +1,7 @@
-// Who does the invite field mean? Today the server resolves only user ids
-// (GET /api/users/{id}). A directory search (GET /api/users?q=) is being
-// added; when it lands, findUsers sends non-numeric queries there and the
-// Invite dialog already lists several hits to choose from.
+// Who does the invite field mean? A number is a user id (GET
+// /api/users/{id}); anything else searches the member directory by name
+// prefix (GET /api/users?q=), and the Invite dialog lists several hits to
+// choose from.
 import { api as defaultApi, ApiError } from "../api";
 
 export interface UserHit {
@@ -11,8 +11,8 @@ export interface UserHit {
 
 export type Lookup = { hits: UserHit[] } | { error: string };
 
-/** Whether the server can search by name (false until GET /api/users?q= exists). */
-export const NAME_SEARCH = false;
+/** Whether the server can search by name (GET /api/users?q=, PROTOCOL.md: Finding people). */
+export const NAME_SEARCH = true;
 
 export async function findUsers(query: string, api = defaultApi): Promise<Lookup> {
   const q = query.trim().replace(/^#/, "");
@@ -28,6 +28,10 @@ export async function findUsers(query: string, api = defaultApi): Promise<Lookup
     }
   }
   if (!NAME_SEARCH) return { error: "Search by name is not available yet: enter their user id (a number; people see theirs at the top of the page)." };
-  const res = await api<{ users: UserHit[] }>(`/api/users?q=${encodeURIComponent(q)}`);
-  return res.users.length ? { hits: res.users } : { error: `Nobody matches “${q}”.` };
+  try {
+    const res = await api<{ users: UserHit[]; next?: string }>(`/api/users?q=${encodeURIComponent(q)}&limit=10`);
+    return res.users.length ? { hits: res.users } : { error: `Nobody matches “${q}”.` };
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
 }

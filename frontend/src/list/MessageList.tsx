@@ -5,11 +5,12 @@
 //   usePinnedToBottom  follow new messages while at the bottom, else keep an anchor
 //   useListKeyboard    PageUp/PageDown/Home/End scroll, ↑/↓ move a focused message
 // and viewState (where the reader was, per room).
-import { useMemo, useRef } from "react";
+import { useEffect, useMemo, useRef } from "react";
 import { List, useListRef } from "react-window";
 import type { Item } from "../types";
+import type { RowActions, RowOpen } from "./rowActions";
 import { Row, rowKey, type RowData } from "./MessageRow";
-import { useListKeyboard } from "./useListKeyboard";
+import { focusRowWhenRendered, useListKeyboard } from "./useListKeyboard";
 import { usePaging } from "./usePaging";
 import { usePinnedToBottom } from "./usePinnedToBottom";
 import { heightsFor, useRowMeasurement, useSizerResize } from "./useRowMeasurement";
@@ -25,10 +26,14 @@ export interface MessageListProps {
   onAtBottom: () => void;
   onRetry: (key: string) => void;
   onDiscard: (key: string) => void;
+  actions?: RowActions;
+  open?: RowOpen | null;
+  /** A message to mark and focus (opened from a search result). */
+  highlight?: string | null;
 }
 
 export default function MessageList(props: MessageListProps) {
-  const { roomId, items: all, meId, hasMore, loadingOlder, onNearTop, onAtBottom, onRetry, onDiscard } = props;
+  const { roomId, items: all, meId, hasMore, loadingOlder, onNearTop, onAtBottom, onRetry, onDiscard, actions, open, highlight } = props;
   const heights = heightsFor(roomId);
   const view = useViewState(roomId);
   const paging = usePaging({ all, heights, view, hasMore, loadingOlder, onNearTop });
@@ -68,7 +73,9 @@ export default function MessageList(props: MessageListProps) {
     jumpToBottom: pin.jumpToBottom,
   });
 
-  const rowProps = useMemo<RowData>(() => ({ items, meId, onRetry, onDiscard }), [items, meId, onRetry, onDiscard]);
+  const rowProps = useMemo<RowData>(() => ({ items, meId, onRetry, onDiscard, actions, open, highlight }), [items, meId, onRetry, onDiscard, actions, open, highlight]);
+  // Opened from a search result: focus that message once it is rendered.
+  useEffect(() => (highlight ? focusRowWhenRendered(listRef, highlight, 30) : undefined), [listRef, highlight]);
 
   return (
     <div className="log" ref={logRef}>
@@ -95,9 +102,13 @@ export default function MessageList(props: MessageListProps) {
         onBlur={keyboard.onBlur}
         tabIndex={0}
         aria-label="Messages"
+        aria-describedby="log-keys"
         aria-busy={loadingOlder || undefined}
         style={{ height: "100%" }}
       />
+      <p id="log-keys" className="sr-only">
+        ↑ and ↓ move between messages; Enter opens a message's actions.
+      </p>
       {pin.newBelow && (
         <button type="button" className="new-below" onClick={pin.jumpToBottom}>
           New messages ↓
@@ -106,3 +117,4 @@ export default function MessageList(props: MessageListProps) {
     </div>
   );
 }
+

@@ -8,12 +8,20 @@ import type { RowComponentProps } from "react-window";
 import type { Item } from "../types";
 import { dayLabel, isNewDay, startsGroup } from "./grouping";
 import { imageAlt, parseLinks } from "./links";
+import { imageBox, sizeText } from "../chat/upload";
+import type { FileInfo } from "../types";
+import { ActionsButton, Reactions, RowPanel } from "./MessageActions";
+import { splitMentions, type RowActions, type RowMode, type RowOpen } from "./rowActions";
 
 export interface RowData {
   items: Item[];
   meId: number;
   onRetry: (key: string) => void;
   onDiscard: (key: string) => void;
+  /** Edit, delete, react and mention highlighting; absent: a read-only log. */
+  actions?: RowActions;
+  open?: RowOpen | null;
+  highlight?: string | null;
 }
 
 // Formatted by hand: building an Intl.DateTimeFormat costs tens of ms on a slow phone.
@@ -22,7 +30,23 @@ const timeOf = (d: Date) => `${pad(d.getHours())}:${pad(d.getMinutes())}`;
 const dateOf = (d: Date) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${timeOf(d)}`;
 const IMAGE_URL = /^https?:\/\/\S+\.(?:png|jpe?g|gif|webp|avif|svg)(?:\?\S*)?$/i;
 
-const Body = memo(function Body({ body, sender }: { body: string; sender: string }) {
+/** Text with its @mentions of members marked (ours stronger). */
+function Mentioned({ text, actions }: { text: string; actions?: RowActions }) {
+  if (!actions) return text;
+  const parts = splitMentions(text, actions.names, actions.meName);
+  if (parts.length === 1 && !parts[0].mention) return text;
+  return parts.map((p, i) =>
+    p.mention ? (
+      <strong key={i} className={"mention" + (p.mention === "me" ? " me" : "")}>
+        {p.text}
+      </strong>
+    ) : (
+      p.text
+    ),
+  );
+}
+
+const Body = memo(function Body({ body, sender, actions }: { body: string; sender: string; actions?: RowActions }) {
   const text = body.trim();
   if (IMAGE_URL.test(text)) {
     // Lazy, with its box reserved up front: loading it never changes the row height.
@@ -35,18 +59,40 @@ const Body = memo(function Body({ body, sender }: { body: string; sender: string
   const parts = parseLinks(body);
   return (
     <p className="msg-body" dir="auto">
-      {parts.length === 1 && !parts[0].href
-        ? body
-        : parts.map((p, i) =>
-            p.href ? (
-              <a key={i} href={p.href} target="_blank" rel="noopener noreferrer">
-                {p.text}
-              </a>
-            ) : (
-              p.text
-            ),
-          )}
+      {parts.length === 1 && !parts[0].href ? (
+        <Mentioned text={body} actions={actions} />
+      ) : (
+        parts.map((p, i) =>
+          p.href ? (
+            <a key={i} href={p.href} target="_blank" rel="noopener noreferrer">
+              {p.text}
+            </a>
+          ) : (
+            <Mentioned key={i} text={p.text} actions={actions} />
+          ),
+        )
+      )}
     </p>
+  );
+});
+
+/** Attachments: images in a box reserved from their width and height, lazily loaded; other files as downloads. */
+const Files = memo(function Files({ files, sender }: { files: FileInfo[]; sender: string }) {
+  return (
+    <div className="msg-files">
+      {files.map((f) =>
+        f.width && f.height ? (
+          <a key={f.id} href={f.url} target="_blank" rel="noopener noreferrer" className="msg-file-image">
+            <img src={f.url} alt={`Image from ${sender}: ${f.name}`} loading="lazy" decoding="async" {...imageBox(f.width, f.height)} />
+          </a>
+        ) : (
+          <a key={f.id} href={f.url} download={f.name} className="msg-file">
+            <span aria-hidden="true">📄 </span>
+            {f.name} <span className="meta">({sizeText(f.size)})</span>
+          </a>
+        ),
+      )}
+    </div>
   );
 });
 
@@ -57,6 +103,9 @@ const MessageView = memo(function MessageView({
   day,
   onRetry,
   onDiscard,
+  actions,
+  mode,
+  meId,
 }: {
   m: Item;
   mine: boolean;
@@ -66,8 +115,13 @@ const MessageView = memo(function MessageView({
   day: string | null;
   onRetry: (key: string) => void;
   onDiscard: (key: string) => void;
+  actions?: RowActions;
+  /** This row's open panel (menu, picker, editor, confirmation), if any. */
+  mode: RowMode | null;
+  meId: number;
 }) {
   const d = new Date(m.ts);
+  const sender = mine ? "you" : m.user.name;
   return (
     <>
       {day && (
@@ -81,6 +135,7 @@ const MessageView = memo(function MessageView({
         <time dateTime={m.ts} title={dateOf(d)}>
           {timeOf(d)}
         </time>
+        {m.edited_at && !m.deleted && mode !== "edit" && <span className="msg-edited">(edited)</span>}
         {m.state === "sending" && <span className="msg-state">sending…</span>}
         {m.state === "failed" && (
           <span className="msg-state msg-failed">
@@ -93,17 +148,23 @@ const MessageView = memo(function MessageView({
             </button>
           </span>
         )}
+        {actions && <ActionsButton m={m} mode={mode} actions={actions} sender={sender} />}
       </div>
+      {actions && mode && mode !== "edit" && <RowPanel m={m} mode={mode} actions={actions} meId={meId} />}
       {m.deleted ? (
         <p className="msg-body msg-deleted">message deleted</p>
+      ) : actions && mode === "edit" ? (
+        <RowPanel m={m} mode={mode} actions={actions} meId={meId} />
       ) : (
-        <Body body={m.body} sender={mine ? "you" : m.user.name} />
+        (m.body || !m.files) && <Body body={m.body} sender={sender} actions={actions} />
       )}
+      {m.files && !m.deleted && <Files files={m.files} sender={sender} />}
+      {actions && !m.deleted && <Reactions m={m} meId={meId} actions={actions} />}
     </>
   );
 });
 
-export function Row({ index, style, ariaAttributes, items, meId, onRetry, onDiscard }: RowComponentProps<RowData>) {
+export function Row({ index, style, ariaAttributes, items, meId, onRetry, onDiscard, actions, open, highlight }: RowComponentProps<RowData>) {
   const m = items[index];
   const prev = index > 0 ? items[index - 1] : undefined;
   const mine = m.user.id === meId;
@@ -116,9 +177,19 @@ export function Row({ index, style, ariaAttributes, items, meId, onRetry, onDisc
       data-key={m.key}
       data-seq={m.seq || undefined}
       tabIndex={-1}
-      className={"msg" + (mine ? " mine" : "") + (m.state ? " pending" : "") + (head ? "" : " cont")}
+      className={"msg" + (mine ? " mine" : "") + (m.state ? " pending" : "") + (head ? "" : " cont") + (highlight === m.key ? " hit" : "")}
     >
-      <MessageView m={m} mine={mine} head={head} day={day} onRetry={onRetry} onDiscard={onDiscard} />
+      <MessageView
+        m={m}
+        mine={mine}
+        head={head}
+        day={day}
+        onRetry={onRetry}
+        onDiscard={onDiscard}
+        actions={actions}
+        mode={open && open.key === m.key ? open.mode : null}
+        meId={meId}
+      />
     </div>
   );
 }

@@ -37,6 +37,20 @@ export function nextFocus(focused: number, viewTop: number, viewBottom: number, 
   return Math.max(0, Math.min(count - 1, i + dir));
 }
 
+/** Focuses the row with this key, trying again on the next frames (up to
+ *  `frames`) until react-window has rendered it; returns the cancel. */
+export function focusRowWhenRendered(listRef: RefObject<ListImperativeAPI | null>, key: string, frames: number): () => void {
+  let tries = 0;
+  let raf = 0;
+  const tryFocus = () => {
+    const el = listRef.current?.element?.querySelector<HTMLElement>(`[data-key="${CSS.escape(key)}"]`);
+    if (el) el.focus({ preventScroll: true });
+    else if (tries++ < frames) raf = requestAnimationFrame(tryFocus);
+  };
+  tryFocus();
+  return () => cancelAnimationFrame(raf);
+}
+
 export function useListKeyboard(o: {
   listRef: RefObject<ListImperativeAPI | null>;
   /** Row keys in display order (the window). */
@@ -51,22 +65,20 @@ export function useListKeyboard(o: {
   const [focusKey, setFocusKey] = useState<string | null>(null);
 
   // Move focus to the focused message once its row is rendered.
-  useEffect(() => {
-    if (!focusKey) return;
-    let tries = 0;
-    let raf = 0;
-    const tryFocus = () => {
-      const el = listRef.current?.element?.querySelector<HTMLElement>(`[data-key="${CSS.escape(focusKey)}"]`);
-      if (el) el.focus({ preventScroll: true });
-      else if (tries++ < 5) raf = requestAnimationFrame(tryFocus);
-    };
-    tryFocus();
-    return () => cancelAnimationFrame(raf);
-  }, [focusKey, listRef]);
+  useEffect(() => (focusKey ? focusRowWhenRendered(listRef, focusKey, 5) : undefined), [focusKey, listRef]);
 
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
     const el = listRef.current?.element;
     if (!el) return;
+    // Keys typed in a row's menu, editor or buttons are theirs.
+    const target = e.target as HTMLElement;
+    if (target !== el && !target.classList.contains("msg")) return;
+    if (e.key === "Enter" && target !== el) {
+      // A focused message: Enter opens its actions menu.
+      target.querySelector<HTMLButtonElement>(".msg-actions-btn")?.click();
+      e.preventDefault();
+      return;
+    }
     const cmd = keyCommand(e);
     if (!cmd) return;
     if (cmd === "pageUp" || cmd === "pageDown" || cmd === "home" || cmd === "end") {

@@ -41,3 +41,22 @@ export function useViewState(roomId: number): ViewState {
   );
   return view;
 }
+
+const jumps = new Map<number, string>();
+
+/** A search result opened: the room's next list shows the message with this
+ *  key at the top of the view (win: a window of rows that holds it), marked. */
+export function jumpTo(roomId: number, key: string, win: Win) {
+  viewByRoom.set(roomId, { pinned: false, anchor: { key, delta: 0 }, win });
+  jumps.set(roomId, key);
+}
+
+/** The message a jump into this room is for, else null. */
+export function jumpOf(roomId: number): string | null {
+  return jumps.get(roomId) ?? null;
+}
+
+/** The jump was shown (called after the commit: a render may be thrown away). */
+export function jumpDone(roomId: number) {
+  jumps.delete(roomId);
+}

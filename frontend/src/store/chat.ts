@@ -1,6 +1,6 @@
 // Pure per-room message logic: merging, dedupe, acks and gap detection.
 // No I/O here, so tests/chat.test.ts can drive it directly.
-import type { Item, WireMsg } from "../types";
+import type { Item, Reaction, WireMsg } from "../types";
 
 export interface Chat {
   room: number;
@@ -30,13 +30,17 @@ export function keyFor(m: { seq: number; cid?: string; user: { id: number } }, m
 
 export function toItem(m: WireMsg, me: number): Item {
   const it: Item = { room: m.room, seq: m.seq, user: m.user, body: m.body, cid: m.cid, ts: m.ts, key: keyFor(m, me) };
+  if (m.files?.length) it.files = m.files;
   if (m.type && m.type !== "message") {
     it.type = m.type;
     it.target = m.target;
+    if (m.emoji) it.emoji = m.emoji;
+    if (m.op) it.op = m.op;
   } else if (m.rev) {
     it.rev = m.rev;
     if (m.edited_at) it.edited_at = m.edited_at;
     if (m.deleted) it.deleted = true;
+    if (m.reactions?.length) it.reactions = m.reactions;
   }
   return it;
 }
@@ -47,16 +51,38 @@ export function isEvent(m: WireMsg): boolean {
   return m.type !== undefined && m.type !== "message";
 }
 
-/** Applies the edits and deletes among items to their targets in msgs
- *  (PROTOCOL.md, Room events: skipped when the target's rev shows it). */
+/** A message's reactions with user added to or removed from emoji. */
+export function react(list: Reaction[] | undefined, emoji: string, user: number, add: boolean): Reaction[] | undefined {
+  const cur = list ?? [];
+  const i = cur.findIndex((r) => r.emoji === emoji);
+  if (add) {
+    if (i < 0) return [...cur, { emoji, users: [user] }];
+    if (cur[i].users.includes(user)) return list;
+    return cur.map((r, j) => (j === i ? { emoji, users: [...r.users, user] } : r));
+  }
+  if (i < 0 || !cur[i].users.includes(user)) return list;
+  const users = cur[i].users.filter((u) => u !== user);
+  const next = users.length ? cur.map((r, j) => (j === i ? { emoji, users } : r)) : cur.filter((_, j) => j !== i);
+  return next.length ? next : undefined;
+}
+
+/** One room event applied to its target's state. */
+function applyEvent(t: Item, e: Item): Item {
+  if (e.type === "edit") return { ...t, body: e.body, edited_at: e.ts, rev: e.seq };
+  if (e.type === "delete") return { ...t, body: "", deleted: true, reactions: undefined, files: undefined, rev: e.seq };
+  return { ...t, reactions: react(t.reactions, e.emoji ?? "", e.user.id, e.op !== "remove"), rev: e.seq };
+}
+
+/** Applies the edits, deletes and reactions among items to their targets in
+ *  msgs (PROTOCOL.md, Room events: skipped when the target's rev shows it). */
 function applyEvents(msgs: Item[], items: Item[]): Item[] {
   let out = msgs;
   for (const e of items) {
-    if (e.type !== "edit" && e.type !== "delete") continue;
+    if (e.type !== "edit" && e.type !== "delete" && e.type !== "reaction") continue;
     const i = lowerBound(out, e.target ?? 0);
     const t = out[i];
     if (!t || t.seq !== e.target || isEvent(t) || (t.rev ?? 0) >= e.seq) continue;
-    const next: Item = e.type === "edit" ? { ...t, body: e.body, edited_at: e.ts, rev: e.seq } : { ...t, body: "", deleted: true, rev: e.seq };
+    const next = applyEvent(t, e);
     if (out === msgs) out = msgs.slice();
     out[i] = next;
   }
@@ -165,6 +191,7 @@ export function ackPending(chat: Chat, cid: string, seq: number): Chat {
   const p = chat.pending.find((x) => x.key === key);
   if (!p) return chat;
   const stored: Item = { room: p.room, seq, user: p.user, body: p.body, cid: p.cid, ts: p.ts, key };
+  if (p.files) stored.files = p.files;
   return addMessages({ ...chat, pending: chat.pending.filter((x) => x !== p) }, [stored]);
 }
 

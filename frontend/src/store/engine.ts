@@ -8,9 +8,9 @@
 // and keeps the rest itself: the room list and unread counts, members,
 // typing, read markers, and dispatching each server event to its owner.
 import { api, ApiError } from "../api";
-import type { Item, Member, RoomInfo, ServerEvent, User, WireMsg } from "../types";
-import { lastSeq, toItem } from "./chat";
-import { Outbox } from "./outbox";
+import type { FileInfo, Item, Member, RoomInfo, ServerEvent, User, WireMsg } from "../types";
+import { isEvent, lastSeq, toItem } from "./chat";
+import { newCid, Outbox } from "./outbox";
 import { RoomCache } from "./roomCache";
 import { defaultSchedule, initialState, Store, type State } from "./state";
 import { Transport } from "./transport";
@@ -36,6 +36,16 @@ export interface EngineDeps {
 /** A message from someone else that arrived live (not in a page or a replay the list already counted). */
 export type IncomingListener = (room: RoomInfo, m: Item) => void;
 
+/** The server's `mention` frame: someone mentioned us in message seq of room. */
+export interface Mention {
+  room: number;
+  seq: number;
+  user: { id: number; name: string };
+  body: string;
+  ts: string;
+}
+export type MentionListener = (room: RoomInfo, m: Mention) => void;
+
 const TYPING_MS = 4000;
 const TYPING_SEND_EVERY = 2500;
 /** The room list is refreshed (cached GET /api/rooms) this often, and on focus or when the tab shows again. */
@@ -58,6 +68,7 @@ export class Engine {
   private now: () => number;
   private onUnauthorized?: () => void;
   private incoming = new Set<IncomingListener>();
+  private mentioned = new Set<MentionListener>();
   private memberTimers = new Map<number, ReturnType<typeof setTimeout>>();
   private roomsTimer: ReturnType<typeof setInterval> | null = null;
   private roomsLoadedAt = 0;
@@ -159,6 +170,12 @@ export class Engine {
     return () => this.incoming.delete(l);
   }
 
+  /** Calls l for each `mention` frame (notifications); returns the unsubscribe. */
+  onMention(l: MentionListener): () => void {
+    this.mentioned.add(l);
+    return () => this.mentioned.delete(l);
+  }
+
   /** Reconnect now (the banner's "Retry now"). */
   retryNow = () => this.transport.retryNow();
 
@@ -222,6 +239,19 @@ export class Engine {
         case "presence":
           this.onPresence(e.room, e.user, e.online);
           break;
+        case "mention":
+          this.onMentionFrame(e);
+          break;
+        case "unsubscribed":
+          // Not asked for (a leave drops the room first): we left on another
+          // device, were removed, or the room was deleted. The list says which.
+          flushMessages();
+          if (this.store.room(e.room)?.joined) {
+            this.cache.forget(e.room);
+            this.store.setRoom(e.room, { joined: false });
+            void this.loadRooms();
+          }
+          break;
         default:
           break;
       }
@@ -243,7 +273,7 @@ export class Engine {
       if (m.user.id === me && m.seq > ownMax) ownMax = m.seq;
       if (m.user.id !== me) senders.add(m.user.id);
       if (known && !known.some((x) => x.id === m.user.id)) stranger = true;
-      if (before && m.user.id !== me && m.seq > before.last_seq) for (const l of this.incoming) l(before, m);
+      if (before && m.user.id !== me && m.seq > before.last_seq && !isEvent(m)) for (const l of this.incoming) l(before, m);
     }
     // A message ends its sender's "typing…" at once, not 4 s later.
     this.clearTyping(room, senders);
@@ -278,6 +308,18 @@ export class Engine {
       this.store.setRoom(e.room, { joined: false });
     }
     this.notify(e.message);
+  }
+
+  /** A mention above our read marker counts in the room list until the room is read. */
+  private onMentionFrame(m: Mention) {
+    const r = this.store.room(m.room);
+    if (!r) {
+      void this.loadRooms(); // a room we do not list yet (just invited): its count comes with it
+      return;
+    }
+    if (m.seq > (r.last_read_seq ?? 0)) this.store.setRoom(m.room, { unread_mentions: (r.unread_mentions ?? 0) + 1 });
+    const now = this.store.room(m.room) ?? r;
+    for (const l of this.mentioned) l(now, m);
   }
 
   private onTyping(room: number, user: number) {
@@ -361,11 +403,15 @@ export class Engine {
         const o = old.get(r.id);
         if (!o) return r;
         const next = { ...r, last_seq: Math.max(r.last_seq, o.last_seq), last_read_seq: Math.max(r.last_read_seq ?? 0, o.last_read_seq ?? 0) };
+        if (o.peer && !next.peer) next.peer = o.peer;
+        // Read here further than the server knows yet (the read post is debounced): our mention count is newer.
+        if ((o.last_read_seq ?? 0) > (r.last_read_seq ?? 0)) next.unread_mentions = o.unread_mentions;
         // Unchanged rooms keep their object: a periodic refresh re-renders nothing.
         return sameRoom(o, next) ? o : next;
       });
       this.store.set({ rooms, roomsError: null });
       this.cache.resubscribe();
+      if (rooms.some((r) => r.kind === "dm" && !r.peer)) void this.loadDms();
     } catch (e) {
       this.store.set({ roomsError: this.apiFailed(e) });
     }
@@ -385,6 +431,65 @@ export class Engine {
   /** Loads the whole history (tests and "jump to the beginning"): pages of 200, merged once. */
   loadAll(room: number): Promise<number> {
     return this.cache.loadAll(room);
+  }
+
+  /** Who each direct message is with (GET /api/dms): the room list names them by their peer. */
+  async loadDms() {
+    try {
+      const res = await this.api<{ dms: { room: number; peer: { id: number; name: string } }[] }>("/api/dms");
+      for (const d of res.dms) {
+        const r = this.store.room(d.room);
+        if (r && (r.peer?.id !== d.peer.id || r.peer.name !== d.peer.name)) this.store.setRoom(d.room, { peer: d.peer });
+      }
+    } catch {
+      /* the room's own name stands in */
+    }
+  }
+
+  /** Our direct message with a user (created on first use); it joins the room list and is subscribed. */
+  async openDm(userId: number): Promise<RoomInfo> {
+    const r = await this.api<RoomInfo>("/api/dms", { body: { user_id: userId } });
+    const info: RoomInfo = { ...r, kind: "dm", joined: true, last_read_seq: this.store.room(r.id)?.last_read_seq ?? r.last_read_seq ?? 0 };
+    const rooms = this.store.getState().rooms ?? [];
+    if (rooms.some((x) => x.id === r.id)) this.store.setRoom(r.id, { peer: r.peer, joined: true });
+    else {
+      this.store.set({ rooms: [...rooms, info] });
+      this.cache.subscribe(info);
+    }
+    return info;
+  }
+
+  /** The owner renames the room and/or sets its topic (PATCH /api/rooms/{id}). */
+  async updateRoom(room: number, patch: { name?: string; topic?: string }) {
+    const r = await this.api<RoomInfo>(`/api/rooms/${room}`, { method: "PATCH", body: patch });
+    this.store.setRoom(room, { name: r.name, topic: r.topic ?? "" });
+  }
+
+  /** The owner deletes the room: it leaves the list and its caches. */
+  async deleteRoom(room: number) {
+    await this.api(`/api/rooms/${room}`, { method: "DELETE" });
+    this.dropRoom(room);
+  }
+
+  /** A room we are no longer in (deleted, or we were removed): forget it and reload the list. */
+  private dropRoom(room: number) {
+    this.cache.forget(room);
+    this.cache.drop(room);
+    this.store.set({ rooms: (this.store.getState().rooms ?? []).filter((x) => x.id !== room) });
+  }
+
+  /** Loads a room's history back to message seq (a search result); false when the room does not hold it. */
+  async reveal(room: number, seq: number): Promise<boolean> {
+    if (!this.store.room(room)) await this.loadRooms(); // a room joined since the list was loaded
+    await this.openRoom(room);
+    for (let oldest = Infinity; ; ) {
+      const c = this.store.getState().chats[room];
+      if (!c || c.msgs.length === 0) return false;
+      if (c.msgs[0].seq <= seq) return true;
+      if (!c.hasMore || c.msgs[0].seq >= oldest) return false; // nothing older, or no progress
+      oldest = c.msgs[0].seq;
+      await this.cache.loadOlder(room, 200);
+    }
   }
 
   async loadMembers(room: number) {
@@ -415,8 +520,8 @@ export class Engine {
     await this.loadMembers(room);
   }
 
-  send(room: number, body: string) {
-    this.outbox.send(room, body);
+  send(room: number, body: string, files?: FileInfo[]) {
+    this.outbox.send(room, body, files);
   }
 
   retry(room: number, key: string) {
@@ -441,7 +546,7 @@ export class Engine {
     if (!c || !r || !r.joined) return;
     const seq = Math.max(lastSeq(c), r.last_seq);
     if (seq <= (r.last_read_seq ?? 0)) return;
-    this.store.setRoom(room, { last_read_seq: seq });
+    this.store.setRoom(room, r.unread_mentions ? { last_read_seq: seq, unread_mentions: 0 } : { last_read_seq: seq });
     const old = this.readTimers.get(room);
     if (old) clearTimeout(old);
     this.readTimers.set(
@@ -451,6 +556,24 @@ export class Engine {
         this.api(`/api/rooms/${room}/read`, { body: { seq } }).catch(() => {});
       }, 400),
     );
+  }
+
+  // ---- room events (PROTOCOL.md: edit, delete, react) ------------------
+  // Over REST, so the UI gets each refusal as an error to show; the event
+  // itself comes back on the socket like anyone else's and is applied by rev.
+
+  async edit(room: number, seq: number, body: string) {
+    await this.api(`/api/rooms/${room}/messages/${seq}`, { method: "PATCH", body: { body, cid: newCid() } });
+  }
+
+  async deleteMessage(room: number, seq: number) {
+    await this.api(`/api/rooms/${room}/messages/${seq}?cid=${encodeURIComponent(newCid())}`, { method: "DELETE" });
+  }
+
+  /** Adds (on) or removes our reaction emoji on message seq. */
+  async react(room: number, seq: number, emoji: string, on: boolean) {
+    const path = `/api/rooms/${room}/messages/${seq}/reactions/${encodeURIComponent(emoji)}?cid=${encodeURIComponent(newCid())}`;
+    await this.api(path, { method: on ? "PUT" : "DELETE" });
   }
 
   async createRoom(name: string, isPrivate: boolean): Promise<RoomInfo> {

@@ -4,7 +4,7 @@
 // unacked ones again with the same cid, so a send whose ack was lost is
 // answered duplicate:true instead of being stored twice. rate_limited resends
 // by itself after 1-2 s; any other refusal marks the row failed (Retry/Discard).
-import type { Item } from "../types";
+import type { FileInfo, Item } from "../types";
 import { ackPending, emptyChat, setPending, type Chat } from "./chat";
 import type { Store } from "./state";
 
@@ -13,10 +13,13 @@ export interface SendFrame {
   room: number;
   body: string;
   cid: string;
+  files?: number[];
 }
 
-export function sendFrameOf(p: Pick<Item, "room" | "body" | "cid">): SendFrame {
-  return { type: "send", room: p.room, body: p.body, cid: p.cid! };
+export function sendFrameOf(p: Pick<Item, "room" | "body" | "cid" | "files">): SendFrame {
+  const f: SendFrame = { type: "send", room: p.room, body: p.body, cid: p.cid! };
+  if (p.files?.length) f.files = p.files.map((x) => x.id);
+  return f;
 }
 
 /** The frames that go out again on a new socket: every unacked send not marked failed, in room and send order. */
@@ -55,9 +58,10 @@ export class Outbox {
     return this.d.store.getState().chats[room]?.pending.find((x) => x.key === key);
   }
 
-  send(room: number, body: string) {
+  /** Sends body with uploads attached (files: the upload answers); the body may be empty then. */
+  send(room: number, body: string, files?: FileInfo[]) {
     const text = body.trim() ? body : "";
-    if (!text) return;
+    if (!text && !files?.length) return;
     const store = this.d.store;
     const me = store.getState().me;
     const cid = this.newCid();
@@ -71,6 +75,7 @@ export class Outbox {
       key: "c" + cid,
       state: "sending",
     };
+    if (files?.length) item.files = files;
     if (!store.getState().chats[room]) store.set({ chats: { ...store.getState().chats, [room]: emptyChat(room) } });
     store.setChat(room, (c) => ({ ...c, pending: [...c.pending, item] }));
     this.d.send(sendFrameOf(item));
