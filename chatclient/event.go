@@ -175,6 +175,11 @@ type leanEvent struct {
 	Duplicate bool   `json:"duplicate"`
 	Code      string `json:"code"`
 	Message   string `json:"message"`
+	// Room events and their acks (a load generator tracks them too).
+	Target int64  `json:"target"`
+	Emoji  string `json:"emoji"`
+	Op     string `json:"op"`
+	Noop   bool   `json:"noop"`
 }
 
 // decodeLean is DecodeFrame without user and ts (DialOptions.Lean).
@@ -196,7 +201,8 @@ func decodeLean(data []byte) ([]Event, error) {
 	evs := make([]Event, len(lean))
 	for i, l := range lean {
 		evs[i] = Event{Type: l.Type, Room: l.Room, Seq: l.Seq, LastSeq: l.LastSeq, Body: l.Body, CID: l.CID,
-			Online: l.Online, Duplicate: l.Duplicate, Code: l.Code, Message: l.Message}
+			Online: l.Online, Duplicate: l.Duplicate, Code: l.Code, Message: l.Message,
+			Target: l.Target, Emoji: l.Emoji, Op: l.Op, Noop: l.Noop}
 	}
 	return evs, nil
 }

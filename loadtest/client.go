@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +39,10 @@ type client struct {
 	dialStart time.Time
 	repairing bool
 	joined    bool
+	// -mix: the client's own acked messages it may edit or delete, and
+	// its reactions (ops.go).
+	own  []int64
+	mine map[rxKey]*rxState
 
 	wake    chan struct{}
 	done    chan struct{}
@@ -51,6 +54,11 @@ type sendRec struct {
 	n        int64
 	intended time.Time
 	body     string
+	// op is "" for a send, else the room event frame's type (edit,
+	// delete, react, unreact) about the message target.
+	op     string
+	target int64
+	emoji  string
 	// noLag: queued while disconnected, or already written once; its
 	// delay is the outage's, not the generator's.
 	noLag bool
@@ -61,6 +69,7 @@ func newClient(w *worker, u PlanUser, room *roomState, shard int) *client {
 		w: w, u: u, room: room, shard: shard,
 		urlIdx:  u.Global % len(w.cfg.URLs),
 		pending: map[string]*sendRec{},
+		mine:    map[rxKey]*rxState{},
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		firstUp: make(chan struct{}),
@@ -74,17 +83,20 @@ func (c *client) signal() {
 	}
 }
 
-// enqueue schedules one send whose latency counts from intended.
-func (c *client) enqueue(intended time.Time) {
+// enqueue schedules one operation (a send, or with -mix an edit, delete or
+// reaction: planOp) whose latency counts from intended.
+func (c *client) enqueue(intended time.Time, kind opKind, rng *rand.Rand) {
 	c.mu.Lock()
 	c.n++
 	rec := &sendRec{
-		cid:      c.w.runID + "-" + strconv.FormatInt(c.u.ID, 36) + "-" + strconv.FormatInt(c.n, 36),
+		cid:      c.opCID(c.n, intended),
 		n:        c.n,
 		intended: intended,
 		body:     makeBody(intended, c.u.ID, c.n, c.w.cfg.BodySize),
 		noLag:    !c.up,
 	}
+	stat := c.planOp(kind, rec, rng)
+	c.w.ops[stat].Add(1)
 	c.pending[rec.cid] = rec
 	c.queue = append(c.queue, rec)
 	c.mu.Unlock()
@@ -282,7 +294,13 @@ func (c *client) writeLoop(conn wireConn, stop <-chan struct{}, done chan<- stru
 			}
 		}
 		for _, rec := range batch {
-			if conn.SendAsync(c.room.id, rec.body, rec.cid) != nil {
+			var err error
+			if rec.op == "" {
+				err = conn.SendAsync(c.room.id, rec.body, rec.cid)
+			} else {
+				err = conn.WriteFrame(rec.frame(c.room.id))
+			}
+			if err != nil {
 				return
 			}
 			// How late the generator itself was: if this grows, the
@@ -326,9 +344,12 @@ func (c *client) closed(err error) int {
 
 func (c *client) handle(ctx context.Context, ev *chatclient.Event, now time.Time) {
 	switch ev.Type {
-	case "message":
+	case "message", "edit", "delete", "reaction":
+		// Room events are entries of the stream like messages, with
+		// their own seq: the same exactly-once, in-order rules.
 		if ev.Room == c.room.id {
-			c.onMessage(ctx, ev, now)
+			kind, _ := entryKindOf(ev.Type)
+			c.onEntry(ctx, ev, kind, now)
 		}
 	case "ack":
 		c.onAck(ev, now)
@@ -366,7 +387,7 @@ func (c *client) onSubscribed(ev *chatclient.Event, now time.Time) {
 	}
 }
 
-func (c *client) onMessage(ctx context.Context, ev *chatclient.Event, now time.Time) {
+func (c *client) onEntry(ctx context.Context, ev *chatclient.Event, kind entryKind, now time.Time) {
 	c.mu.Lock()
 	res := c.tr.receive(ev.Seq)
 	// The Socket.IO peer has no history to fetch a hole from: it stays
@@ -377,7 +398,7 @@ func (c *client) onMessage(ctx context.Context, ev *chatclient.Event, now time.T
 	}
 	c.mu.Unlock()
 	if res == arrNew || res == arrNewGap {
-		c.w.delivered(c.shard, ev.Body, now)
+		c.w.delivered(c.shard, kind, ev.Body, ev.CID, now)
 	}
 	if startRepair {
 		time.AfterFunc(c.w.cfg.GapGrace, func() { c.repair(ctx, 0) })
@@ -391,6 +412,9 @@ func (c *client) onAck(ev *chatclient.Event, now time.Time) {
 	c.mu.Lock()
 	rec := c.pending[ev.CID]
 	delete(c.pending, ev.CID)
+	if rec != nil {
+		c.acked(rec, ev.Seq)
+	}
 	c.mu.Unlock()
 	if rec == nil {
 		return // the ack of a resend that had already been acked
@@ -398,6 +422,10 @@ func (c *client) onAck(ev *chatclient.Event, now time.Time) {
 	c.w.acked.Add(1)
 	c.w.ackedS.add(now, 1)
 	c.w.ackH.record(now.Sub(rec.intended))
+	if ev.Noop {
+		c.w.ops[statNoop].Add(1) // no entry: seq 0
+		return
+	}
 	c.room.ackedSeq(ev.Seq)
 }
 
@@ -438,6 +466,9 @@ func (c *client) onError(ctx context.Context, ev *chatclient.Event) {
 	}
 	c.mu.Lock()
 	delete(c.pending, ev.CID)
+	if rec.op != "" {
+		c.acked(rec, 0) // a refused reaction is no longer in flight
+	}
 	c.mu.Unlock()
 	c.w.sendErrors.Add(1)
 	c.w.errs.add("send refused: " + ev.Code + ": " + ev.Message)
@@ -483,7 +514,8 @@ func (c *client) repair(ctx context.Context, attempt int) {
 			ok := c.tr.fill(m.Seq)
 			c.mu.Unlock()
 			if ok {
-				c.w.delivered(c.shard, m.Body, now)
+				kind, _ := entryKindOf(m.Type)
+				c.w.delivered(c.shard, kind, m.Body, m.CID, now)
 			}
 			after = m.Seq
 		}
@@ -556,6 +588,7 @@ type roomState struct {
 	mu          sync.Mutex
 	cids        map[string]int64
 	storedTwice int64
+	targets     roomTargets
 }
 
 func (r *roomState) ackedSeq(seq int64) {

@@ -25,6 +25,7 @@ type Config struct {
 	APIRate     float64       `json:"api_rate"`
 	History     string        `json:"history,omitempty"`
 	BodySize    int           `json:"body_size"`
+	Mix         Mix           `json:"mix"`
 	Procs       int           `json:"procs"`
 	Kills       []KillSpec    `json:"kills,omitempty"`
 	SeedFile    string        `json:"-"`
@@ -73,7 +74,7 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 	var (
 		c                                   Config
 		urls, metricsURLs, adminURLs, kills string
-		sources, slack                      string
+		sources, slack, mix                 string
 		child                               childArgs
 	)
 	fs.StringVar(&c.Protocol, "protocol", protoChatgate, "chatgate (PROTOCOL.md), or socketio: the Socket.IO peer of loadtest/peers/socketio (no setup, no REST, no leak check)")
@@ -87,6 +88,7 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 	fs.DurationVar(&c.Ramp, "ramp", 5*time.Second, "connections are opened evenly over this time before the send phase")
 	fs.Float64Var(&c.APIRate, "api-rate", 0, "REST reads per second during the send phase (room info, members, history pages, room list)")
 	fs.StringVar(&c.History, "history", HistoryAligned, "older-history reads: aligned (as the web client pages), oldest (before = oldest seq held) or random (before uniform, the mix before issue 14)")
+	fs.StringVar(&mix, "mix", "", "operations drawn by weight, e.g. send=80,react=10,edit=5,delete=5 (default: sends only); edits and deletes act on the sender's own messages, reactions on any")
 	fs.IntVar(&c.BodySize, "body-size", 100, "bytes per message body (it carries the intended send time)")
 	fs.IntVar(&c.Procs, "procs", 1, "split users (by room) over this many processes and merge their results")
 	fs.StringVar(&kills, "kill", "", "failover: SIGNAL:PID@DELAY[,SIGNAL:PID@DELAY...], DELAY counted from the start of the send phase")
@@ -127,6 +129,9 @@ func parseFlags(args []string) (*Config, *childArgs, error) {
 		return nil, &child, nil
 	}
 	var err error
+	if c.Mix, err = parseMix(mix); err != nil {
+		return nil, nil, fmt.Errorf("-mix: %w", err)
+	}
 	if c.URLs, err = parseURLList(urls); err != nil {
 		return nil, nil, fmt.Errorf("-url: %w", err)
 	}
@@ -241,6 +246,9 @@ func (c *Config) validate() error {
 	case protoSocketIO:
 		if c.APIRate > 0 {
 			return errors.New("-protocol socketio has no REST API: -api-rate must be 0")
+		}
+		if c.Mix.events() {
+			return errors.New("-protocol socketio has no edits, deletes or reactions: no -mix")
 		}
 		if c.LeakCheck != "off" {
 			return errors.New("-protocol socketio has no /metrics to check leaks with: -leak-check off")

@@ -61,19 +61,7 @@ func TestMergePartialsAfterJSON(t *testing.T) {
 		API:      map[string]*RouteStats{"GET /api/rooms": {Hist: histOf(700), Count: 1}, "GET /api/rooms/{id}": {Hist: histOf(100), Count: 1, Errors: 1}},
 		Timeline: PartialTimeline{Latency: map[int]Hist{3: histOf(2000), 4: histOf(1)}, Sent: []int64{1, 1, 1}, Connected: []int64{5}},
 		Errors:   map[string]int{"x": 1, "y": 1}}
-	var ps []*Partial
-	for _, p := range []*Partial{a, b} {
-		raw, err := json.Marshal(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var back Partial
-		if err := json.Unmarshal(raw, &back); err != nil {
-			t.Fatal(err)
-		}
-		ps = append(ps, &back)
-	}
-	m := mergePartials(ps)
+	m := mergePartials(viaJSON(t, a, b))
 	if m.UsersPlanned != 15 || m.UsersConnected != 14 || m.Sent != 150 || m.Acked != 149 || m.Unacked != 1 ||
 		m.ExpectedDeliveries != 1200 || m.Delivered != 1199 || m.Lost != 1 || m.Duplicated != 2 {
 		t.Fatalf("counters: %+v", m)
@@ -150,4 +138,52 @@ func TestErrorLogBounded(t *testing.T) {
 	if len(top) != 2 || top[0] != "2× (other errors)" || top[1] != "2× a" {
 		t.Fatalf("%q", top)
 	}
+}
+
+// -mix with -procs: each child's latency per kind and operation counts
+// survive the JSON round trip and add up in the parent.
+func TestMergePartialsByKind(t *testing.T) {
+	a := &Partial{LatencyByKind: map[string]Hist{"message": histOf(1000, 2000), "edit": histOf(3000)}, Ops: map[string]int64{"send": 8, "edit": 1}}
+	b := &Partial{LatencyByKind: map[string]Hist{"message": histOf(1500), "react": histOf(2500)}, Ops: map[string]int64{"send": 4, "react": 2}}
+	m := mergePartials(viaJSON(t, a, b))
+	if m.LatencyByKind["message"].H.TotalCount() != 3 || m.LatencyByKind["edit"].H.TotalCount() != 1 || m.LatencyByKind["react"].H.TotalCount() != 1 {
+		t.Fatalf("by kind %v", m.LatencyByKind)
+	}
+	if m.Ops["send"] != 12 || m.Ops["edit"] != 1 || m.Ops["react"] != 2 {
+		t.Fatalf("ops %v", m.Ops)
+	}
+	r := buildResult(m, runInfo{cfg: &Config{Mix: Mix{Send: 8, Edit: 1, React: 1}}})
+	if r.LatencyByKindMS["message"].Count != 3 || r.Ops["send"] != 12 {
+		t.Fatalf("result %+v %v", r.LatencyByKindMS, r.Ops)
+	}
+	// A mix that asked for deletes and got none says so.
+	r = buildResult(m, runInfo{cfg: &Config{Mix: Mix{Send: 8, Delete: 1}}})
+	r.Sent = 1
+	r.Warnings = nil
+	r.judge()
+	found := false
+	for _, w := range r.Warnings {
+		found = found || w == "-mix asked for delete but none was delivered"
+	}
+	if !found {
+		t.Fatalf("warnings %v", r.Warnings)
+	}
+}
+
+// viaJSON is what -procs children's partials are once the parent has read
+// them.
+func viaJSON(t *testing.T, in ...*Partial) []*Partial {
+	var out []*Partial
+	for _, p := range in {
+		raw, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Partial
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, &back)
+	}
+	return out
 }

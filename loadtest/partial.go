@@ -38,11 +38,15 @@ type Partial struct {
 	SendEnd      time.Time `json:"send_end"`
 	LastDelivery time.Time `json:"last_delivery"`
 
-	Latency   Hist `json:"latency"`
-	Connect   Hist `json:"connect"`
-	Ack       Hist `json:"ack"`
-	Reconnect Hist `json:"reconnect"`
-	SendLag   Hist `json:"send_lag"`
+	Latency Hist `json:"latency"`
+	// LatencyByKind: message, edit, delete, react (kinds seen only).
+	LatencyByKind map[string]Hist `json:"latency_by_kind,omitempty"`
+	// Ops: operations written by what they were (statNames), with -mix.
+	Ops       map[string]int64 `json:"ops,omitempty"`
+	Connect   Hist             `json:"connect"`
+	Ack       Hist             `json:"ack"`
+	Reconnect Hist             `json:"reconnect"`
+	SendLag   Hist             `json:"send_lag"`
 
 	API      map[string]*RouteStats `json:"api"`
 	Timeline PartialTimeline        `json:"timeline"`
@@ -99,6 +103,20 @@ func mergePartials(ps []*Partial) *Partial {
 		out.SendEnd = maxTime(out.SendEnd, p.SendEnd)
 		out.LastDelivery = maxTime(out.LastDelivery, p.LastDelivery)
 		mergeInto(&out.Latency.H, p.Latency.H)
+		for k, h := range p.LatencyByKind {
+			if out.LatencyByKind == nil {
+				out.LatencyByKind = map[string]Hist{}
+			}
+			dst := out.LatencyByKind[k]
+			mergeInto(&dst.H, h.H)
+			out.LatencyByKind[k] = dst
+		}
+		for k, n := range p.Ops {
+			if out.Ops == nil {
+				out.Ops = map[string]int64{}
+			}
+			out.Ops[k] += n
+		}
 		mergeInto(&out.Connect.H, p.Connect.H)
 		mergeInto(&out.Ack.H, p.Ack.H)
 		mergeInto(&out.Reconnect.H, p.Reconnect.H)

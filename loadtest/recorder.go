@@ -24,6 +24,7 @@ type recorder struct {
 type recShard struct {
 	mu     sync.Mutex
 	total  *hdr.Histogram
+	byKind [numKinds]*hdr.Histogram // created at a kind's first sample
 	cur    *hdr.Histogram
 	curSec int
 	_      [64]byte // keep shards on separate cache lines
@@ -38,12 +39,16 @@ func newRecorder(origin time.Time, shards int) *recorder {
 	return r
 }
 
-// record adds one latency observed at now.
-func (r *recorder) record(shard int, now time.Time, lat time.Duration) {
+// record adds one latency of a kind of entry observed at now.
+func (r *recorder) record(shard int, kind entryKind, now time.Time, lat time.Duration) {
 	sec := secondIndex(r.origin, now)
 	s := &r.shards[shard%len(r.shards)]
 	s.mu.Lock()
 	recordMicros(s.total, lat.Microseconds())
+	if s.byKind[kind] == nil {
+		s.byKind[kind] = newHist()
+	}
+	recordMicros(s.byKind[kind], lat.Microseconds())
 	if sec != s.curSec {
 		r.handOver(s)
 		s.curSec = sec
@@ -68,19 +73,24 @@ func (r *recorder) handOver(s *recShard) {
 	s.cur.Reset()
 }
 
-// finish flushes every shard and returns the merged total and the timeline.
-func (r *recorder) finish() (*hdr.Histogram, map[int]*hdr.Histogram) {
+// finish flushes every shard and returns the merged total, the totals per
+// kind of entry (nil for a kind never seen) and the timeline.
+func (r *recorder) finish() (*hdr.Histogram, [numKinds]*hdr.Histogram, map[int]*hdr.Histogram) {
 	total := newHist()
+	var byKind [numKinds]*hdr.Histogram
 	for i := range r.shards {
 		s := &r.shards[i]
 		s.mu.Lock()
 		r.handOver(s)
 		total.Merge(s.total)
+		for k, h := range s.byKind {
+			mergeInto(&byKind[k], h)
+		}
 		s.mu.Unlock()
 	}
 	r.tlMu.Lock()
 	defer r.tlMu.Unlock()
-	return total, r.timeline
+	return total, byKind, r.timeline
 }
 
 // secondIndex is the timeline slot of t; before the origin it is negative.

@@ -16,14 +16,23 @@ func TestRecorderConcurrentAndPerSecond(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 1000; i++ {
 				sec := time.Duration(i%3) * time.Second
-				r.record(g, origin.Add(sec+time.Millisecond), time.Duration(i+1)*time.Microsecond)
+				// Every fourth sample is an edit: the totals per kind
+				// split what the total holds.
+				kind := kindMessage
+				if i%4 == 0 {
+					kind = kindEdit
+				}
+				r.record(g, kind, origin.Add(sec+time.Millisecond), time.Duration(i+1)*time.Microsecond)
 			}
 		}()
 	}
 	wg.Wait()
-	total, tl := r.finish()
+	total, byKind, tl := r.finish()
 	if total.TotalCount() != 8000 {
 		t.Fatalf("total %d", total.TotalCount())
+	}
+	if byKind[kindMessage].TotalCount() != 6000 || byKind[kindEdit].TotalCount() != 2000 || byKind[kindDelete] != nil {
+		t.Fatalf("by kind %v", byKind)
 	}
 	var sum int64
 	for sec, h := range tl {

@@ -25,6 +25,7 @@ func renderHTML(r *Result) ([]byte, error) {
 		Charts  []template.HTML
 		Soak    []template.HTML
 		Routes  []routeRow
+		Kinds   []kindRow
 		JSON    string
 	}{R: r, Verdict: "PASS", JSON: string(raw)}
 	if !r.Passed {
@@ -40,11 +41,23 @@ func renderHTML(r *Result) ([]byte, error) {
 		data.Routes = append(data.Routes, routeRow{name, rs})
 	}
 	sort.Slice(data.Routes, func(i, j int) bool { return data.Routes[i].Name < data.Routes[j].Name })
+	if r.Config.Mix.events() {
+		for _, k := range kindNames {
+			if l, ok := r.LatencyByKindMS[k]; ok {
+				data.Kinds = append(data.Kinds, kindRow{k, l})
+			}
+		}
+	}
 	var buf bytes.Buffer
 	if err := reportTmpl.Execute(&buf, data); err != nil {
 		return nil, fmt.Errorf("render report: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+type kindRow struct {
+	Name string
+	LatencyMS
 }
 
 type routeRow struct {
@@ -240,6 +253,11 @@ code,pre{background:#f7f7f7;font-size:12px} pre{padding:8px;overflow:auto;max-he
 <tr><td>closes: drained 1001 / too slow 4408 / rate limited / dropped</td><td>{{.R.Drained}} / {{.R.TooSlow}} / {{.R.RateLimited}} / {{.R.Dropped}}</td></tr>
 <tr><td>generator cpu / send lag p50 / p99 / max ms</td><td>{{printf "%.1f" .R.GeneratorCPUPercent}}% / {{printf "%.3f / %.3f / %.3f" .R.SendLagMS.P50 .R.SendLagMS.P99 .R.SendLagMS.Max}}</td></tr>
 </table>
+{{if .Kinds}}<h2>Latency by kind of entry (-mix {{.R.Config.Mix}})</h2>
+<p>Operations written: {{range $k, $n := .R.Ops}}{{$k}} {{count $n}} · {{end}}</p>
+<table><tr><th>kind</th><th>delivered</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th></tr>
+{{range .Kinds}}<tr><td>{{.Name}}</td><td>{{count .Count}}</td><td>{{printf "%.3f" .P50}}</td><td>{{printf "%.3f" .P95}}</td><td>{{printf "%.3f" .P99}}</td><td>{{printf "%.3f" .P999}}</td><td>{{printf "%.3f" .Max}}</td></tr>
+{{end}}</table>{{end}}
 {{if .Routes}}<h2>REST reads by route</h2>
 <table><tr><th>route</th><th>requests</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th><th>errors</th><th>X-Cache hit</th></tr>
 {{range .Routes}}<tr><td>{{.Name}}</td><td>{{.LatencyMS.Count}}</td><td>{{printf "%.3f" .LatencyMS.P50}}</td><td>{{printf "%.3f" .LatencyMS.P95}}</td><td>{{printf "%.3f" .LatencyMS.P99}}</td><td>{{printf "%.3f" .LatencyMS.Max}}</td><td>{{.Errors}}</td><td>{{pct .CacheHitRatio}}</td></tr>

@@ -107,3 +107,38 @@ func TestChartsAreWellFormedXML(t *testing.T) {
 		}
 	}
 }
+
+// With -mix the HTML report and the text summary show latency per kind.
+func TestReportsShowKinds(t *testing.T) {
+	p := goodPartial()
+	p.LatencyByKind = map[string]Hist{"message": histOf(1000), "delete": histOf(2000, 4000)}
+	p.Ops = map[string]int64{"send": 3, "delete": 2}
+	ri := testRunInfo()
+	ri.cfg.Mix = Mix{Send: 80, Delete: 20}
+	r := buildResult(p, ri)
+	b, err := renderHTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Latency by kind of entry (-mix send=80,delete=20)", "<td>delete</td><td>2</td>", "<td>message</td><td>1</td>", "delete 2 ·"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+	var sb strings.Builder
+	printSummary(&sb, r)
+	for _, want := range []string{"mix               send=80,delete=20: send 3", "delete ms", "(2 delivered)"} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sb.String())
+		}
+	}
+	// Without a mix neither shows.
+	ri.cfg.Mix = Mix{Send: 1}
+	r = buildResult(p, ri)
+	b, _ = renderHTML(r)
+	sb.Reset()
+	printSummary(&sb, r)
+	if strings.Contains(string(b), "Latency by kind") || strings.Contains(sb.String(), "mix ") {
+		t.Error("per-kind latency shown without -mix")
+	}
+}

@@ -27,6 +27,17 @@ func printSummary(w io.Writer, r *Result) {
 		fmtCount(r.ExpectedDeliveries), fmtCount(r.Delivered), r.Lost, r.Duplicated, r.Reordered, r.DeliveriesPerSec)
 	fmt.Fprintf(w, "latency ms        p50 %.2f  p95 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
 		r.LatencyMS.P50, r.LatencyMS.P95, r.LatencyMS.P99, r.LatencyMS.P999, r.LatencyMS.Max)
+	if r.Config.Mix.events() {
+		fmt.Fprintf(w, "mix               %s: %s\n", r.Config.Mix, fmtOps(r.Ops))
+		for _, k := range kindNames {
+			l, ok := r.LatencyByKindMS[k]
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(w, "  %-16s p50 %.2f  p95 %.2f  p99 %.2f  p99.9 %.2f  max %.2f  (%s delivered)\n",
+				k+" ms", l.P50, l.P95, l.P99, l.P999, l.Max, fmtCount(l.Count))
+		}
+	}
 	if r.APIRequests > 0 {
 		fmt.Fprintf(w, "api ms            p50 %.2f  p95 %.2f  p99 %.2f  max %.2f  (%s requests, %d errors, cache hit %.1f%%)\n",
 			r.APILatencyMS.P50, r.APILatencyMS.P95, r.APILatencyMS.P99, r.APILatencyMS.Max, fmtCount(r.APIRequests), r.APIErrors, r.CacheHitRatio*100)
@@ -77,6 +88,15 @@ func printSummary(w io.Writer, r *Result) {
 	for _, f := range r.Failures {
 		fmt.Fprintf(w, "FAILURE           %s\n", f)
 	}
+}
+
+// fmtOps lists -mix's operation counts in statNames order.
+func fmtOps(ops map[string]int64) string {
+	var parts []string
+	for _, n := range statNames {
+		parts = append(parts, n+" "+fmtCount(ops[n]))
+	}
+	return strings.Join(parts, "  ")
 }
 
 // fmtCount writes 1234567 as 1,234,567.

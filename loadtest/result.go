@@ -10,20 +10,25 @@ import (
 // Result is the -json output. The first block holds the fields issue 3
 // names; the rest explains them.
 type Result struct {
-	UsersConnected     int           `json:"users_connected"`
-	Sent               int64         `json:"sent"`
-	Acked              int64         `json:"acked"`
-	ExpectedDeliveries int64         `json:"expected_deliveries"`
-	Delivered          int64         `json:"delivered"`
-	Lost               int64         `json:"lost"`
-	Duplicated         int64         `json:"duplicated"`
-	Reordered          int64         `json:"reordered"`
-	LatencyMS          LatencyMS     `json:"latency_ms"`
-	DeliveriesPerSec   float64       `json:"deliveries_per_sec"`
-	APILatencyMS       LatencyMS     `json:"api_latency_ms"`
-	CacheHitRatio      float64       `json:"cache_hit_ratio"`
-	Server             ServerSummary `json:"server"`
-	ReconnectS         ReconnectS    `json:"reconnect_s"`
+	UsersConnected     int       `json:"users_connected"`
+	Sent               int64     `json:"sent"`
+	Acked              int64     `json:"acked"`
+	ExpectedDeliveries int64     `json:"expected_deliveries"`
+	Delivered          int64     `json:"delivered"`
+	Lost               int64     `json:"lost"`
+	Duplicated         int64     `json:"duplicated"`
+	Reordered          int64     `json:"reordered"`
+	LatencyMS          LatencyMS `json:"latency_ms"`
+	// LatencyByKindMS splits latency_ms by stream entry: message, and with
+	// -mix edit, delete, react (a reaction added or removed).
+	LatencyByKindMS map[string]LatencyMS `json:"latency_by_kind_ms,omitempty"`
+	// Ops counts what -mix wrote (statNames).
+	Ops              map[string]int64 `json:"ops,omitempty"`
+	DeliveriesPerSec float64          `json:"deliveries_per_sec"`
+	APILatencyMS     LatencyMS        `json:"api_latency_ms"`
+	CacheHitRatio    float64          `json:"cache_hit_ratio"`
+	Server           ServerSummary    `json:"server"`
+	ReconnectS       ReconnectS       `json:"reconnect_s"`
 
 	Passed    bool      `json:"passed"`
 	Failures  []string  `json:"failures"`
@@ -125,6 +130,7 @@ func buildResult(p *Partial, ri runInfo) *Result {
 		Duplicated:         p.Duplicated + p.StoredTwice,
 		Reordered:          p.Reordered,
 		LatencyMS:          latencyMS(p.Latency.H),
+		Ops:                p.Ops,
 		Server:             ri.server,
 		ReconnectS:         reconnectS(p.Reconnect.H),
 		StartedAt:          ri.started,
@@ -183,6 +189,12 @@ func buildResult(p *Partial, ri runInfo) *Result {
 		}
 		r.APIRoutes[route] = sum
 	}
+	for k, h := range p.LatencyByKind {
+		if r.LatencyByKindMS == nil {
+			r.LatencyByKindMS = map[string]LatencyMS{}
+		}
+		r.LatencyByKindMS[k] = latencyMS(h.H)
+	}
 	r.APILatencyMS = latencyMS(apiAll)
 	if r.APIRequests > 0 {
 		r.CacheHitRatio = round3(float64(hits) / float64(r.APIRequests))
@@ -234,6 +246,15 @@ func (r *Result) judge() {
 		msg := fmt.Sprintf("leak check over %d cycle(s): %v", r.LeakCheck.Cycles, reasons)
 		fail(r.LeakCheck.Mode == "fail", "%s", msg)
 		warn(r.LeakCheck.Mode == "warn", "%s", msg)
+	}
+	if m := r.Config.Mix; m.events() {
+		for _, kw := range []struct {
+			kind string
+			w    float64
+		}{{"edit", m.Edit}, {"delete", m.Delete}, {"react", m.React}} {
+			warn(kw.w > 0 && r.Sent > 0 && r.LatencyByKindMS[kw.kind].Count == 0, "-mix asked for %s but none was delivered", kw.kind)
+		}
+		warn(r.Ops["noop"] > 0, "%d room events changed nothing (noop acks): the generator's reaction tracking disagrees with the server", r.Ops["noop"])
 	}
 	warn(r.Gaps > 0, "%d seq gaps on live streams (%d deliveries recovered with since/after=)", r.Gaps, r.Recovered)
 	warn(r.RateLimited > 0, "%d sends or connections rate limited (4429 / rate_limited)", r.RateLimited)

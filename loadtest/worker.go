@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -59,6 +60,7 @@ type worker struct {
 	unauthorized, dropped         atomic.Int64
 	reconnects, dialErrors        atomic.Int64
 	apiStats                      *apiStats
+	ops                           [numStats]atomic.Int64
 }
 
 func newWorker(plan *Plan, logf func(string, ...any)) *worker {
@@ -95,7 +97,7 @@ func newWorker(plan *Plan, logf func(string, ...any)) *worker {
 	for i, u := range plan.Users {
 		rs := w.rooms[u.Room]
 		if rs == nil {
-			rs = &roomState{id: u.Room}
+			rs = &roomState{id: u.Room, targets: newRoomTargets()}
 			w.rooms[u.Room] = rs
 		}
 		c := newClient(w, u, rs, i)
@@ -106,11 +108,11 @@ func newWorker(plan *Plan, logf func(string, ...any)) *worker {
 	return w
 }
 
-// delivered records a new delivery of body received at now.
-func (w *worker) delivered(shard int, body string, now time.Time) {
+// delivered records a new delivery of a stream entry received at now.
+func (w *worker) delivered(shard int, kind entryKind, body, cid string, now time.Time) {
 	w.deliveredS.add(now, 1)
-	if t, ok := bodyTime(body); ok {
-		w.rec.record(shard, now, now.Sub(t))
+	if t, ok := entryTime(body, cid); ok {
+		w.rec.record(shard, kind, now, now.Sub(t))
 	}
 	ns := now.UnixNano()
 	for {
@@ -177,8 +179,22 @@ func (w *worker) run(ctx context.Context) (*Partial, error) {
 	if ns := w.lastDelivery.Load(); ns > 0 {
 		p.LastDelivery = time.Unix(0, ns)
 	}
-	total, tl := w.rec.finish()
+	total, byKind, tl := w.rec.finish()
 	p.Latency.H = total
+	for k, h := range byKind {
+		if h != nil && h.TotalCount() > 0 {
+			if p.LatencyByKind == nil {
+				p.LatencyByKind = map[string]Hist{}
+			}
+			p.LatencyByKind[kindNames[k]] = Hist{h}
+		}
+	}
+	if w.cfg.Mix.events() {
+		p.Ops = map[string]int64{}
+		for i := range w.ops {
+			p.Ops[statNames[i]] = w.ops[i].Load()
+		}
+	}
 	p.Timeline.Latency = map[int]Hist{}
 	for sec, h := range tl {
 		p.Timeline.Latency[sec] = Hist{h}
@@ -258,12 +274,20 @@ func (w *worker) sendLoop(ctx context.Context, end time.Time) {
 		return
 	}
 	total := int64(w.plan.Rate * w.cfg.Duration.Seconds())
+	// Each operation is drawn by the mix's weights (sends only by
+	// default); the seed makes a worker's draws the same every run.
+	rng := rand.New(rand.NewPCG(uint64(w.plan.Index)+1, 15))
+	mix := w.cfg.Mix
 	for k := int64(0); k < total; k++ {
 		due := w.plan.SendStart.Add(time.Duration(float64(k) * float64(time.Second) / w.plan.Rate))
 		if d := time.Until(due); d > 0 && !sleepCtx(ctx, d) {
 			return
 		}
-		w.clients[k%int64(len(w.clients))].enqueue(due)
+		kind := opSend
+		if mix.events() {
+			kind = mix.draw(rng.Float64())
+		}
+		w.clients[k%int64(len(w.clients))].enqueue(due, kind, rng)
 	}
 	sleepCtx(ctx, time.Until(end))
 }

@@ -27,9 +27,14 @@
 # a database of its own on CHATGATE_POSTGRES's cluster, default
 # postgres://postgres@127.0.0.1:5432). The seed ($out/seed-cluster.json)
 # is reused: registering 10,000 users (argon2id) takes minutes, once.
+# BENCH_MIX: the generator's -mix (issue 15: e.g.
+# send=80,react=10,edit=5,delete=5; default sends only).
 # Ports: gateways 18081-3 (admin 12021-3, ops 19181-3), LBs 18090-1
-# (admin 12029-30), Redis 16390 or the cluster 16391-6. Everything listens
-# and dials on 127.0.0.1 and stops when the run ends.
+# (admin 12029-30), Redis 16390 or the cluster 16391-6; with
+# BENCH_PORT_BASE=B (a free block of 100) instead B+1-3 (admin B+11-13, ops
+# B+21-23), LBs B+30-31 (admin B+40-41), Redis B+50 or B+51-56, so runs
+# on a shared machine do not collide. Everything listens and dials on
+# 127.0.0.1 and stops when the run ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case="${1:-e}"
@@ -48,6 +53,14 @@ ramp="${BENCH_RAMP:-10s}"
 kill_at="${BENCH_KILL_AT:-10s}"
 procs="${BENCH_PROCS:-1}"
 db="${BENCH_DB:-chatgate_cluster}"
+mix="${BENCH_MIX:-}"
+if [[ -n ${BENCH_PORT_BASE:-} ]]; then
+	pb=$BENCH_PORT_BASE
+	gw_port=$((pb + 0)) gw_admin=$((pb + 10)) gw_ops=$((pb + 20)) lb_port=$((pb + 30)) lb_admin=$((pb + 40)) redis_port=$((pb + 50))
+else
+	# gateway i listens on gw_port+i (1808i), its admin and ops alike.
+	gw_port=18080 gw_admin=12020 gw_ops=19180 lb_port=18090 lb_admin=12029 redis_port=16390
+fi
 dsn="${CHATGATE_POSTGRES:-postgres://postgres@127.0.0.1:5432/chatgate?sslmode=disable}"
 query=""
 [[ $dsn == *\?* ]] && query="?${dsn#*\?}"
@@ -93,7 +106,8 @@ start_redis() { # port extra-args...
 	exit 2
 }
 if ((cluster)); then
-	rports=(16391 16392 16393 16394 16395 16396)
+	rports=()
+	for k in 1 2 3 4 5 6; do rports+=($((redis_port + k))); done
 	nodes=()
 	for p in "${rports[@]}"; do
 		# A short node timeout: a dead master is failed over within a few
@@ -130,31 +144,31 @@ if ((cluster)); then
 	replica_port=$(redis-cli -p "${rports[0]}" cluster nodes | awk -v m="$victim_id" '$4 == m {split($2, a, "[:@]"); print a[2]}')
 	log "redis cluster up: ${nodes[*]}; slot 0 on $victim_port (pid ${rpid[$victim_port]}), replica $replica_port"
 else
-	start_redis 16390
-	redis_spec="redis://127.0.0.1:16390/0"
+	start_redis "$redis_port"
+	redis_spec="redis://127.0.0.1:$redis_port/0"
 fi
 
 # --- gateways and load balancers ----------------------------------------------
 ups=""
 gwpids=()
 for i in 1 2 3; do
-	CHATGATE_POSTGRES="$bench_dsn" CHATGATE_ADDR=":1808$i" CHATGATE_ADMIN="127.0.0.1:1202$i" CHATGATE_OPS_ADDR="127.0.0.1:1918$i" CHATGATE_INSTANCE="gw$i" \
+	CHATGATE_POSTGRES="$bench_dsn" CHATGATE_ADDR=":$((gw_port + i))" CHATGATE_ADMIN="127.0.0.1:$((gw_admin + i))" CHATGATE_OPS_ADDR="127.0.0.1:$((gw_ops + i))" CHATGATE_INSTANCE="gw$i" \
 		CHATGATE_REDIS="$redis_spec" CHATGATE_SHUTDOWN_DELAY=1500ms CHATGATE_AUTH_IP_RATE=off CHATGATE_IP_CONNECT_RATE=off \
 		./caddy run --config Caddyfile >"$out/gw$i.log" 2>&1 &
 	pids+=($!)
 	gwpids+=($!)
-	ups="$ups 127.0.0.1:1808$i"
+	ups="$ups 127.0.0.1:$((gw_port + i))"
 done
 urls=() lbadmin=() metrics=()
 for ((j = 0; j < lbs; j++)); do
-	CHATGATE_LB_ADDR=":$((18090 + j))" CHATGATE_LB_ADMIN="127.0.0.1:$((12029 + j))" CHATGATE_UPSTREAMS="${ups# }" CHATGATE_LB_HEALTH_INTERVAL=1s \
+	CHATGATE_LB_ADDR=":$((lb_port + j))" CHATGATE_LB_ADMIN="127.0.0.1:$((lb_admin + j))" CHATGATE_UPSTREAMS="${ups# }" CHATGATE_LB_HEALTH_INTERVAL=1s \
 		./caddy run --config deploy/Caddyfile.lb >"$out/lb$((j + 1)).log" 2>&1 &
 	pids+=($!)
-	urls+=("http://127.0.0.1:$((18090 + j))")
-	lbadmin+=("http://127.0.0.1:$((12029 + j))")
-	metrics+=("http://127.0.0.1:$((18090 + j))/metrics")
+	urls+=("http://127.0.0.1:$((lb_port + j))")
+	lbadmin+=("http://127.0.0.1:$((lb_admin + j))")
+	metrics+=("http://127.0.0.1:$((lb_port + j))/metrics")
 done
-for i in 1 2 3; do wait_ok "http://127.0.0.1:1808$i/readyz"; done
+for i in 1 2 3; do wait_ok "http://127.0.0.1:$((gw_port + i))/readyz"; done
 for u in "${urls[@]}"; do wait_ok "$u/readyz"; done
 log "gateways ${gwpids[*]}, LBs ${urls[*]}"
 
@@ -176,11 +190,12 @@ fi
 
 # -metrics: the LBs' own /metrics and the gateways' operator listeners
 # (CPU and heap of each; gw1's scrapes fail once it is killed in f and h).
-for i in 1 2 3; do metrics+=("http://127.0.0.1:1918$i/metrics"); done
+for i in 1 2 3; do metrics+=("http://127.0.0.1:$((gw_ops + i))/metrics"); done
 args=(-url "$(join , "${urls[@]}")" -users "$users" -rooms "$((users / 10))" -rate "$rate" -duration "$dur" -ramp "$ramp"
-	-seed "$out/seed-cluster.json" -admin "$(join , "${lbadmin[@]}" http://127.0.0.1:12021 http://127.0.0.1:12022 http://127.0.0.1:12023)" -metrics "$(join , "${metrics[@]}")"
+	-seed "$out/seed-cluster.json" -admin "$(join , "${lbadmin[@]}" "http://127.0.0.1:$((gw_admin + 1))" "http://127.0.0.1:$((gw_admin + 2))" "http://127.0.0.1:$((gw_admin + 3))")" -metrics "$(join , "${metrics[@]}")"
 	-leak-check warn -json "$out/$case.json" -html "$out/$case.html" -q)
 ((procs > 1)) && args+=(-procs "$procs")
+[[ -n $mix ]] && args+=(-mix "$mix")
 case "$case" in
 f | h) args+=(-kill "KILL:${gwpids[0]}@$kill_at") ;;
 g)
