@@ -1,6 +1,7 @@
 // Writes the README's screenshots to frontend/docs/ (npm run screenshots):
-// the sign-in page (phone), and a room, its members sheet and the
-// reconnecting bar at 1280×800 and 390×844, each in the light and dark scheme.
+// the sign-in page (phone), and a room (with an edit and reactions), its
+// members sheet, search results and the reconnecting bar at 1280×800 and
+// 390×844, each in the light and dark scheme.
 import { join } from "node:path";
 process.env.CHATGATE_E2E_DB ||= "chatgate_e2e_web_shots";
 const { apiCall, apiUser, contextFor, dropDatabase, FRONTEND, launch, sleep, startGateway, wsOpen } = await import("./lib.mjs");
@@ -33,6 +34,19 @@ try {
   ];
   for (const [u, body] of lines) await apiCall(gw.url, u.token, `/api/rooms/${room.id}/messages`, { body, cid: `shot-${Math.random()}` });
   for (let i = 1; i <= 3; i++) await apiCall(gw.url, bo.token, `/api/rooms/${other.id}/messages`, { body: `Review ${i} is ready`, cid: `shot-o-${i}` });
+  // An edit and reactions, as people leave them (PATCH and PUT: apiCall
+  // only POSTs).
+  const write = async (method, u, path, body) => {
+    const r = await fetch(gw.url + path, {
+      method,
+      headers: { Authorization: `Bearer ${u.token}`, "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!r.ok) throw new Error(`${method} ${path} ${r.status}: ${await r.text()}`);
+  };
+  await write("PATCH", bo, `/api/rooms/${room.id}/messages/2`, { body: "Nice. Did the reconnect fix make it into the build?", cid: "shot-edit" });
+  for (const [u, e] of [[bo, "🎉"], [cy, "🎉"], [ada, "👍"]])
+    await write("PUT", u, `/api/rooms/${room.id}/messages/6/reactions/${encodeURIComponent(e)}?cid=shot-r-${u.user.id}-${e.codePointAt(0)}`);
 
   // Sign-in screen, phone-sized.
   const anon = await browser.newContext({ viewport: { width: 390, height: 760 }, deviceScaleFactor: 1 });
@@ -77,12 +91,22 @@ try {
   for (const c of configs) {
     const { ctx, p, shot } = await openAs(c);
     await pb.getByLabel("Message General").pressSequentially("Ship", { delay: 40 });
-    await p.getByText("Bo is typing…").waitFor();
+    await p.getByText("Bo is typing…").waitFor({ timeout: 5000 }).catch(() => console.log(`no typing line (${c.size}, ${c.scheme})`));
     await shot("room");
     await pb.getByLabel("Message General").fill("");
     await p.getByRole("button", { name: "Members" }).click();
     await p.getByRole("dialog", { name: "Members" }).getByText("online").first().waitFor();
     await shot("members");
+    await ctx.close();
+  }
+
+  // Search results: snippets with the matched words marked.
+  for (const c of configs) {
+    const { ctx, p, shot } = await openAs(c);
+    await p.goto(`${gw.url}/search?q=${encodeURIComponent("reconnect")}`);
+    await p.getByRole("list", { name: "Search results" }).getByRole("listitem").first().waitFor();
+    await p.evaluate(() => document.activeElement?.blur());
+    await shot("search");
     await ctx.close();
   }
 

@@ -30,7 +30,7 @@ export default function ChatApp({ me, route, onSignedOut }: { me: User; route: R
   return (
     <EngineContext.Provider value={engine}>
       <TabTitle roomId={roomId} />
-      <div className={"app" + (roomId ? " in-room" : "")}>
+      <div className={"app" + (roomId ? " in-room" : route.name === "search" ? " in-search" : "")}>
         <SkipLink inRoom={roomId !== null} />
         <header className="topbar">
           <a
