@@ -1,7 +1,8 @@
 // Package socket is one client WebSocket connection: a bounded outbound
-// queue, a writer that exists only while there is something to write and
-// coalesces everything queued into one frame, and the read loop with its
-// deadlines and size limits.
+// queue, written by the goroutine that queued it when the socket takes it at
+// once (inline.go) and otherwise by a writer that exists only while there is
+// something to write, everything queued coalesced into one frame; and the
+// read loop with its deadlines and size limits.
 package socket
 
 import (
@@ -147,8 +148,8 @@ type Conn struct {
 	inboxSpace chan struct{}
 
 	// writers counts the goroutines that may write to the socket or act on
-	// its frames (the writer, the handler, an abort's close frame), so Wait
-	// can outlast them.
+	// its frames (the writer, or a Deferred holding its role; the handler;
+	// an abort's close frame), so Wait can outlast them.
 	writers   sync.WaitGroup
 	closing   sync.WaitGroup // an abort's close frame being written
 	done      chan struct{}
