@@ -66,14 +66,22 @@ func (s *sweeper) sweep(ctx context.Context) int {
 			s.c.log.Warn("gateway: file sweep", zap.Error(err))
 			return n
 		}
-		for _, k := range keys {
-			if err := s.c.Files.Delete(ctx, k); err != nil {
-				s.c.log.Warn("gateway: file sweep: delete", zap.String("key", k), zap.Error(err))
-			}
-		}
+		s.c.dropFileBytes(ctx, "file sweep", keys)
 		n += len(keys)
 		if len(keys) < batch {
 			return n
+		}
+	}
+}
+
+// dropFileBytes deletes the stored bytes of files whose rows are already
+// gone (the sweep, a room's deletion): rows first, then bytes, so a failure
+// here leaves an orphan file that nobody can fetch, logged, never an error
+// for the caller.
+func (c *Core) dropFileBytes(ctx context.Context, why string, keys []string) {
+	for _, k := range keys {
+		if err := c.Files.Delete(ctx, k); err != nil {
+			c.log.Warn("gateway: "+why+": delete file", zap.String("key", k), zap.Error(err))
 		}
 	}
 }

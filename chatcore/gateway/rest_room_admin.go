@@ -7,8 +7,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"go.uber.org/zap"
-
 	"github.com/chatgate/chatgate/chatcore"
 	"github.com/chatgate/chatgate/chatcore/auth"
 	"github.com/chatgate/chatgate/chatcore/wire"
@@ -117,13 +115,7 @@ func (a *API) deleteRoom(w http.ResponseWriter, r *http.Request, who auth.Claims
 	if err != nil {
 		return err
 	}
-	for _, k := range fileKeys {
-		// The rows are gone: a failure here leaves an orphan file, never
-		// a file anyone can fetch.
-		if err := a.core.Files.Delete(r.Context(), k); err != nil {
-			a.core.log.Warn("gateway: delete room: file", zap.String("key", k), zap.Error(err))
-		}
-	}
+	a.core.dropFileBytes(r.Context(), "delete room", fileKeys)
 	a.core.roomDeleted(r.Context(), id, members)
 	writeJSON(w, http.StatusOK, map[string]any{"room": id, "deleted": true})
 	return nil
