@@ -199,11 +199,13 @@ func (c *Conn) Enqueue(f *wire.Frame) bool {
 	return c.push(item{frame: f}, len(f.Data))
 }
 
-// Send queues a one-off event (acks, errors, pongs) and, when no writer
-// runs, writes it right away on the caller's goroutine (inline.go). Call it
-// without holding locks that a write(2) must not hold up.
+// Send queues a one-off event (acks, errors, pongs). It starts a writer
+// rather than writing inline: an ack is sent from the batcher's done
+// callback, before the commit callback delivers the message to the hub, and
+// written inline it would reach the sender before a subscribe anywhere
+// counts the message in its last_seq.
 func (c *Conn) Send(v any) bool {
-	return c.sendNow(wire.NewFrame(0, wire.Encode(v)))
+	return c.Enqueue(wire.NewFrame(0, wire.Encode(v)))
 }
 
 // Ping queues a WebSocket ping; the heartbeat calls it for every connection.

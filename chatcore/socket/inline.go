@@ -17,8 +17,8 @@ import (
 // Profiled at 1,000 messages/s into rooms of 10 that scheduling was a fifth
 // of the gateway's CPU, more than the JSON, the checks and pgx together. The
 // frames themselves are small and the kernel takes them at once, so the
-// goroutine that has them (the batcher's flusher, the bus reader, a
-// session's handler) now writes them itself: one non-blocking write(2) per
+// goroutine that has them (the batcher's flusher, the bus reader) now
+// writes them itself: one non-blocking write(2) per
 // connection, no goroutine, no wake-up. Only what the socket does not take
 // at once (a full send buffer: a slow client) goes to a writer goroutine,
 // which finishes the frame and carries on as before, with its deadline.
@@ -85,16 +85,6 @@ func (c *Conn) pushTo(it item, size int, d *Deferred) bool {
 		d.conns = append(d.conns, c)
 	}
 	c.mu.Unlock()
-	return true
-}
-
-// sendNow queues f and, when no writer runs, writes it on this goroutine.
-func (c *Conn) sendNow(f *wire.Frame) bool {
-	var d Deferred
-	if !c.pushTo(item{frame: f}, len(f.Data), &d) {
-		return false
-	}
-	d.Flush()
 	return true
 }
 

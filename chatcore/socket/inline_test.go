@@ -45,19 +45,8 @@ func TestDeferredWritesInline(t *testing.T) {
 	if got := p.read(t); got != `[{"n":0},{"n":1},{"n":2}]` {
 		t.Fatalf("got %q", got)
 	}
-	// Send writes at once too.
-	p.srv.Send(map[string]int{"n": 3})
-	p.srv.mu.Lock()
-	writing = p.srv.writing
-	p.srv.mu.Unlock()
-	if writing {
-		t.Fatal("Send left a writer running on an idle socket")
-	}
-	if got := p.read(t); got != `{"n":3}` {
-		t.Fatalf("got %q", got)
-	}
-	if f, e := p.obs.frames.Load(), p.obs.events.Load(); f != 2 || e != 4 {
-		t.Fatalf("observed %d frames, %d events; want 2, 4", f, e)
+	if f, e := p.obs.frames.Load(), p.obs.events.Load(); f != 1 || e != 3 {
+		t.Fatalf("observed %d frames, %d events; want 1, 3", f, e)
 	}
 }
 
