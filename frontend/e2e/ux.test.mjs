@@ -533,6 +533,8 @@ test("mentions: @ in the composer completes a member's name from a listbox, by k
   await list.waitFor({ timeout: 5000 });
   assert.deepEqual((await list.getByRole("option").allTextContents()).sort(), ["Bea", "Bob Stone"]);
   await box.pressSequentially("o", { delay: 20 });
+  // The list narrows on the next render; allTextContents does not wait for it.
+  await until(async () => (await list.getByRole("option").count()) === 1, 5000, "the list narrowed to Bob");
   assert.deepEqual(await list.getByRole("option").allTextContents(), ["Bob Stone"]);
   assert.equal(await list.getByRole("option", { selected: true }).textContent(), "Bob Stone");
   await box.press("Enter"); // picks, does not send
@@ -663,7 +665,12 @@ test("invite by name: the directory's hits to choose from, then the invitee is a
   await dlg.getByLabel("Name or user id").fill(`${tag.toLowerCase()} am`);
   await dlg.getByRole("button", { name: "Invite", exact: true }).click();
   const hits = dlg.getByRole("list", { name: "People found" });
-  assert.deepEqual(await hits.getByRole("button").allTextContents(), [`Invite ${tag} Ames`, `Invite ${tag} Amos`]);
+  // The hits arrive with the directory's answer; allTextContents does not wait for them.
+  const found = await until(async () => {
+    const t = await hits.getByRole("button").allTextContents();
+    return t.length >= 2 ? t : null;
+  }, 5000, "the directory's hits");
+  assert.deepEqual(found, [`Invite ${tag} Ames`, `Invite ${tag} Amos`]);
   await hits.getByRole("button", { name: `Invite ${tag} Amos` }).click();
   await dlg.getByRole("status").filter({ hasText: `${tag} Amos is now a member of ${room.name}` }).waitFor();
   const members = (await a.call(`/api/rooms/${room.id}/members`)).members.map((m) => m.id).sort();
