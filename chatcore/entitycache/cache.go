@@ -84,6 +84,13 @@ func (c *Cache[V]) clearLocal() {
 	}
 }
 
+// Generation changes whenever an invalidation or a wholesale clear reaches
+// this instance (its own or another instance's). A value derived from
+// this cache's values (the room list's counters snapshot) stays true while
+// Generation is unchanged and the bus is healthy, as the in-process level
+// itself does.
+func (c *Cache[V]) Generation() uint64 { return c.seq.Load() }
+
 // Len is the size of the in-process level.
 func (c *Cache[V]) Len() int { return c.l1.len() }
 

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/chatgate/chatgate/chatcore"
 )
@@ -54,11 +57,17 @@ func storedPart(ctx context.Context) bool {
 // memberships) and fills every room's counters. It returns the list and
 // its ETag.
 //
-// The stored part is decoded and pre-encoded once per ETag and kept
-// (sharedList): an answer appends each room's encoded fields and its
-// counters, with no JSON decoding or encoding of the public rooms.
+// The public rooms with their counters, as a non-member sees them, are a
+// snapshot shared by every answer (counterSnapshot): an answer copies each
+// room's rendered entry, renders only the user's own rooms, and hashes the
+// snapshot's digest with the user's part for the ETag, so a HIT costs a
+// copy of the list and no lookup per public room.
 func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte, storedETag string) ([]byte, string, error) {
 	shared, err := c.caches().roomList.get(stored, storedETag)
+	if err != nil {
+		return nil, "", err
+	}
+	snap, err := c.counterSnapshot(ctx, shared)
 	if err != nil {
 		return nil, "", err
 	}
@@ -90,16 +99,13 @@ func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte, s
 		private = append(private, room)
 	}
 	slices.SortFunc(private, func(a, b chatcore.Room) int { return cmp.Compare(a.ID, b.ID) })
-	ids := make([]int64, 0, len(shared.ids)+len(private))
-	ids = append(ids, shared.ids...)
-	for i := range private {
-		ids = append(ids, private[i].ID)
-	}
-	seqs, err := c.lastSeqs(ctx, ids)
-	if err != nil {
-		return nil, "", err
-	}
-	b := make([]byte, 0, shared.size+len(private)*256+64)
+	// The ETag covers what the answer is made of: the snapshot (its digest
+	// covers the stored part and every counter) and, in order, each room
+	// rendered for this user.
+	h := sha256.New()
+	h.Write(snap.digest[:])
+	var num [8]byte
+	b := make([]byte, 0, snap.size+len(private)*256+64)
 	b = append(b, `{"rooms":[`...)
 	first := true
 	sep := func() {
@@ -111,47 +117,116 @@ func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte, s
 	pi := 0
 	addPrivate := func(below int64) {
 		for ; pi < len(private) && private[pi].ID < below; pi++ {
-			r := private[pi]
-			r.LastSeq, r.MessageCount = seqs[r.ID], seqs[r.ID]
-			enc, _ := json.Marshal(r)
+			enc, _ := json.Marshal(private[pi])
 			sep()
 			b = append(b, enc...)
+			h.Write(enc)
 		}
 	}
 	for i, id := range shared.ids {
 		addPrivate(id)
 		sep()
-		n := seqs[id]
 		lastRead, joined := read[id]
 		if !joined {
-			lastRead = 0
+			b = append(b, snap.entries[i]...)
+			continue
 		}
-		b = append(b, shared.head[i]...)
-		b = append(b, `,"last_seq":`...)
-		b = strconv.AppendInt(b, n, 10)
-		b = append(b, `,"member_count":`...)
-		b = strconv.AppendInt(b, shared.members[i], 10)
-		b = append(b, `,"message_count":`...)
-		b = strconv.AppendInt(b, n, 10)
-		b = append(b, `,"joined":`...)
-		b = strconv.AppendBool(b, joined)
-		b = append(b, `,"last_read_seq":`...)
-		b = strconv.AppendInt(b, lastRead, 10)
-		b = append(b, `,"unread_mentions":`...)
-		b = strconv.AppendInt(b, mentions[id], 10)
-		b = append(b, shared.tail[i]...)
-		b = append(b, '}')
+		at := len(b)
+		b = shared.appendEntry(b, i, snap.seqs[i], true, lastRead, mentions[id])
+		binary.BigEndian.PutUint64(num[:], uint64(i))
+		h.Write(num[:])
+		h.Write(b[at:])
 	}
 	addPrivate(math.MaxInt64)
 	b = append(b, "]}\n"...)
-	sum := sha256.Sum256(b)
-	return b, `"` + hex.EncodeToString(sum[:12]) + `"`, nil
+	return b, `"` + hex.EncodeToString(h.Sum(nil)[:12]) + `"`, nil
+}
+
+// counters is the shared list rendered with its rooms' counters for a
+// non-member (joined false, no read marker, no mentions), the same for
+// every answer while the counters stand.
+type counters struct {
+	// gen is the message_count cache's Generation the counters were read
+	// under; built bounds the snapshot's age like the cache's own entries.
+	gen   uint64
+	built time.Time
+	// seqs and entries are per room of the shared list, in its order.
+	seqs    []int64
+	entries [][]byte
+	size    int
+	// digest covers the stored part's ETag and every counter.
+	digest [32]byte
+}
+
+// counterSnapshot returns shared's counters snapshot, rebuilt when an
+// invalidation of a message counter (a post anywhere in the cluster, or a
+// lost bus) has reached this instance since it was taken, when it is as old
+// as a cached counter may be, or while the bus is down (then nothing is
+// kept: every answer reads the counters, as the entity cache does).
+func (c *Core) counterSnapshot(ctx context.Context, shared *sharedList) (*counters, error) {
+	k := c.caches()
+	healthy := k.bus.Healthy()
+	gen := k.counts.Generation()
+	if s := shared.snap.Load(); healthy && s != nil && s.gen == gen && time.Since(s.built) < countTTL/2 {
+		return s, nil
+	}
+	built := time.Now()
+	seqs, err := c.lastSeqs(ctx, shared.ids)
+	if err != nil {
+		return nil, err
+	}
+	prev := shared.snap.Load()
+	s := &counters{gen: gen, built: built, seqs: make([]int64, len(shared.ids)), entries: make([][]byte, len(shared.ids))}
+	h := sha256.New()
+	h.Write([]byte(shared.etag))
+	var num [8]byte
+	for i, id := range shared.ids {
+		n := seqs[id]
+		s.seqs[i] = n
+		if prev != nil && prev.seqs[i] == n {
+			s.entries[i] = prev.entries[i] // unchanged: the same bytes
+		} else {
+			s.entries[i] = shared.appendEntry(nil, i, n, false, 0, 0)
+		}
+		s.size += len(s.entries[i]) + 1
+		binary.BigEndian.PutUint64(num[:], uint64(n))
+		h.Write(num[:])
+		if shared.etag == "" {
+			h.Write(s.entries[i]) // no ETag stands for the stored part
+		}
+	}
+	h.Sum(s.digest[:0])
+	if healthy && shared.etag != "" {
+		shared.snap.Store(s)
+	}
+	return s, nil
+}
+
+// appendEntry renders room i of the list with its counters and the
+// caller's part.
+func (s *sharedList) appendEntry(b []byte, i int, seq int64, joined bool, lastRead, mentions int64) []byte {
+	b = append(b, s.head[i]...)
+	b = append(b, `,"last_seq":`...)
+	b = strconv.AppendInt(b, seq, 10)
+	b = append(b, `,"member_count":`...)
+	b = strconv.AppendInt(b, s.members[i], 10)
+	b = append(b, `,"message_count":`...)
+	b = strconv.AppendInt(b, seq, 10)
+	b = append(b, `,"joined":`...)
+	b = strconv.AppendBool(b, joined)
+	b = append(b, `,"last_read_seq":`...)
+	b = strconv.AppendInt(b, lastRead, 10)
+	b = append(b, `,"unread_mentions":`...)
+	b = strconv.AppendInt(b, mentions, 10)
+	b = append(b, s.tail[i]...)
+	return append(b, '}')
 }
 
 // sharedList is a stored room list decoded once: per public room, in id
 // order, its JSON up to the counters (head: id, name, is_private,
 // created_by, created_at, the order of chatcore.Room's fields), the fields
-// after them (tail: kind, topic) and its member count.
+// after them (tail: kind, topic) and its member count; and the counters
+// snapshot of its answers.
 type sharedList struct {
 	etag    string
 	ids     []int64
@@ -159,7 +234,7 @@ type sharedList struct {
 	tail    [][]byte
 	members []int64
 	index   map[int64]int
-	size    int
+	snap    atomic.Pointer[counters]
 }
 
 // roomListCache keeps the last sharedList (one stored part is current at
@@ -221,7 +296,6 @@ func decodeSharedList(stored []byte) (*sharedList, error) {
 		tail := enc[cut+k : len(enc)-1]
 		s.ids[i], s.head[i], s.tail[i], s.members[i] = rooms[i].ID, enc[:cut], tail, rooms[i].MemberCount
 		s.index[rooms[i].ID] = i
-		s.size += cut + len(tail) + 120
 	}
 	return s, nil
 }
