@@ -11,18 +11,22 @@ import (
 )
 
 // Redis is a Storage shared by every instance. Keys: <prefix>e:<hash> for
-// entries, <prefix>t:<tag> for tag versions. Each lookup is one pipelined
-// round trip (GET entry + GET each tag); plain GETs rather than MGET so the
-// pipeline also works on Redis Cluster, where tags live in other slots.
+// entries, <prefix>t:<tag> for tag versions, <prefix>b:<sha256> for the
+// entries of refMin bytes or more, which the entry key then only names
+// (redis_bodies.go). Each lookup is one pipelined round trip (GET entry +
+// GET each tag; a large entry this instance has not read before takes a
+// second); plain GETs rather than MGET so the pipeline also works on Redis
+// Cluster, where tags live in other slots.
 type Redis struct {
 	rdb    redis.UniversalClient
 	prefix string
+	local  *bodyLRU
 }
 
 // NewRedis returns a storage on rdb under prefix (e.g. "chatgate:http:").
 // It does no I/O.
 func NewRedis(rdb redis.UniversalClient, prefix string) *Redis {
-	return &Redis{rdb: rdb, prefix: prefix}
+	return &Redis{rdb: rdb, prefix: prefix, local: newBodyLRU(localBodyBytes)}
 }
 
 func (s *Redis) entryKey(key string) string { return s.prefix + "e:" + key }
@@ -59,12 +63,16 @@ func (s *Redis) Lookup(ctx context.Context, key string, tags []string) ([]byte, 
 			return nil, nil, err
 		}
 	}
-	body, err := get.Bytes()
+	raw, err := get.Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, versions, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("cachemw: redis get: %w", err)
+	}
+	body, err := s.resolve(ctx, raw)
+	if err != nil {
+		return nil, nil, err
 	}
 	return body, versions, nil
 }
@@ -96,6 +104,9 @@ func (s *Redis) initTags(ctx context.Context, tags, versions []string, missing [
 
 // Store implements Storage.
 func (s *Redis) Store(ctx context.Context, key string, entry []byte, ttl time.Duration) error {
+	if len(entry) >= refMin {
+		return s.storeByRef(ctx, key, entry, ttl)
+	}
 	if err := s.rdb.Set(ctx, s.entryKey(key), entry, ttl).Err(); err != nil {
 		return fmt.Errorf("cachemw: redis set: %w", err)
 	}
