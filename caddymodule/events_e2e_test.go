@@ -365,6 +365,7 @@ func TestRoomEvents(t *testing.T) {
 	})
 
 	t.Run("Mentions", func(t *testing.T) { mentions(t, c, owner, alice, eve, room.ID) })
+	t.Run("RoomsEvents", func(t *testing.T) { roomsEvents(t, c) })
 	t.Run("HistoryCache", func(t *testing.T) { historyCache(t, c, owner, alice, room.ID) })
 	t.Run("Resume", func(t *testing.T) { resume(t, c, owner, alice, bob, room.ID) })
 }
@@ -650,20 +651,84 @@ func mentions(t *testing.T, c *eventsCluster, owner, alice, eve *chatclient.Clie
 	// Nothing for the non-member or the author: a ping's pong comes back
 	// first, after anything queued before it.
 	for name, conn := range map[string]*chatclient.Conn{"eve": eveConn, "alice": aliceConn} {
-		if err := conn.Ping(ctx); err != nil {
+		noneOf(t, ctx, conn, chatclient.TypeMention, name)
+	}
+}
+
+// roomsEvents: a change of someone's room list they did not make reaches
+// every connection of theirs on both instances as a rooms event: a direct
+// message opened with them, an invitation, a rename; a non-member of the
+// room gets none.
+func roomsEvents(t *testing.T, c *eventsCluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	dan, danID := c.user(t, 1, "Dan Rooms")
+	fay, _ := c.user(t, 0, "Fay Rooms")
+	gus, _ := c.user(t, 0, "Gus Rooms")
+	danConns := []*chatclient.Conn{dialQueue(t, dan), dialQueue(t, chatclient.New(c.bases[0], chatclient.WithToken(dan.Token())))}
+	gusConn := dialQueue(t, gus)
+	want := func(what, why string, room int64, conns ...*chatclient.Conn) {
+		t.Helper()
+		for i, conn := range conns {
+			if e := nextOf(t, ctx, conn, chatclient.TypeRooms); e.Room != room || e.Why != why {
+				t.Fatalf("%s on connection %d: %+v, want room %d why %q", what, i, e, room, why)
+			}
+		}
+	}
+
+	var dm struct {
+		ID int64 `json:"id"`
+	}
+	if _, err := fay.Do(ctx, "POST", "/api/dms", map[string]any{"user_id": danID}, &dm); err != nil || dm.ID == 0 {
+		t.Fatalf("open a DM: %+v %v", dm, err)
+	}
+	want("a DM opened with dan", "dm", dm.ID, danConns...)
+
+	room, err := fay.CreateRoom(ctx, "fay's private", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fay.Invite(ctx, room.ID, danID); err != nil {
+		t.Fatal(err)
+	}
+	want("an invitation", "invited", room.ID, danConns...)
+	rooms, err := dan.Rooms(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range rooms {
+		found = found || r.ID == room.ID
+	}
+	if !found {
+		t.Fatal("dan's room list, reloaded on the event, lacks the room he was invited to")
+	}
+
+	if _, err := fay.Do(ctx, "PATCH", fmt.Sprintf("/api/rooms/%d", room.ID), map[string]any{"name": "fay's renamed"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	want("a rename", "updated", room.ID, danConns...)
+
+	noneOf(t, ctx, gusConn, chatclient.TypeRooms, "gus, in none of it")
+}
+
+// noneOf fails if conn has an event of type typ queued: a ping's pong
+// comes back after anything queued before it.
+func noneOf(t *testing.T, ctx context.Context, conn *chatclient.Conn, typ, who string) {
+	t.Helper()
+	if err := conn.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e, err := conn.Next(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-		for {
-			e, err := conn.Next(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if e.Type == chatclient.TypeMention {
-				t.Fatalf("%s got %+v", name, e)
-			}
-			if e.Type == chatclient.TypePong {
-				break
-			}
+		if e.Type == typ {
+			t.Fatalf("%s got %+v", who, e)
+		}
+		if e.Type == chatclient.TypePong {
+			return
 		}
 	}
 }

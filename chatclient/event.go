@@ -27,6 +27,7 @@ const (
 	TypeDelete       = "delete"
 	TypeReaction     = "reaction"
 	TypeMention      = "mention"
+	TypeRooms        = "rooms"
 )
 
 // Event is any server → client event; the fields a type does not use are
@@ -68,6 +69,9 @@ type Event struct {
 	Deleted   bool      `json:"deleted"`
 	Reactions Reactions `json:"reactions"`
 	Rev       int64     `json:"rev"`
+	// Why: rooms, the reason the user's room list changed ("dm",
+	// "invited", "updated"); reload it with Rooms.
+	Why string `json:"why"`
 
 	// At is when the frame carrying the event was read (after decoding),
 	// for latency measurements.

@@ -22,13 +22,15 @@ type Handler interface {
 	OnPresence(room, user int64, online bool)
 }
 
-// MentionHandler is a Handler that also receives mentions: event is the
-// encoded event for every connection of user on this instance.
-type MentionHandler interface {
-	OnMention(user int64, event []byte)
+// InboxHandler is a Handler that also receives events meant for one user
+// (a mention, a change of their room list): event is the encoded event for
+// every connection of user on this instance.
+type InboxHandler interface {
+	OnInbox(user int64, event []byte)
 }
 
-// Inbox is the bus key of a user's own notices (mentions): rooms are
+// Inbox is the bus key of a user's own notices (mentions, room list
+// changes): rooms are
 // positive, so a user's inbox is its negated id. An instance watches the
 // inboxes of the users connected to it.
 func Inbox(user int64) int64 { return -user }
@@ -39,9 +41,9 @@ type Bus interface {
 	PublishMessages(ctx context.Context, msgs []chatcore.Message, committed time.Time) error
 	PublishTyping(ctx context.Context, room, user int64) error
 	PublishPresence(ctx context.Context, room, user int64, online bool) error
-	// PublishMention sends a user's mention event to the instances
-	// watching the user's Inbox.
-	PublishMention(ctx context.Context, user int64, event []byte) error
+	// PublishInbox sends an event meant for one user (a mention, a change
+	// of their room list) to the instances watching the user's Inbox.
+	PublishInbox(ctx context.Context, user int64, event []byte) error
 	// Watch and Unwatch tell the bus which rooms this instance serves.
 	Watch(room int64)
 	Unwatch(room int64)
@@ -66,8 +68,8 @@ func (m *Memory) PublishTyping(context.Context, int64, int64) error { return nil
 // PublishPresence does nothing: no other instance listens.
 func (m *Memory) PublishPresence(context.Context, int64, int64, bool) error { return nil }
 
-// PublishMention does nothing: no other instance listens.
-func (m *Memory) PublishMention(context.Context, int64, []byte) error { return nil }
+// PublishInbox does nothing: no other instance listens.
+func (m *Memory) PublishInbox(context.Context, int64, []byte) error { return nil }
 
 // Watch is a no-op: everything published is local.
 func (m *Memory) Watch(int64) {}

@@ -304,12 +304,12 @@ func (r *Redis) PublishPresence(ctx context.Context, room, user int64, online bo
 	return err
 }
 
-// PublishMention sends a mention to the instances watching the user's
-// inbox.
-func (r *Redis) PublishMention(ctx context.Context, user int64, event []byte) error {
+// PublishInbox sends an event meant for one user to the instances
+// watching the user's inbox.
+func (r *Redis) PublishInbox(ctx context.Context, user int64, event []byte) error {
 	err := r.publish(ctx, []int64{Inbox(user)}, []envelope{{Kind: "n", Instance: r.cfg.Instance, User: user, Data: event}})
 	if err == nil {
-		r.obs.Published("mention", 1)
+		r.obs.Published("inbox", 1)
 	}
 	return err
 }
@@ -445,9 +445,9 @@ func (r *Redis) dispatch(m *redis.Message) {
 		r.obs.Received("presence", 1, 0)
 		h.OnPresence(env.Room, env.User, env.Online)
 	case "n":
-		if mh, ok := h.(MentionHandler); ok {
-			r.obs.Received("mention", 1, 0)
-			mh.OnMention(env.User, env.Data)
+		if ih, ok := h.(InboxHandler); ok {
+			r.obs.Received("inbox", 1, 0)
+			ih.OnInbox(env.User, env.Data)
 		}
 	}
 }

@@ -137,8 +137,8 @@ func (m *mentioner) resolve(msg *chatcore.Message) {
 	for _, u := range users {
 		// The room list's unread mention counts come from user_rooms.
 		k.logErr("user_rooms", k.userRooms.Invalidate(ctx, idKey(u)))
-		m.c.deliverMention(u, ev)
-		if err := m.c.Bus.PublishMention(ctx, u, ev); err != nil {
+		m.c.deliverToUser(u, ev)
+		if err := m.c.Bus.PublishInbox(ctx, u, ev); err != nil {
 			m.c.log.Debug("gateway: publish mention", zap.Int64("user", u), zap.Error(err))
 		}
 	}
@@ -179,9 +179,9 @@ func (c *Core) inboxAdd(user int64, conn *socket.Conn) func() {
 	}
 }
 
-// deliverMention queues the encoded event to every connection of user on
+// deliverToUser queues the encoded event to every connection of user on
 // this instance.
-func (c *Core) deliverMention(user int64, ev []byte) {
+func (c *Core) deliverToUser(user int64, ev []byte) {
 	c.inbox.mu.Lock()
 	conns := make([]*socket.Conn, 0, len(c.inbox.conns[user]))
 	for conn := range c.inbox.conns[user] {
@@ -197,5 +197,6 @@ func (c *Core) deliverMention(user int64, ev []byte) {
 	}
 }
 
-// OnMention delivers a mention from another instance (bus.MentionHandler).
-func (b busHandler) OnMention(user int64, ev []byte) { b.c.deliverMention(user, ev) }
+// OnInbox delivers an event meant for user from another instance (a
+// mention, a change of their room list; bus.InboxHandler).
+func (b busHandler) OnInbox(user int64, ev []byte) { b.c.deliverToUser(user, ev) }

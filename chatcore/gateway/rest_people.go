@@ -178,6 +178,7 @@ func (a *API) openDM(w http.ResponseWriter, r *http.Request, who auth.Claims) er
 	status := http.StatusOK
 	if created {
 		a.core.dmOpened(r.Context(), room.ID, who.UserID, peer.ID)
+		a.core.announceRooms(r.Context(), room.ID, roomsWhyDM, who.UserID, peer.ID)
 		status = http.StatusCreated
 	}
 	writeJSON(w, status, dmRoom{Room: room, Peer: peer})

@@ -92,6 +92,7 @@ func (a *API) updateRoom(w http.ResponseWriter, r *http.Request, who auth.Claims
 		return err
 	}
 	a.core.roomUpdated(r.Context(), id)
+	a.core.announceToMembers(r.Context(), id, roomsWhyUpdated)
 	room.Joined = true
 	writeJSON(w, http.StatusOK, room)
 	return nil

@@ -203,10 +203,14 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request, who auth.Claims) er
 	if err != nil {
 		return err
 	}
-	if _, err := a.core.Store.Join(r.Context(), id, user.ID, chatcore.RoleMember); err != nil {
+	added, err := a.core.Store.Join(r.Context(), id, user.ID, chatcore.RoleMember)
+	if err != nil {
 		return err
 	}
 	a.core.membershipChanged(r.Context(), id, user.ID)
+	if added {
+		a.core.announceRooms(r.Context(), id, roomsWhyInvited, user.ID)
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"room": id, "user_id": user.ID, "joined": true})
 	return nil
 }

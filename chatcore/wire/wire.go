@@ -37,6 +37,7 @@ const (
 	// are delivered as TypeEdit and TypeDelete.
 	TypeReaction = "reaction"
 	TypeMention  = "mention"
+	TypeRooms    = "rooms"
 )
 
 // Error codes shared by REST bodies and WebSocket error events.
@@ -228,6 +229,17 @@ type MentionEvent struct {
 	User chatcore.UserRef `json:"user"`
 	Body string           `json:"body"`
 	TS   string           `json:"ts"`
+}
+
+// RoomsEvent tells a user that their room list changed because of Room
+// (Why: "dm", a direct message with them was opened; "invited", they were
+// added to it; "updated", it was renamed or its topic changed): the
+// client reloads GET /api/rooms. It reaches every connection of the user,
+// subscribed to the room or not.
+type RoomsEvent struct {
+	Type string `json:"type"`
+	Room int64  `json:"room"`
+	Why  string `json:"why"`
 }
 
 // File is an attached file as messages carry it (PROTOCOL.md, Files):

@@ -67,7 +67,7 @@ async function until(f, ms = 5000, what = "condition") {
     await sleep(50);
   }
 }
-/** The user comes back to the tab (a window focus event; there is no server event announcing rooms).
+/** The user comes back to the tab (a window focus event; no server event announces a new public room).
  *  The list reloads at most every 3 s, so this comes 3 s after the page's last load. */
 async function comeBack(page) {
   await sleep(3100);
@@ -285,8 +285,8 @@ test("12. Invite adds someone to a private room by user id; they find it and rea
   await dlg.waitFor({ state: "hidden" });
   await a.page.getByRole("main").getByText("2 members", { exact: true }).waitFor();
   assert.ok(await focused(a.page.getByRole("button", { name: "Invite" })), "focus returns to Invite");
-  await comeBack(b.page);
-  await b.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: room.name }).click();
+  // The invitation reaches Bob's open page as a rooms event: no reload.
+  await b.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: room.name }).click({ timeout: 5000 });
   await row(b.page, "welcome to the secret room").waitFor();
   // The one console line allowed: the browser logging the 404 of the unknown id's lookup.
   assert.deepEqual([...a.errors.filter((e) => !e.includes("404")), ...b.errors], []);
@@ -717,8 +717,7 @@ test("direct messages: started from a member's entry, listed under Direct messag
   await dmLink(a, "Bob").waitFor();
   await a.page.getByLabel("Message Bob").fill("psst, Bob");
   await a.page.getByLabel("Message Bob").press("Enter");
-  // Bob learns of the new room when the list reloads (no server event announces rooms).
-  await comeBack(b.page);
+  // Bob learns of the new room at once, from a rooms event.
   await dmLink(b, "Alice").waitFor({ timeout: 5000 });
   await a.page.getByLabel("Message Bob").fill("are you there?");
   await a.page.getByLabel("Message Bob").press("Enter");
@@ -761,7 +760,7 @@ test("room settings: the owner renames, sets the topic and deletes; members see 
   assert.ok(await focused(settingsBtn), "focus returns to Settings");
   await a.page.getByRole("heading", { name: newName }).waitFor();
   await a.page.getByRole("main").getByText("weekly sync").waitFor();
-  await comeBack(b.page);
+  // The rename reaches Bob's open page as a rooms event: no reload.
   await b.page.getByRole("heading", { name: newName }).waitFor({ timeout: 5000 });
   await b.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: new RegExp(newName) }).waitFor();
 

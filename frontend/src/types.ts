@@ -89,6 +89,7 @@ export type ServerEvent =
   | { type: "error"; code: string; message: string; cid?: string; room?: number }
   | { type: "subscribed"; room: number; last_seq: number }
   | { type: "unsubscribed"; room: number }
+  | { type: "rooms"; room: number; why: "dm" | "invited" | "updated" }
   | { type: "typing"; room: number; user: number }
   | { type: "presence"; room: number; user: number; online: boolean }
   | { type: "pong" };

@@ -242,6 +242,11 @@ export class Engine {
         case "mention":
           this.onMentionFrame(e);
           break;
+        case "rooms":
+          // Our room list changed by someone else's hand (a DM opened with
+          // us, an invitation, a rename): the list says how.
+          void this.loadRooms();
+          break;
         case "unsubscribed":
           // Not asked for (a leave drops the room first): we left on another
           // device, were removed, or the room was deleted. The list says which.
