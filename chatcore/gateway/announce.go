@@ -47,6 +47,10 @@ func (c *Core) announceRooms(ctx context.Context, room int64, why string, users 
 // who made the change too: their other devices), when there are at most
 // maxAnnounced.
 func (c *Core) announceToMembers(ctx context.Context, room int64, why string) {
+	// The count first: a large room's member list is not read for it.
+	if r, err := c.cachedRoom(ctx, room); err != nil || r.MemberCount > maxAnnounced {
+		return
+	}
 	members, err := c.Store.Members(ctx, room)
 	if err != nil {
 		c.log.Warn("gateway: members for a rooms event", zap.Int64("room", room), zap.Error(err))

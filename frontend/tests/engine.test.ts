@@ -314,6 +314,29 @@ describe("Engine", () => {
     expect(loads()).toBe(n0 + 3);
   });
 
+  it("reloads the room list on a rooms event, at most once a second for a burst, the last one always", async () => {
+    const t = setup();
+    t.e.start();
+    t.ws().open();
+    await vi.waitFor(() => expect(t.e.getState().rooms).not.toBeNull());
+    const loads = () => t.calls.filter((c) => c === "/api/rooms").length;
+    const n0 = loads();
+    vi.advanceTimersByTime(2000);
+    t.ws().push({ type: "rooms", room: 12, why: "dm" });
+    t.flush();
+    vi.advanceTimersByTime(0);
+    expect(loads()).toBe(n0 + 1); // the last load was 2 s ago: at once
+    for (let i = 0; i < 20; i++) t.ws().push({ type: "rooms", room: 11, why: "updated" });
+    t.flush();
+    vi.advanceTimersByTime(500);
+    expect(loads()).toBe(n0 + 1); // a burst right after a load waits
+    vi.advanceTimersByTime(500);
+    expect(loads()).toBe(n0 + 2); // then one load for all twenty
+    vi.advanceTimersByTime(5000);
+    expect(loads()).toBe(n0 + 2);
+    t.e.stop();
+  });
+
   it("counts mention frames per room until it is read, tells the listeners, and keeps reactions out of the message listeners", async () => {
     const t = setup();
     t.e.start();

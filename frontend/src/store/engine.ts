@@ -52,6 +52,8 @@ const TYPING_SEND_EVERY = 2500;
 export const ROOMS_REFRESH_MS = 30_000;
 /** …but never more often than this. */
 const ROOMS_REFRESH_MIN_MS = 3_000;
+/** Rooms events reload the list at most this often (the last one always does: a trailing load). */
+const ROOMS_EVENT_MIN_MS = 1_000;
 /** Presence events in a room reload its members once after this quiet time. */
 const MEMBERS_RELOAD_MS = 300;
 
@@ -72,6 +74,7 @@ export class Engine {
   private memberTimers = new Map<number, ReturnType<typeof setTimeout>>();
   private roomsTimer: ReturnType<typeof setInterval> | null = null;
   private roomsLoadedAt = 0;
+  private roomsEventTimer: ReturnType<typeof setTimeout> | null = null;
   private win?: EventTarget;
   private doc?: EventTarget & { hidden?: boolean };
 
@@ -133,8 +136,8 @@ export class Engine {
     this.store.set({ online: typeof navigator === "undefined" || navigator.onLine !== false });
     this.win?.addEventListener("online", this.onOnline);
     this.win?.addEventListener("offline", this.onOffline);
-    // No server event announces new rooms (PROTOCOL.md): the list is
-    // refreshed when the user comes back to the tab, and every 30 s.
+    // No server event announces new public rooms (PROTOCOL.md): the list
+    // is refreshed when the user comes back to the tab, and every 30 s.
     this.win?.addEventListener("focus", this.refreshRooms);
     this.doc?.addEventListener("visibilitychange", this.onVisibility);
     this.roomsTimer = setInterval(this.refreshRooms, ROOMS_REFRESH_MS);
@@ -148,6 +151,8 @@ export class Engine {
     this.doc?.removeEventListener("visibilitychange", this.onVisibility);
     if (this.roomsTimer) clearInterval(this.roomsTimer);
     this.roomsTimer = null;
+    if (this.roomsEventTimer) clearTimeout(this.roomsEventTimer);
+    this.roomsEventTimer = null;
     for (const t of this.memberTimers.values()) clearTimeout(t);
     this.memberTimers.clear();
   }
@@ -163,6 +168,17 @@ export class Engine {
     if (this.now() - this.roomsLoadedAt < ROOMS_REFRESH_MIN_MS) return;
     void this.loadRooms();
   };
+
+  /** A rooms event: reload the list now, or once when ROOMS_EVENT_MIN_MS has passed since the last load,
+   *  so a burst of renames costs one load a second, not one per event. */
+  private onRoomsEvent() {
+    if (this.roomsEventTimer) return;
+    const wait = Math.max(0, this.roomsLoadedAt + ROOMS_EVENT_MIN_MS - this.now());
+    this.roomsEventTimer = setTimeout(() => {
+      this.roomsEventTimer = null;
+      void this.loadRooms();
+    }, wait);
+  }
 
   /** Calls l for each live message from someone else (notifications); returns the unsubscribe. */
   onIncoming(l: IncomingListener): () => void {
@@ -245,7 +261,7 @@ export class Engine {
         case "rooms":
           // Our room list changed by someone else's hand (a DM opened with
           // us, an invitation, a rename): the list says how.
-          void this.loadRooms();
+          this.onRoomsEvent();
           break;
         case "unsubscribed":
           // Not asked for (a leave drops the room first): we left on another
