@@ -28,18 +28,15 @@ const maxAnnounced = 1000
 
 // announceRooms sends users a rooms event for room. It runs after the
 // change is committed and its caches dropped, so a client that reloads on
-// the event reads the new list; a failed publication is logged (the
-// client's periodic reload is the backstop).
+// the event reads the new list; if it is lost, the client's periodic
+// reload is the backstop.
 func (c *Core) announceRooms(ctx context.Context, room int64, why string, users ...int64) {
 	if len(users) == 0 {
 		return
 	}
 	ev := wire.Encode(wire.RoomsEvent{Type: wire.TypeRooms, Room: room, Why: why})
 	for _, u := range users {
-		c.deliverToUser(u, ev)
-		if err := c.Bus.PublishInbox(ctx, u, ev); err != nil {
-			c.log.Debug("gateway: publish rooms event", zap.Int64("user", u), zap.Int64("room", room), zap.Error(err))
-		}
+		c.sendToUser(ctx, u, ev)
 	}
 }
 

@@ -137,10 +137,7 @@ func (m *mentioner) resolve(msg *chatcore.Message) {
 	for _, u := range users {
 		// The room list's unread mention counts come from user_rooms.
 		k.logErr("user_rooms", k.userRooms.Invalidate(ctx, idKey(u)))
-		m.c.deliverToUser(u, ev)
-		if err := m.c.Bus.PublishInbox(ctx, u, ev); err != nil {
-			m.c.log.Debug("gateway: publish mention", zap.Int64("user", u), zap.Error(err))
-		}
+		m.c.sendToUser(ctx, u, ev)
 	}
 }
 
@@ -176,6 +173,17 @@ func (c *Core) inboxAdd(user int64, conn *socket.Conn) func() {
 			delete(b.conns, user)
 			c.Bus.Unwatch(bus.Inbox(user))
 		}
+	}
+}
+
+// sendToUser sends an encoded event meant for user (a mention, a rooms
+// event) to every connection of theirs: this instance's at once, the
+// others' through the user's inbox on the bus. A failed publication is
+// logged; the event is a notice, the state it announces is in Postgres.
+func (c *Core) sendToUser(ctx context.Context, user int64, ev []byte) {
+	c.deliverToUser(user, ev)
+	if err := c.Bus.PublishInbox(ctx, user, ev); err != nil {
+		c.log.Debug("gateway: publish to a user's inbox", zap.Int64("user", user), zap.Error(err))
 	}
 }
 
