@@ -20,13 +20,13 @@ import (
 type Redis struct {
 	rdb    redis.UniversalClient
 	prefix string
-	local  *bodyLRU
+	local  *Memory // the local copies of large entries (redis_bodies.go)
 }
 
 // NewRedis returns a storage on rdb under prefix (e.g. "chatgate:http:").
 // It does no I/O.
 func NewRedis(rdb redis.UniversalClient, prefix string) *Redis {
-	return &Redis{rdb: rdb, prefix: prefix, local: newBodyLRU(localBodyBytes)}
+	return &Redis{rdb: rdb, prefix: prefix, local: NewMemory(localBodyBytes)}
 }
 
 func (s *Redis) entryKey(key string) string { return s.prefix + "e:" + key }

@@ -1,13 +1,11 @@
 package cachemw
 
 import (
-	"container/list"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,10 +13,10 @@ import (
 
 // Large entries are stored by content. The entry key holds a reference
 // (refMagic and the SHA-256 of the entry) and <prefix>b:<sha> holds the
-// entry itself; an instance keeps the entries it has read in a local LRU
-// by hash (localBodies), so a hit on a large entry (a room list of
-// hundreds of rooms is ~100 KB) reads a few dozen bytes from Redis instead
-// of the whole entry. A hash names one content for ever, so a local copy
+// entry itself; an instance keeps the entries it has read in a Memory
+// storage keyed by hash (Redis.local), so a hit on a large entry (a room
+// list of hundreds of rooms is ~100 KB) reads a few dozen bytes from Redis
+// instead of the whole entry. A hash names one content for ever, so a local copy
 // can never be stale: what makes an entry valid is still the reference
 // under its key and the tag versions, read on every lookup as before.
 const (
@@ -27,9 +25,14 @@ const (
 	refMin = 8 << 10
 	// refMagic starts a reference; an encoded entry starts with entryMagic.
 	refMagic = 0xC2
-	// localBodyBytes bounds the local copies per process (the sum of their
-	// sizes).
+	// localBodyBytes bounds the local copies per storage (the sum of their
+	// sizes, as Memory counts them); an entry over a quarter of it is not
+	// kept, so one entry cannot flush most of the others.
 	localBodyBytes = 32 << 20
+	// localBodyTTL is how long a copy read from Redis is kept (a stored one
+	// is kept for its entry's TTL): its content never changes, this only
+	// frees the memory of copies no entry names any more.
+	localBodyTTL = 10 * time.Minute
 )
 
 func (s *Redis) bodyKey(sum string) string { return s.prefix + "b:" + sum }
@@ -45,8 +48,8 @@ func (s *Redis) resolve(ctx context.Context, raw []byte) ([]byte, error) {
 		return raw, nil
 	}
 	sum := string(raw[1:])
-	if b, ok := s.local.get(sum); ok {
-		return b, nil
+	if b, _, _ := s.local.Lookup(ctx, sum, nil); b != nil {
+		return b[:len(b):len(b)], nil // an append reallocates: the copy is shared
 	}
 	b, err := s.rdb.Get(ctx, s.bodyKey(sum)).Bytes()
 	if errors.Is(err, redis.Nil) {
@@ -58,7 +61,7 @@ func (s *Redis) resolve(ctx context.Context, raw []byte) ([]byte, error) {
 	if got := sha256.Sum256(b); hex.EncodeToString(got[:]) != sum {
 		return nil, nil // not what the reference names: a miss, never served
 	}
-	s.local.put(sum, b)
+	s.keep(ctx, sum, b, localBodyTTL)
 	return b[:len(b):len(b)], nil
 }
 
@@ -73,68 +76,14 @@ func (s *Redis) storeByRef(ctx context.Context, key string, entry []byte, ttl ti
 	if err := s.rdb.Set(ctx, s.entryKey(key), ref(sum), ttl).Err(); err != nil {
 		return fmt.Errorf("cachemw: redis set: %w", err)
 	}
-	s.local.put(sum, entry)
+	s.keep(ctx, sum, entry, ttl)
 	return nil
 }
 
-// bodyLRU is the local copies of large entries by hash, bounded by their
-// total size.
-type bodyLRU struct {
-	max int
-
-	mu    sync.Mutex
-	bytes int
-	ll    *list.List
-	m     map[string]*list.Element
-}
-
-type bodyItem struct {
-	sum  string
-	body []byte
-}
-
-func newBodyLRU(max int) *bodyLRU {
-	return &bodyLRU{max: max, ll: list.New(), m: make(map[string]*list.Element)}
-}
-
-func (l *bodyLRU) get(sum string) ([]byte, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	el, ok := l.m[sum]
-	if !ok {
-		return nil, false
+// keep stores a local copy of a body unless it is over a quarter of the
+// bound.
+func (s *Redis) keep(ctx context.Context, sum string, body []byte, ttl time.Duration) {
+	if len(body) <= localBodyBytes/4 {
+		_ = s.local.Store(ctx, sum, body, ttl) // Memory never fails
 	}
-	l.ll.MoveToFront(el)
-	b := el.Value.(*bodyItem).body
-	// Full slice: a caller's append reallocates instead of writing into
-	// the shared copy.
-	return b[:len(b):len(b)], true
-}
-
-func (l *bodyLRU) put(sum string, body []byte) {
-	if len(body) > l.max/4 {
-		return // one entry may not flush most of the others
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if el, ok := l.m[sum]; ok {
-		l.ll.MoveToFront(el)
-		return
-	}
-	l.m[sum] = l.ll.PushFront(&bodyItem{sum: sum, body: body})
-	l.bytes += len(body)
-	for l.bytes > l.max {
-		last := l.ll.Back()
-		it := last.Value.(*bodyItem)
-		l.ll.Remove(last)
-		delete(l.m, it.sum)
-		l.bytes -= len(it.body)
-	}
-}
-
-// len is the number of local copies (tests).
-func (l *bodyLRU) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.ll.Len()
 }

@@ -39,8 +39,8 @@ func TestRedisLargeEntriesByReference(t *testing.T) {
 			t.Fatalf("lookup: %d bytes, %v; want the entry", len(got), err)
 		}
 	}
-	if a.local.len() != 1 || b.local.len() != 1 {
-		t.Fatalf("local copies: a %d, b %d; want 1 each", a.local.len(), b.local.len())
+	if a.local.Len() != 1 || b.local.Len() != 1 {
+		t.Fatalf("local copies: a %d, b %d; want 1 each", a.local.Len(), b.local.Len())
 	}
 
 	// The body goes from Redis: instances with a copy still serve the
@@ -59,7 +59,7 @@ func TestRedisLargeEntriesByReference(t *testing.T) {
 	if got, _, err := c.Lookup(ctx, "large", nil); err != nil || got != nil {
 		t.Fatalf("a forged body: %q, %v; want a miss", got, err)
 	}
-	if c.local.len() != 0 {
+	if c.local.Len() != 0 {
 		t.Fatal("a forged body was kept")
 	}
 
@@ -70,30 +70,30 @@ func TestRedisLargeEntriesByReference(t *testing.T) {
 	}
 }
 
-// The local copies are bounded by their total size, the oldest go first,
-// and a copy handed out cannot be written through by an append.
-func TestBodyLRUBound(t *testing.T) {
-	l := newBodyLRU(100)
-	l.put("a", make([]byte, 20))
-	l.put("b", make([]byte, 20))
-	l.put("big", make([]byte, 30)) // over a quarter of the bound: not kept
-	if _, ok := l.get("big"); ok {
+// A body over a quarter of the local bound is served but not kept (one
+// entry may not flush most of the others), and a copy handed out cannot be
+// written through by an append.
+func TestRedisLocalCopies(t *testing.T) {
+	ctx := context.Background()
+	rdb, prefix := sharedRedis(t), testPrefix(t)
+	s := NewRedis(rdb, prefix)
+	huge := append([]byte{entryMagic}, bytes.Repeat([]byte("H"), localBodyBytes/4+1)...)
+	if err := s.Store(ctx, "huge", huge, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := s.Lookup(ctx, "huge", nil); err != nil || !bytes.Equal(got, huge) {
+		t.Fatalf("lookup of a huge entry: %d bytes, %v", len(got), err)
+	}
+	if s.local.Len() != 0 {
 		t.Fatal("an entry over a quarter of the bound was kept")
 	}
-	for _, k := range []string{"c", "d", "e"} {
-		l.put(k, make([]byte, 20))
+	large := append([]byte{entryMagic}, bytes.Repeat([]byte("L"), 2*refMin)...)
+	if err := s.Store(ctx, "large", large, time.Minute); err != nil {
+		t.Fatal(err)
 	}
-	l.get("a") // a is used: b is now the oldest
-	l.put("f", make([]byte, 20))
-	if _, ok := l.get("b"); ok {
-		t.Fatal("the least recently used copy survived")
-	}
-	got, ok := l.get("a")
-	if !ok || l.bytes > 100 {
-		t.Fatalf("a kept: %v, bytes %d (bound 100)", ok, l.bytes)
-	}
+	got, _, _ := s.Lookup(ctx, "large", nil)
 	_ = append(got, 1)
-	if again, _ := l.get("a"); len(again) != 20 || cap(again) != 20 {
+	if again, _, _ := s.Lookup(ctx, "large", nil); len(again) != len(large) || cap(again) != len(large) || !bytes.Equal(again, large) {
 		t.Fatalf("an append changed the copy: len %d cap %d", len(again), cap(again))
 	}
 }
