@@ -366,6 +366,7 @@ func TestRoomEvents(t *testing.T) {
 
 	t.Run("Mentions", func(t *testing.T) { mentions(t, c, owner, alice, eve, room.ID) })
 	t.Run("RoomsEvents", func(t *testing.T) { roomsEvents(t, c) })
+	t.Run("Unread", func(t *testing.T) { unreadCounts(t, c) })
 	t.Run("HistoryCache", func(t *testing.T) { historyCache(t, c, owner, alice, room.ID) })
 	t.Run("Resume", func(t *testing.T) { resume(t, c, owner, alice, bob, room.ID) })
 }
@@ -743,5 +744,76 @@ func nextOf(t *testing.T, ctx context.Context, conn *chatclient.Conn, typ string
 		if e.Type == typ {
 			return e
 		}
+	}
+}
+
+// unreadCounts: edits and reactions take seqs but are not unread
+// messages. A reader on the other instance sees its room list (the cached,
+// composed answer) count only messages, follow its read marker, and
+// ignore an event committed after it; message_count counts messages.
+func unreadCounts(t *testing.T, c *eventsCluster) {
+	ctx := context.Background()
+	writer, _ := c.user(t, 0, "Unread Writer")
+	reader, _ := c.user(t, 1, "Unread Reader")
+	room, err := writer.CreateRoom(ctx, "unread counts", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reader.Join(ctx, room.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The list is read on the other instance: its counters follow the
+	// writer's instance through the bus, so it is polled briefly.
+	want := func(what string, lastSeq, messages, unread int64) {
+		t.Helper()
+		var got chatclient.Room
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			rooms, err := reader.Rooms(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rooms {
+				if r.ID == room.ID {
+					got = r
+				}
+			}
+			if got.LastSeq == lastSeq && got.MessageCount == messages && got.Unread == unread {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: last_seq %d, message_count %d, unread %d; want %d, %d, %d",
+					what, got.LastSeq, got.MessageCount, got.Unread, lastSeq, messages, unread)
+			}
+		}
+	}
+	m1 := post(t, writer, room.ID, "one")
+	m2 := post(t, writer, room.ID, "two")
+	if _, err := writer.AddReaction(ctx, room.ID, m1, "👍", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.EditMessage(ctx, room.ID, m2, "two, edited", ""); err != nil {
+		t.Fatal(err)
+	}
+	m3 := post(t, writer, room.ID, "three")
+	want("three messages, two events", m3, 3, 3)
+	if err := reader.MarkRead(ctx, room.ID, m2+1); err != nil { // past the edit
+		t.Fatal(err)
+	}
+	want("read up to the edit", m3, 3, 1)
+	if _, err := writer.AddReaction(ctx, room.ID, m1, "🎉", ""); err != nil {
+		t.Fatal(err)
+	}
+	want("a reaction to a read message", m3+1, 3, 1)
+	m4 := post(t, writer, room.ID, "four")
+	want("one more message", m4, 4, 2)
+	if err := reader.MarkRead(ctx, room.ID, m4); err != nil {
+		t.Fatal(err)
+	}
+	want("all read", m4, 4, 0)
+	// The writer's own view on the writer's instance: its info carries
+	// the message count too.
+	info, err := writer.Room(ctx, room.ID)
+	if err != nil || info.MessageCount != 4 || info.LastSeq != m4 {
+		t.Fatalf("room info: %+v %v", info, err)
 	}
 }

@@ -36,9 +36,12 @@ type Room struct {
 	Joined       bool      `json:"joined"`
 	LastReadSeq  int64     `json:"last_read_seq"`
 	// UnreadMentions: the caller's mentions above LastReadSeq (room list).
-	UnreadMentions int64  `json:"unread_mentions"`
-	Kind           string `json:"kind"` // "room" or "dm" (a direct message)
-	Topic          string `json:"topic"`
+	UnreadMentions int64 `json:"unread_mentions"`
+	// Unread: the caller's messages above LastReadSeq, room events not
+	// counted (room list). MessageCount counts messages only too.
+	Unread int64  `json:"unread"`
+	Kind   string `json:"kind"` // "room" or "dm" (a direct message)
+	Topic  string `json:"topic"`
 }
 
 // Member is one member of a room.

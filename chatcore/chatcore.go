@@ -34,11 +34,22 @@ type Room struct {
 	// UnreadMentions counts the user's mentions above LastReadSeq (room
 	// list only).
 	UnreadMentions int64 `json:"unread_mentions"`
+	// Unread counts the messages above LastReadSeq, not the room events
+	// among them (room list only).
+	Unread int64 `json:"unread"`
 	// Kind is KindRoom or KindDM (a direct message: private, exactly two
 	// members, no owner). Kind and Topic come after the older fields so the fields before
 	// them keep their places in the JSON.
 	Kind  string `json:"kind"`
 	Topic string `json:"topic"`
+}
+
+// UnreadMessages is a member's unread messages in a room of messages
+// messages (its seqs not taken by room events), whose read marker is
+// lastRead with readEvents of the room's events at or below it. Never
+// negative: a marker past the newest message has read everything.
+func UnreadMessages(messages, lastRead, readEvents int64) int64 {
+	return max(0, messages-(lastRead-readEvents))
 }
 
 // Member is one user's membership of a room.
@@ -76,6 +87,10 @@ type Message struct {
 	Reactions []Reaction `json:"rx,omitempty"`
 	// Files are the uploads attached to the message, in upload order.
 	Files []File `json:"files,omitempty"`
+	// Mentioned is the users the message mentions, as its commit recorded
+	// them (store.SendRequest.Mentions); set only on the instance that
+	// committed it, never on the wire.
+	Mentioned []int64 `json:"-"`
 }
 
 // File is an uploaded file's metadata as messages carry it. Width and

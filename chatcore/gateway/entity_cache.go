@@ -36,7 +36,7 @@ type caching struct {
 	rooms   *entitycache.Cache[chatcore.Room]
 	users   *entitycache.Cache[chatcore.User]
 	members *entitycache.Cache[bool]
-	counts  *entitycache.Cache[int64]
+	counts  *entitycache.Cache[store.Counters]
 	// userRooms is each user's memberships with read markers: the
 	// per-user part of the room list (rest_roomlist.go).
 	userRooms *entitycache.Cache[[]store.RoomRead]
@@ -61,7 +61,7 @@ func newCaching(c *Core) *caching {
 		rooms:   entitycache.New[chatcore.Room](bus, entitycache.Options{Name: "room", TTL: roomTTL}),
 		users:   entitycache.New[chatcore.User](bus, entitycache.Options{Name: "user", TTL: userTTL}),
 		members: entitycache.New[bool](bus, entitycache.Options{Name: "membership", TTL: membershipTTL, L1Size: 100000}),
-		counts:  entitycache.New[int64](bus, entitycache.Options{Name: "message_count", TTL: countTTL}),
+		counts:  entitycache.New[store.Counters](bus, entitycache.Options{Name: "counters", TTL: countTTL}),
 		// It decides which private rooms a user's list shows: the same
 		// bound as membership answers.
 		userRooms:   entitycache.New[[]store.RoomRead](bus, entitycache.Options{Name: "user_rooms", TTL: membershipTTL, L1Size: 100000}),
@@ -130,7 +130,7 @@ func splitMemberKey(s string) (room, user int64, ok bool) {
 func idKey(id int64) string { return strconv.FormatInt(id, 10) }
 
 // cachedRoom is a room with its counters: the room entry (5 min, dropped on
-// joins and leaves) plus the message count (30 s, dropped on posts).
+// joins and leaves) plus the counters (30 s, dropped on posts and events).
 func (c *Core) cachedRoom(ctx context.Context, id int64) (chatcore.Room, error) {
 	k := c.caches()
 	room, err := k.rooms.Get(ctx, idKey(id), func(ctx context.Context, _ string) (chatcore.Room, error) {
@@ -139,44 +139,50 @@ func (c *Core) cachedRoom(ctx context.Context, id int64) (chatcore.Room, error) 
 	if err != nil {
 		return room, err
 	}
-	n, err := k.counts.Get(ctx, idKey(id), func(ctx context.Context, _ string) (int64, error) {
-		return c.Store.LastSeq(ctx, id)
+	n, err := k.counts.Get(ctx, idKey(id), func(ctx context.Context, _ string) (store.Counters, error) {
+		got, err := c.Store.RoomCounters(ctx, []int64{id})
+		n, ok := got[id]
+		if err == nil && !ok {
+			err = chatcore.ErrNotFound
+		}
+		return n, err
 	})
 	if err != nil {
 		return room, err
 	}
-	room.LastSeq, room.MessageCount = n, n
+	room.LastSeq, room.MessageCount = n.Seq, n.Messages()
 	return room, nil
 }
 
-// lastSeqs is the message counters of rooms from the message_count cache
-// (dropped on every post, so always current), missing ones in one query.
-func (c *Core) lastSeqs(ctx context.Context, rooms []int64) (map[int64]int64, error) {
+// roomCounters is the counters of rooms from the counters cache (dropped
+// on every post and room event, so always current), missing ones in one
+// query.
+func (c *Core) roomCounters(ctx context.Context, rooms []int64) (map[int64]store.Counters, error) {
 	ids := make([]string, len(rooms))
 	for i, r := range rooms {
 		ids[i] = idKey(r)
 	}
-	got, err := c.caches().counts.GetMany(ctx, ids, func(ctx context.Context, ids []string) (map[string]int64, error) {
+	got, err := c.caches().counts.GetMany(ctx, ids, func(ctx context.Context, ids []string) (map[string]store.Counters, error) {
 		want := make([]int64, 0, len(ids))
 		for _, id := range ids {
 			if n, err := strconv.ParseInt(id, 10, 64); err == nil {
 				want = append(want, n)
 			}
 		}
-		seqs, err := c.Store.LastSeqs(ctx, want)
+		counters, err := c.Store.RoomCounters(ctx, want)
 		if err != nil {
 			return nil, err
 		}
-		out := make(map[string]int64, len(seqs))
-		for id, seq := range seqs {
-			out[idKey(id)] = seq
+		out := make(map[string]store.Counters, len(counters))
+		for id, n := range counters {
+			out[idKey(id)] = n
 		}
 		return out, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[int64]int64, len(got))
+	out := make(map[int64]store.Counters, len(got))
 	for i, r := range rooms {
 		if n, ok := got[ids[i]]; ok {
 			out[r] = n
@@ -242,7 +248,7 @@ func (c *Core) roomCreated(ctx context.Context, room, creator int64) {
 // messagesPosted follows stored messages in rooms, seqs[i] the newest in
 // rooms[i]: the invalidator's bump (invalidate.go). The room list and room
 // info entries do not hold the counters (they are composed in from the
-// message_count cache dropped here), and the newest-messages page is
+// counters cache dropped here), and the newest-messages page is
 // composed from the version of room:R, which carries the room's last seq
 // (Advance, rest_latest.go): no stored entry goes.
 func (c *Core) messagesPosted(ctx context.Context, rooms, seqs []int64) {
@@ -253,7 +259,7 @@ func (c *Core) messagesPosted(ctx context.Context, rooms, seqs []int64) {
 		ids[i] = idKey(r)
 		tags = append(tags, tagRoom(r))
 	}
-	k.logErr("message_count", k.counts.Invalidate(ctx, ids...))
+	k.logErr("counters", k.counts.Invalidate(ctx, ids...))
 	k.advanceTags(ctx, tags, seqs)
 }
 

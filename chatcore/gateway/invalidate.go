@@ -15,7 +15,7 @@ import (
 // them), an invalidation is never dropped.
 //
 // invalidator keeps the set of rooms with committed messages whose caches
-// (the response cache's room:R tag, the message_count entity cache the room
+// (the response cache's room:R tag, the counters entity cache the room
 // list and room info take their counters from: Core.messagesPosted) are not bumped yet, and one goroutine drains
 // it: each round bumps every room in the set with one call. The set holds a
 // room once however many messages it got, so it is bounded by the number of

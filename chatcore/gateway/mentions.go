@@ -15,21 +15,23 @@ import (
 	"github.com/chatgate/chatgate/chatcore/wire"
 )
 
-// Mentions: a committed message's @names are resolved to the room's
-// members off the flusher (the send path gains nothing but a byte scan for
-// '@'), recorded (mentions table: the unread counts of GET /api/rooms), and
-// each mentioned user gets a mention event on every connection they have,
-// on every instance, subscribed to the room or not: this instance's through
-// its inbox index, the others' through the bus (the user's Inbox channel,
-// watched by every instance the user is connected to).
-//
-// The resolution runs after the commit, so a crash between the two loses
-// the message's mentions (the message itself is stored); it is at least
-// once otherwise, and the table's key makes it exactly once.
+// Mentions: a message's @names (mentionNames, a byte scan for '@' on the
+// send path) go with it to the batcher, which resolves them to the room's
+// members and records them (mentions table: the unread counts of GET
+// /api/rooms) in the message's own transaction: a stored message always
+// has its mentions, whatever happens to the instance after the commit.
+// Then, off the flusher, each mentioned user's room list is dropped and
+// they get a mention event on every connection they have, on every
+// instance, subscribed to the room or not: this instance's through its
+// inbox index, the others' through the bus (the user's Inbox channel,
+// watched by every instance the user is connected to). The event is a
+// notice: if the instance dies before sending it, the count is still
+// right on the next room list (within membershipTTL, the user_rooms
+// cache's bound, on instances that held the user's part).
 
 const (
 	maxMentionNames = 20   // @names looked up per message
-	maxMentionQueue = 8192 // messages waiting for resolution; past it they are dropped (logged)
+	maxMentionQueue = 8192 // messages waiting for their notices; past it the notices are dropped (logged)
 )
 
 // mentionNames returns the distinct lowercase @names of body: an @ at the
@@ -67,8 +69,8 @@ func containsStr(l []string, s string) bool {
 	return false
 }
 
-// mentioner resolves the mentions of committed messages, on a goroutine
-// that runs only while there is work.
+// mentioner sends the notices of committed messages' mentions, on a
+// goroutine that runs only while there is work.
 type mentioner struct {
 	c       *Core
 	mu      sync.Mutex
@@ -76,18 +78,19 @@ type mentioner struct {
 	running bool
 }
 
-// add queues the committed messages that may mention someone. Cheap: it
-// runs on the flusher.
+// add queues the committed messages that mention someone. Cheap: it runs
+// on the flusher.
 func (m *mentioner) add(msgs []chatcore.Message) {
 	for i := range msgs {
 		msg := &msgs[i]
-		if msg.Kind != chatcore.KindMessage || strings.IndexByte(msg.Body, '@') < 0 {
+		if len(msg.Mentioned) == 0 {
 			continue
 		}
 		m.mu.Lock()
 		if len(m.queue) >= maxMentionQueue {
 			m.mu.Unlock()
-			m.c.log.Warn("gateway: mention queue full; mentions of a message dropped", zap.Int64("room", msg.Room), zap.Int64("seq", msg.Seq))
+			m.c.log.Warn("gateway: mention queue full; notices of a message's mentions dropped (the mentions are stored)",
+				zap.Int64("room", msg.Room), zap.Int64("seq", msg.Seq))
 			continue
 		}
 		m.queue = append(m.queue, *msg)
@@ -111,30 +114,20 @@ func (m *mentioner) run() {
 		}
 		m.mu.Unlock()
 		for i := range batch {
-			m.resolve(&batch[i])
+			m.notify(&batch[i])
 		}
 	}
 }
 
-func (m *mentioner) resolve(msg *chatcore.Message) {
-	names := mentionNames(msg.Body)
-	if len(names) == 0 {
-		return
-	}
+// notify tells the users msg mentions: their room lists' counts are
+// dropped, then the mention event goes to their connections.
+func (m *mentioner) notify(msg *chatcore.Message) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	users, err := m.c.Store.StoreMentions(ctx, msg.Room, msg.Seq, msg.User.ID, names)
-	if err != nil {
-		m.c.log.Warn("gateway: storing mentions failed", zap.Int64("room", msg.Room), zap.Int64("seq", msg.Seq), zap.Error(err))
-		return
-	}
-	if len(users) == 0 {
-		return
-	}
 	ev := wire.Encode(wire.MentionEvent{Type: wire.TypeMention, Room: msg.Room, Seq: msg.Seq, User: msg.User,
 		Body: msg.Body, TS: msg.TS.UTC().Format(wire.TSLayout)})
 	k := m.c.caches()
-	for _, u := range users {
+	for _, u := range msg.Mentioned {
 		// The room list's unread mention counts come from user_rooms.
 		k.logErr("user_rooms", k.userRooms.Invalidate(ctx, idKey(u)))
 		m.c.sendToUser(ctx, u, ev)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/chatcore/store"
 )
 
 // The room list and room info are answered by the response cache in two
@@ -27,11 +28,11 @@ import (
 //     room's info for its members (GET /api/rooms/{id}, tag members:R);
 //     only room creations and membership changes drop them;
 //   - composed in per answer: the counters (last_seq, message_count, from
-//     the message_count entity cache, which every post drops) and, in the
-//     list, the caller's own part (joined, last_read_seq and the private
-//     rooms the caller belongs to, from the user_rooms entity cache, which
-//     the caller's joins, leaves, removals, creations and read markers
-//     drop).
+//     the counters entity cache, which every post and room event drops)
+//     and, in the list, the caller's own part (joined, last_read_seq,
+//     unread_mentions, unread and the private rooms the caller belongs to,
+//     from the user_rooms entity cache, which the caller's joins, leaves,
+//     removals, creations, mentions and read markers drop).
 //
 // The wire shape is the one the API answers uncached. The API answers the
 // stored part only when the cache's fill marks the request (WithStoredPart);
@@ -75,13 +76,9 @@ func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte, s
 	if err != nil {
 		return nil, "", err
 	}
-	read := make(map[int64]int64, len(mine))
-	mentions := make(map[int64]int64)
+	read := make(map[int64]store.RoomRead, len(mine))
 	for _, m := range mine {
-		read[m.Room] = m.LastRead
-		if m.Mentions > 0 {
-			mentions[m.Room] = m.Mentions
-		}
+		read[m.Room] = m
 	}
 	var private []chatcore.Room
 	for _, m := range mine {
@@ -96,6 +93,7 @@ func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte, s
 			return nil, "", err
 		}
 		room.Joined, room.LastReadSeq, room.UnreadMentions = true, m.LastRead, m.Mentions
+		room.Unread = chatcore.UnreadMessages(room.MessageCount, m.LastRead, m.ReadEvents)
 		private = append(private, room)
 	}
 	slices.SortFunc(private, func(a, b chatcore.Room) int { return cmp.Compare(a.ID, b.ID) })
@@ -126,13 +124,13 @@ func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte, s
 	for i, id := range shared.ids {
 		addPrivate(id)
 		sep()
-		lastRead, joined := read[id]
+		m, joined := read[id]
 		if !joined {
 			b = append(b, snap.entries[i]...)
 			continue
 		}
 		at := len(b)
-		b = shared.appendEntry(b, i, snap.seqs[i], true, lastRead, mentions[id])
+		b = shared.appendEntry(b, i, snap.counters[i], &m)
 		binary.BigEndian.PutUint64(num[:], uint64(i))
 		h.Write(num[:])
 		h.Write(b[at:])
@@ -146,21 +144,21 @@ func (c *Core) ComposeRoomList(ctx context.Context, user int64, stored []byte, s
 // non-member (joined false, no read marker, no mentions), the same for
 // every answer while the counters stand.
 type counters struct {
-	// gen is the message_count cache's Generation the counters were read
+	// gen is the counters cache's Generation the counters were read
 	// under; built bounds the snapshot's age like the cache's own entries.
 	gen   uint64
 	built time.Time
-	// seqs and entries are per room of the shared list, in its order.
-	seqs    []int64
-	entries [][]byte
-	size    int
+	// counters and entries are per room of the shared list, in its order.
+	counters []store.Counters
+	entries  [][]byte
+	size     int
 	// digest covers the stored part's ETag and every counter.
 	digest [32]byte
 }
 
 // counterSnapshot returns shared's counters snapshot, rebuilt when an
-// invalidation of a message counter (a post anywhere in the cluster, or a
-// lost bus) has reached this instance since it was taken, when it is as old
+// invalidation of a room's counters (a post or room event anywhere in the
+// cluster, or a lost bus) has reached this instance since it was taken, when it is as old
 // as a cached counter may be, or while the bus is down (then nothing is
 // kept: every answer reads the counters, as the entity cache does).
 func (c *Core) counterSnapshot(ctx context.Context, shared *sharedList) (*counters, error) {
@@ -171,25 +169,27 @@ func (c *Core) counterSnapshot(ctx context.Context, shared *sharedList) (*counte
 		return s, nil
 	}
 	built := time.Now()
-	seqs, err := c.lastSeqs(ctx, shared.ids)
+	got, err := c.roomCounters(ctx, shared.ids)
 	if err != nil {
 		return nil, err
 	}
 	prev := shared.snap.Load()
-	s := &counters{gen: gen, built: built, seqs: make([]int64, len(shared.ids)), entries: make([][]byte, len(shared.ids))}
+	s := &counters{gen: gen, built: built, counters: make([]store.Counters, len(shared.ids)), entries: make([][]byte, len(shared.ids))}
 	h := sha256.New()
 	h.Write([]byte(shared.etag))
 	var num [8]byte
 	for i, id := range shared.ids {
-		n := seqs[id]
-		s.seqs[i] = n
-		if prev != nil && prev.seqs[i] == n {
+		n := got[id]
+		s.counters[i] = n
+		if prev != nil && prev.counters[i] == n {
 			s.entries[i] = prev.entries[i] // unchanged: the same bytes
 		} else {
-			s.entries[i] = shared.appendEntry(nil, i, n, false, 0, 0)
+			s.entries[i] = shared.appendEntry(nil, i, n, nil)
 		}
 		s.size += len(s.entries[i]) + 1
-		binary.BigEndian.PutUint64(num[:], uint64(n))
+		binary.BigEndian.PutUint64(num[:], uint64(n.Seq))
+		h.Write(num[:])
+		binary.BigEndian.PutUint64(num[:], uint64(n.Events))
 		h.Write(num[:])
 		if shared.etag == "" {
 			h.Write(s.entries[i]) // no ETag stands for the stored part
@@ -203,21 +203,31 @@ func (c *Core) counterSnapshot(ctx context.Context, shared *sharedList) (*counte
 }
 
 // appendEntry renders room i of the list with its counters and the
-// caller's part.
-func (s *sharedList) appendEntry(b []byte, i int, seq int64, joined bool, lastRead, mentions int64) []byte {
+// caller's part (mine, nil for a non-member).
+func (s *sharedList) appendEntry(b []byte, i int, n store.Counters, mine *store.RoomRead) []byte {
+	var m store.RoomRead
+	if mine != nil {
+		m = *mine
+	}
 	b = append(b, s.head[i]...)
 	b = append(b, `,"last_seq":`...)
-	b = strconv.AppendInt(b, seq, 10)
+	b = strconv.AppendInt(b, n.Seq, 10)
 	b = append(b, `,"member_count":`...)
 	b = strconv.AppendInt(b, s.members[i], 10)
 	b = append(b, `,"message_count":`...)
-	b = strconv.AppendInt(b, seq, 10)
+	b = strconv.AppendInt(b, n.Messages(), 10)
 	b = append(b, `,"joined":`...)
-	b = strconv.AppendBool(b, joined)
+	b = strconv.AppendBool(b, mine != nil)
 	b = append(b, `,"last_read_seq":`...)
-	b = strconv.AppendInt(b, lastRead, 10)
+	b = strconv.AppendInt(b, m.LastRead, 10)
 	b = append(b, `,"unread_mentions":`...)
-	b = strconv.AppendInt(b, mentions, 10)
+	b = strconv.AppendInt(b, m.Mentions, 10)
+	b = append(b, `,"unread":`...)
+	if mine != nil {
+		b = strconv.AppendInt(b, chatcore.UnreadMessages(n.Messages(), m.LastRead, m.ReadEvents), 10)
+	} else {
+		b = append(b, '0')
+	}
 	b = append(b, s.tail[i]...)
 	return append(b, '}')
 }
@@ -318,13 +328,13 @@ func (c *Core) fillCounters(ctx context.Context, rooms []chatcore.Room) error {
 	for i := range rooms {
 		ids[i] = rooms[i].ID
 	}
-	seqs, err := c.lastSeqs(ctx, ids)
+	got, err := c.roomCounters(ctx, ids)
 	if err != nil {
 		return err
 	}
 	for i := range rooms {
-		n := seqs[rooms[i].ID]
-		rooms[i].LastSeq, rooms[i].MessageCount = n, n
+		n := got[rooms[i].ID]
+		rooms[i].LastSeq, rooms[i].MessageCount = n.Seq, n.Messages()
 	}
 	return nil
 }

@@ -44,7 +44,7 @@ func (c *Core) roomDeleted(ctx context.Context, room int64, members []int64) {
 	// channel, in order) before the memberships' notices end their
 	// subscriptions, so a client told "unsubscribed" finds the room gone.
 	k.logErr("room", k.rooms.Invalidate(ctx, idKey(room)))
-	k.logErr("message_count", k.counts.Invalidate(ctx, idKey(room)))
+	k.logErr("counters", k.counts.Invalidate(ctx, idKey(room)))
 	k.bumpTags(ctx, tagRoom(room), tagMembers(room), tagRoomList)
 	if len(members) == 0 {
 		return

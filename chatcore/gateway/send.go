@@ -50,7 +50,8 @@ type outgoing struct {
 }
 
 func (m *outgoing) request() store.SendRequest {
-	return store.SendRequest{Room: m.room, UserID: m.who.UserID, UserName: m.who.Name, Body: m.body, CID: m.cid, Files: m.attached}
+	return store.SendRequest{Room: m.room, UserID: m.who.UserID, UserName: m.who.Name, Body: m.body, CID: m.cid, Files: m.attached,
+		Mentions: mentionNames(m.body)}
 }
 
 // sender is what the use case needs of the gateway, made per send by

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/chatgate/chatgate/chatcore"
+	"github.com/chatgate/chatgate/chatcore/store"
 )
 
 // warmMembersCap bounds the members warmed per room: a huge public room's
@@ -50,11 +51,12 @@ func (k *caching) warmUp(ctx context.Context, n int) (int, error) {
 	}); err != nil {
 		return 0, fmt.Errorf("gateway: warm-up: rooms: %w", err)
 	}
-	if _, err := k.counts.GetMany(ctx, ids, func(ctx context.Context, want []string) (map[string]int64, error) {
+	if _, err := k.counts.GetMany(ctx, ids, func(ctx context.Context, want []string) (map[string]store.Counters, error) {
 		rooms, err := pick(fresh(ctx))(want)
-		out := make(map[string]int64, len(rooms))
+		out := make(map[string]store.Counters, len(rooms))
 		for id, r := range rooms {
-			out[id] = r.LastSeq
+			// MessageCount is last_seq less the room's events.
+			out[id] = store.Counters{Seq: r.LastSeq, Events: r.LastSeq - r.MessageCount}
 		}
 		return out, err
 	}); err != nil {

@@ -28,6 +28,12 @@ type SendRequest struct {
 	// Files are attached to the message in its flush's transaction
 	// (attach_files); nil for a message without files, which costs nothing.
 	Files []chatcore.File
+	// Mentions are the lowercase @names of Body, without spaces, and
+	// without white space in them: the members of Room whose name matches
+	// one (spaces removed, lowercased), other than the author, are recorded
+	// as mentioned in the flush's transaction, so a stored message never
+	// lacks its mentions. nil costs nothing.
+	Mentions []string
 }
 
 // SendResult answers one SendRequest. Duplicate means (UserID, CID) was
@@ -267,11 +273,16 @@ type flusher struct {
 	bodies, cids       []string
 	// attach_files parameters, filled only for messages with files
 	fileIDs, fileRooms, fileOffs, fileUsers []int64
-	dupUsers                                []int64
-	dupCIDs                                 []string
-	runs                                    []roomRun
-	runRooms, runNs                         []int64
-	commit                                  time.Duration // duration of the last successful commit round trip
+	// sqlStoreMentions parameters, filled only for messages with @names,
+	// and its answer
+	mentRooms, mentOffs, mentUsers []int64
+	mentNames                      []string
+	mentioned                      []mention
+	dupUsers                       []int64
+	dupCIDs                        []string
+	runs                           []roomRun
+	runRooms, runNs                []int64
+	commit                         time.Duration // duration of the last successful commit round trip
 }
 
 // roomRun is the slice of a flush that belongs to one room.
@@ -504,6 +515,8 @@ func (f *flusher) plan() []roomRun {
 	f.rooms, f.offs, f.users = f.rooms[:0], f.offs[:0], f.users[:0]
 	f.bodies, f.cids = f.bodies[:0], f.cids[:0]
 	f.fileIDs, f.fileRooms, f.fileOffs, f.fileUsers = f.fileIDs[:0], f.fileRooms[:0], f.fileOffs[:0], f.fileUsers[:0]
+	f.mentRooms, f.mentOffs, f.mentUsers, f.mentNames = f.mentRooms[:0], f.mentOffs[:0], f.mentUsers[:0], f.mentNames[:0]
+	f.mentioned = f.mentioned[:0]
 	runs := f.runs[:0]
 	for i := 0; i < len(f.primaries); {
 		room := f.primaries[i].req.Room
@@ -531,6 +544,12 @@ func (f *flusher) plan() []roomRun {
 					f.fileRooms = append(f.fileRooms, room)
 					f.fileOffs = append(f.fileOffs, k-n)
 					f.fileUsers = append(f.fileUsers, p.req.UserID)
+				}
+				if len(p.req.Mentions) > 0 {
+					f.mentRooms = append(f.mentRooms, room)
+					f.mentOffs = append(f.mentOffs, k-n)
+					f.mentUsers = append(f.mentUsers, p.req.UserID)
+					f.mentNames = append(f.mentNames, strings.Join(p.req.Mentions, " "))
 				}
 			}
 		}
@@ -567,6 +586,11 @@ func (f *flusher) writeFlush(ctx context.Context, runs []roomRun, ts time.Time) 
 		// flush can touch these rows.
 		batch.Queue(sqlAttachFiles, f.fileIDs, f.fileRooms, f.fileOffs, f.fileUsers)
 	}
+	if len(f.mentRooms) > 0 {
+		// Same transaction again: the mentions are stored with their
+		// messages or not at all. Only flushes with an @name send it.
+		batch.Queue(sqlStoreMentions, f.mentRooms, f.mentOffs, f.mentUsers, f.mentNames)
+	}
 	br := f.b.s.pool.SendBatch(ctx, &batch)
 	if err := f.readBumps(br, runs); err != nil {
 		br.Close()
@@ -578,9 +602,37 @@ func (f *flusher) writeFlush(ctx context.Context, runs []roomRun, ts time.Time) 
 			return err
 		}
 	}
+	if len(f.mentRooms) > 0 {
+		if err := f.readMentions(br); err != nil {
+			br.Close()
+			return err
+		}
+	}
 	// Close reads up to ReadyForQuery, i.e. past the implicit COMMIT at the
 	// batch's Sync: only after it returns nil is anything durable.
 	return br.Close()
+}
+
+// mention is one user mentioned by the message (room, seq).
+type mention struct{ room, seq, user int64 }
+
+// readMentions reads sqlStoreMentions' rows into f.mentioned.
+func (f *flusher) readMentions(br pgx.BatchResults) error {
+	f.mentioned = f.mentioned[:0]
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var m mention
+		if err := rows.Scan(&m.room, &m.seq, &m.user); err != nil {
+			rows.Close()
+			return err
+		}
+		f.mentioned = append(f.mentioned, m)
+	}
+	rows.Close()
+	return rows.Err()
 }
 
 // runArrays fills the (room, n) arrays of the set-based seq bump.
@@ -641,6 +693,13 @@ func (f *flusher) fill(runs []roomRun, ts time.Time) {
 				TS:    ts,
 				Files: p.req.Files,
 			}}
+			if len(p.req.Mentions) > 0 {
+				for _, m := range f.mentioned {
+					if m.room == r.room && m.seq == p.res.Msg.Seq {
+						p.res.Msg.Mentioned = append(p.res.Msg.Mentioned, m.user)
+					}
+				}
+			}
 		}
 	}
 }
@@ -674,6 +733,24 @@ const (
 			JOIN bumped b ON b.id = m.room
 		)
 		SELECT id, last_seq FROM bumped`
+
+	// sqlStoreMentions records the members mentioned by a flush's messages
+	// (message i: room, off as in sqlFlush, author, its @names joined by
+	// spaces) at the seq the bump gave the message, read back from the
+	// rooms row this transaction updated. Names are matched without spaces
+	// and lowercased, through idx_users_mention (migration 0010), then
+	// checked against the room's members by primary key: the cost is the
+	// names', not the room's size. Returns (room, seq, user) per mention.
+	sqlStoreMentions = `
+		INSERT INTO mentions (user_id, room_id, seq)
+		SELECT DISTINCT ru.user_id, x.room, r.last_seq + x.off
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[]) AS x(room, off, author, names)
+		JOIN rooms r ON r.id = x.room
+		JOIN users u ON lower(replace(u.name, ' ', '')) = ANY(string_to_array(x.names, ' '))
+		JOIN room_users ru ON ru.room_id = x.room AND ru.user_id = u.id
+		WHERE u.id <> x.author
+		ON CONFLICT DO NOTHING
+		RETURNING room_id, seq, user_id`
 
 	// sqlAttachFiles attaches the files of a flush's messages (migration
 	// 0007): file i to its room's bumped last_seq + off, raising CG409 when

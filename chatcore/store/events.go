@@ -217,7 +217,7 @@ func (s *Store) eventTx(ctx context.Context, req *EventRequest) (EventResult, er
 		return EventResult{}, fmt.Errorf("store: unknown event kind %d", req.Kind)
 	}
 	seq := last + 1
-	if _, err := tx.Exec(ctx, `UPDATE rooms SET last_seq = $2 WHERE id = $1`, req.Room, seq); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE rooms SET last_seq = $2, event_count = event_count + 1 WHERE id = $1`, req.Room, seq); err != nil {
 		return EventResult{}, err
 	}
 	if _, err := tx.Exec(ctx, `
@@ -292,27 +292,6 @@ func (s *Store) react(ctx context.Context, tx pgx.Tx, req *EventRequest, now tim
 const sqlUnreadMentions = `(SELECT count(*) FROM mentions mn
 	WHERE mn.user_id = ru.user_id AND mn.room_id = ru.room_id AND mn.seq > ru.last_read_seq)`
 
-// StoreMentions records that message seq of room mentions the members of
-// room whose name, without its spaces, is one of names (lowercase), other
-// than the author, and returns them. Repeating it stores nothing twice and
-// returns only the users not recorded before.
-func (s *Store) StoreMentions(ctx context.Context, room, seq, author int64, names []string) ([]int64, error) {
-	var out []int64
-	err := s.run(ctx, "store_mentions", func(ctx context.Context) (int, error) {
-		rows, err := s.pool.Query(ctx, `
-			INSERT INTO mentions (user_id, room_id, seq)
-			SELECT ru.user_id, $1, $2 FROM room_users ru JOIN users u ON u.id = ru.user_id
-			WHERE ru.room_id = $1 AND ru.user_id <> $3 AND lower(replace(u.name, ' ', '')) = ANY($4::text[])
-			ON CONFLICT DO NOTHING
-			RETURNING user_id`, room, seq, author, names)
-		if err != nil {
-			return 0, err
-		}
-		out, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-		return len(out), err
-	})
-	return out, err
-}
 
 // findEventByCID answers a repeated cid: the same event again is a
 // duplicate (Msg is the stored one), anything else under that cid (a

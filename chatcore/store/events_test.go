@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -175,5 +176,170 @@ func TestEventsTwoInstances(t *testing.T) {
 				t.Fatalf("target %d %s: stored %v, folded %v", m.Seq, emoji, got[emoji], want)
 			}
 		}
+	}
+}
+
+// TestUnreadCountsMessagesNotEvents: room events take seqs but are not
+// unread messages. The room's message count, a member's unread count in
+// the room list and the counters the gateway caches all leave them out,
+// for a read marker below, among and above the events, and an event
+// committed after the marker (a reaction to a read message) leaves the
+// count alone.
+func TestUnreadCountsMessagesNotEvents(t *testing.T) {
+	reset(t)
+	owner := mkUser(t, testStore, "owner")
+	reader := mkUser(t, testStore, "reader")
+	room := mkRoom(t, testStore, owner.ID, "unread", false).ID
+	if _, err := testStore.Join(ctxT(t), room, reader.ID, chatcore.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	b := testStore.NewBatcher(nil)
+	b.Start()
+	defer b.Stop(ctxT(t)) //nolint:errcheck
+	send := func(body string) int64 {
+		t.Helper()
+		res := b.Send(ctxT(t), SendRequest{Room: room, UserID: owner.ID, Body: body})
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		return res.Msg.Seq
+	}
+	event := func(kind chatcore.Kind, target int64, body string) {
+		t.Helper()
+		if res := submitEvent(t, b, EventRequest{Room: room, UserID: owner.ID, Kind: kind, Target: target, Body: body}); res.Err != nil || res.Noop {
+			t.Fatalf("event %d on %d: %+v", kind, target, res)
+		}
+	}
+	unread := func(want, wantMessages int64) {
+		t.Helper()
+		rooms, err := testStore.ListRooms(ctxT(t), reader.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rooms {
+			if r.ID != room {
+				continue
+			}
+			if r.Unread != want || r.MessageCount != wantMessages {
+				t.Fatalf("list: unread %d of %d messages, want %d of %d (last_seq %d, read %d)", r.Unread, r.MessageCount, want, wantMessages, r.LastSeq, r.LastReadSeq)
+			}
+			got, err := testStore.RoomCounters(ctxT(t), []int64{room})
+			if err != nil || got[room].Seq != r.LastSeq || got[room].Messages() != wantMessages {
+				t.Fatalf("counters %+v %v, list last_seq %d", got[room], err, r.LastSeq)
+			}
+			mine, err := testStore.UserRooms(ctxT(t), reader.ID)
+			if err != nil || len(mine) != 1 {
+				t.Fatalf("user rooms %+v %v", mine, err)
+			}
+			if u := chatcore.UnreadMessages(got[room].Messages(), mine[0].LastRead, mine[0].ReadEvents); u != want {
+				t.Fatalf("composed unread %d, want %d (%+v)", u, want, mine[0])
+			}
+			return
+		}
+		t.Fatalf("room %d not listed", room)
+	}
+
+	m1, m2 := send("one"), send("two")
+	event(chatcore.KindReact, m1, "👍")
+	event(chatcore.KindEdit, m2, "two, edited")
+	m3 := send("three")
+	event(chatcore.KindReact, m3, "🎉")
+	unread(3, 3) // seqs 1..6, three of them events
+
+	mark := func(seq int64) {
+		t.Helper()
+		if err := testStore.MarkRead(ctxT(t), room, reader.ID, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mark(m2) // messages 1 and 2 and the reaction between them read
+	unread(1, 3)
+	mark(m2 + 1) // the edit after m2: still one message unread
+	unread(1, 3)
+	mark(m1) // never back
+	unread(1, 3)
+	event(chatcore.KindDelete, m1, "") // an event about a read message
+	unread(1, 3)
+	send("four")
+	unread(2, 4)
+	mark(m3 + 100) // past the newest: everything read, never negative
+	unread(0, 4)
+	event(chatcore.KindReact, m3, "👀")
+	unread(0, 4)
+}
+
+// TestMentionsInFlush: a message's mentions are stored by its flush, in
+// its transaction: members named (spaces removed, any case) are recorded
+// at the message's seq and returned with it; the author and non-members
+// are not; a message whose flush part fails (a file already taken) leaves
+// no mention behind; and nothing after the commit is needed (this batcher
+// has no onCommit at all).
+func TestMentionsInFlush(t *testing.T) {
+	reset(t)
+	s := testStore
+	ann, bob, carol := mkUser(t, s, "ann"), mkUser(t, s, "Bob Smith"), mkUser(t, s, "carol")
+	mkUser(t, s, "dave") // not a member
+	room := mkRoom(t, s, ann.ID, "r", false).ID
+	for _, u := range []int64{bob.ID, carol.ID} {
+		if _, err := s.Join(ctxT(t), room, u, chatcore.RoleMember); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f1 := mkFile(t, s, room, ann.ID, "one")
+	b := s.NewBatcher(nil)
+	results := make(chan SendResult, 4)
+	reqs := []SendRequest{
+		{Room: room, UserID: ann.ID, Body: "a", Mentions: []string{"bobsmith", "carol", "dave", "ann", "nobody"}, Files: []chatcore.File{f1}},
+		{Room: room, UserID: bob.ID, Body: "b"},
+		{Room: room, UserID: carol.ID, Body: "c", Mentions: []string{"bobsmith", "carol"}},
+		{Room: room, UserID: ann.ID, Body: "d", Mentions: []string{"carol"}, Files: []chatcore.File{f1}},
+	}
+	for _, r := range reqs {
+		body := r.Body
+		if err := b.Submit(r, func(res SendResult) { res.Msg.Body = body; results <- res }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Start() // queued before the flusher starts: one flush
+	defer b.Stop(ctxT(t)) //nolint:errcheck
+	got := map[string]SendResult{}
+	for range reqs {
+		r := <-results
+		got[r.Msg.Body] = r
+	}
+	if !errors.Is(got["d"].Err, ErrFileTaken) {
+		t.Fatalf("d: %v, want ErrFileTaken", got["d"].Err)
+	}
+	for body, want := range map[string][]int64{"a": {bob.ID, carol.ID}, "b": nil, "c": {bob.ID}} {
+		r := got[body]
+		mentioned := slices.Clone(r.Msg.Mentioned)
+		slices.Sort(mentioned)
+		if r.Err != nil || !slices.Equal(mentioned, want) {
+			t.Fatalf("%s: %+v, mentioned %v, want %v", body, r.Err, mentioned, want)
+		}
+	}
+	rows, err := s.pool.Query(ctxT(t), "SELECT user_id, seq FROM mentions WHERE room_id = $1 ORDER BY seq, user_id", room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored [][2]int64
+	for rows.Next() {
+		var u, seq int64
+		if err := rows.Scan(&u, &seq); err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, [2]int64{u, seq})
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]int64{{bob.ID, got["a"].Msg.Seq}, {carol.ID, got["a"].Msg.Seq}, {bob.ID, got["c"].Msg.Seq}}
+	if !slices.Equal(stored, want) {
+		t.Fatalf("mentions table %v, want %v (seqs a %d c %d)", stored, want, got["a"].Msg.Seq, got["c"].Msg.Seq)
+	}
+	// The room list counts them for the mentioned.
+	mine, err := s.UserRooms(ctxT(t), bob.ID)
+	if err != nil || len(mine) != 1 || mine[0].Mentions != 2 {
+		t.Fatalf("bob's rooms %+v %v", mine, err)
 	}
 }

@@ -7,16 +7,18 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const roomCols = "r.id, r.name, r.is_private, r.kind, r.topic, COALESCE(r.created_by, 0), r.created_at, r.last_seq, r.member_count"
+const roomCols = "r.id, r.name, r.is_private, r.kind, r.topic, COALESCE(r.created_by, 0), r.created_at, r.last_seq, r.member_count, r.event_count"
 
 // scanRoom scans roomCols plus any extra destinations. MessageCount is
-// last_seq: messages are never hard-deleted, so the sequence is the count.
+// last_seq less the room's events (migration 0009): messages are never
+// hard-deleted, so that is the count.
 func scanRoom(row pgx.Row, extra ...any) (chatcore.Room, error) {
 	var r chatcore.Room
-	dest := append([]any{&r.ID, &r.Name, &r.IsPrivate, &r.Kind, &r.Topic, &r.CreatedBy, &r.CreatedAt, &r.LastSeq, &r.MemberCount}, extra...)
+	var events int64
+	dest := append([]any{&r.ID, &r.Name, &r.IsPrivate, &r.Kind, &r.Topic, &r.CreatedBy, &r.CreatedAt, &r.LastSeq, &r.MemberCount, &events}, extra...)
 	err := row.Scan(dest...)
 	r.CreatedAt = r.CreatedAt.UTC()
-	r.MessageCount = r.LastSeq
+	r.MessageCount = r.LastSeq - events
 	return r, err
 }
 
@@ -86,6 +88,9 @@ type RoomRead struct {
 	Room     int64 `json:"r"`
 	LastRead int64 `json:"l"`
 	Mentions int64 `json:"m,omitempty"` // the user's mentions above LastRead
+	// ReadEvents is the room's events at or below LastRead: the messages
+	// read are LastRead - ReadEvents (chatcore.UnreadMessages).
+	ReadEvents int64 `json:"e,omitempty"`
 }
 
 // UserRooms returns the rooms userID belongs to, with its read markers, in
@@ -94,7 +99,7 @@ func (s *Store) UserRooms(ctx context.Context, userID int64) ([]RoomRead, error)
 	out := []RoomRead{}
 	err := s.run(ctx, "user_rooms", func(ctx context.Context) (int, error) {
 		rows, err := s.pool.Query(ctx, `
-			SELECT ru.room_id, ru.last_read_seq, `+sqlUnreadMentions+`
+			SELECT ru.room_id, ru.last_read_seq, `+sqlUnreadMentions+`, ru.read_events
 			FROM room_users ru
 			WHERE ru.user_id = $1 ORDER BY ru.room_id`, userID)
 		if err != nil {
@@ -103,7 +108,7 @@ func (s *Store) UserRooms(ctx context.Context, userID int64) ([]RoomRead, error)
 		defer rows.Close()
 		for rows.Next() {
 			var m RoomRead
-			if err := rows.Scan(&m.Room, &m.LastRead, &m.Mentions); err != nil {
+			if err := rows.Scan(&m.Room, &m.LastRead, &m.Mentions, &m.ReadEvents); err != nil {
 				return len(out), err
 			}
 			out = append(out, m)
@@ -113,22 +118,32 @@ func (s *Store) UserRooms(ctx context.Context, userID int64) ([]RoomRead, error)
 	return out, err
 }
 
-// LastSeqs returns the last assigned seq of each existing room of ids, in
-// one query (rooms that do not exist are absent).
-func (s *Store) LastSeqs(ctx context.Context, ids []int64) (map[int64]int64, error) {
-	out := make(map[int64]int64, len(ids))
-	err := s.run(ctx, "last_seqs", func(ctx context.Context) (int, error) {
-		rows, err := s.pool.Query(ctx, "SELECT id, last_seq FROM rooms WHERE id = ANY($1)", ids)
+// Counters are what moves in a room with every post and room event.
+type Counters struct {
+	Seq    int64 `json:"s"`           // last_seq: the last assigned seq
+	Events int64 `json:"e,omitempty"` // event_count: seqs taken by room events
+}
+
+// Messages is the room's messages: the seqs not taken by events.
+func (c Counters) Messages() int64 { return c.Seq - c.Events }
+
+// RoomCounters returns the counters of each existing room of ids, in one
+// query (rooms that do not exist are absent).
+func (s *Store) RoomCounters(ctx context.Context, ids []int64) (map[int64]Counters, error) {
+	out := make(map[int64]Counters, len(ids))
+	err := s.run(ctx, "room_counters", func(ctx context.Context) (int, error) {
+		rows, err := s.pool.Query(ctx, "SELECT id, last_seq, event_count FROM rooms WHERE id = ANY($1)", ids)
 		if err != nil {
 			return 0, err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var id, seq int64
-			if err := rows.Scan(&id, &seq); err != nil {
+			var id int64
+			var n Counters
+			if err := rows.Scan(&id, &n.Seq, &n.Events); err != nil {
 				return len(out), err
 			}
-			out[id] = seq
+			out[id] = n
 		}
 		return len(out), rows.Err()
 	})
@@ -143,7 +158,7 @@ func (s *Store) ListRooms(ctx context.Context, userID int64) ([]chatcore.Room, e
 	err := s.run(ctx, "list_rooms", func(ctx context.Context) (int, error) {
 		rows, err := s.pool.Query(ctx, `
 			SELECT `+roomCols+`, ru.user_id IS NOT NULL, COALESCE(ru.last_read_seq, 0),
-			       CASE WHEN ru.user_id IS NULL THEN 0 ELSE `+sqlUnreadMentions+` END
+			       CASE WHEN ru.user_id IS NULL THEN 0 ELSE `+sqlUnreadMentions+` END, COALESCE(ru.read_events, 0)
 			FROM rooms r
 			LEFT JOIN room_users ru ON ru.room_id = r.id AND ru.user_id = $1
 			WHERE NOT r.is_private OR ru.user_id IS NOT NULL
@@ -154,12 +169,15 @@ func (s *Store) ListRooms(ctx context.Context, userID int64) ([]chatcore.Room, e
 		defer rows.Close()
 		for rows.Next() {
 			var joined bool
-			var lastRead, mentions int64
-			room, err := scanRoom(rows, &joined, &lastRead, &mentions)
+			var lastRead, mentions, readEvents int64
+			room, err := scanRoom(rows, &joined, &lastRead, &mentions, &readEvents)
 			if err != nil {
 				return len(out), err
 			}
 			room.Joined, room.LastReadSeq, room.UnreadMentions = joined, lastRead, mentions
+			if joined {
+				room.Unread = chatcore.UnreadMessages(room.MessageCount, lastRead, readEvents)
+			}
 			out = append(out, room)
 		}
 		return len(out), rows.Err()
@@ -263,13 +281,22 @@ func (s *Store) Members(ctx context.Context, roomID int64) ([]chatcore.Member, e
 	return out, err
 }
 
-// MarkRead moves userID's read marker in roomID forward to seq (never back).
-// chatcore.ErrNotFound when userID is not a member.
+// MarkRead moves userID's read marker in roomID forward to seq (never back),
+// and with it read_events, the room's events at or below it: the room's
+// event_count less its events above seq (a primary-key range scan from seq,
+// short when a reader catches up to the newest message), read in the
+// statement's one snapshot, in which an event's row and its count are both
+// there or both not. chatcore.ErrNotFound when userID is not a member.
 func (s *Store) MarkRead(ctx context.Context, roomID, userID, seq int64) error {
 	return s.run(ctx, "mark_read", func(ctx context.Context) (int, error) {
 		tag, err := s.pool.Exec(ctx, `
-			UPDATE room_users SET last_read_seq = GREATEST(last_read_seq, $3)
-			WHERE room_id = $1 AND user_id = $2`, roomID, userID, seq)
+			UPDATE room_users ru SET
+				last_read_seq = GREATEST(ru.last_read_seq, $3),
+				read_events = CASE WHEN $3 <= ru.last_read_seq THEN ru.read_events ELSE
+					r.event_count - (SELECT count(*) FROM messages m
+						WHERE m.room_id = $1 AND m.seq > $3 AND m.kind <> 0) END
+			FROM rooms r
+			WHERE ru.room_id = $1 AND ru.user_id = $2 AND r.id = $1`, roomID, userID, seq)
 		if err == nil && tag.RowsAffected() == 0 {
 			err = pgx.ErrNoRows
 		}

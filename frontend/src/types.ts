@@ -16,6 +16,8 @@ export interface RoomInfo {
   last_read_seq?: number;
   /** The caller's mentions above last_read_seq (GET /api/rooms only). */
   unread_mentions?: number;
+  /** The caller's messages above last_read_seq, room events not counted (GET /api/rooms only). */
+  unread?: number;
   /** "dm": a direct message (two members, no owner); else "room". */
   kind?: string;
   topic?: string;

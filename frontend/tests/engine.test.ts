@@ -216,6 +216,38 @@ describe("Engine", () => {
     expect(unreadOf(r11())).toBe(0);
   });
 
+  it("keeps the list's unread count (messages only) up with others' messages, not room events; own messages and reading clear it", async () => {
+    const t = setup({
+      rooms: [
+        // Seqs 2..9 above the marker, of which the server counts 5 messages (3 were events).
+        { id: 10, name: "general", is_private: false, member_count: 2, last_seq: 9, joined: true, last_read_seq: 1, unread: 5 },
+        { id: 11, name: "other", is_private: false, member_count: 1, last_seq: 3, joined: true, last_read_seq: 1, unread: 2 },
+      ],
+    });
+    t.e.start();
+    t.ws().open();
+    await vi.waitFor(() => expect(t.e.getState().rooms).not.toBeNull());
+    const r10 = () => t.e.getState().rooms!.find((r) => r.id === 10)!;
+    expect(unreadOf(r10())).toBe(5);
+    t.ws().push({ type: "message", ...m(10) });
+    t.ws().push({ type: "reaction", room: 10, seq: 11, target: 10, user: { id: 2, name: "u2" }, emoji: "👍", op: "add", ts: "t" });
+    t.ws().push({ type: "edit", room: 10, seq: 12, target: 10, user: { id: 2, name: "u2" }, body: "changed", ts: "t" });
+    t.ws().push({ type: "message", ...m(9) }); // a replay of one already counted
+    t.flush();
+    expect(r10().last_seq).toBe(12);
+    expect(unreadOf(r10())).toBe(6); // the reaction and the edit are not unread messages
+    t.ws().push([{ type: "message", ...m(13, 1, "mine") }, { type: "message", ...m(14) }]);
+    t.flush();
+    expect(unreadOf(r10())).toBe(1); // ours read what came before it; 14 came after
+    // A reload while the client is ahead of the listing keeps the client's count.
+    await t.e.loadRooms();
+    expect(unreadOf(r10())).toBe(1);
+    await t.e.openRoom(10);
+    t.flush();
+    t.e.markRead(10);
+    expect(unreadOf(r10())).toBe(0);
+  });
+
   it("clears a sender's typing when their message arrives", async () => {
     const t = setup();
     t.e.start();

@@ -289,12 +289,22 @@ export class Engine {
     let ownMax = 0;
     let stranger = false;
     const senders = new Set<number>();
+    // Others' messages the room's counts have not seen (room events are not unread messages).
+    const fresh: number[] = [];
     for (const m of items) {
       if (m.seq > maxSeq) maxSeq = m.seq;
       if (m.user.id === me && m.seq > ownMax) ownMax = m.seq;
       if (m.user.id !== me) senders.add(m.user.id);
       if (known && !known.some((x) => x.id === m.user.id)) stranger = true;
-      if (before && m.user.id !== me && m.seq > before.last_seq && !isEvent(m)) for (const l of this.incoming) l(before, m);
+      if (before && m.user.id !== me && m.seq > before.last_seq && !isEvent(m)) {
+        fresh.push(m.seq);
+        for (const l of this.incoming) l(before, m);
+      }
+    }
+    // Our own message reads everything before it.
+    if (before?.unread !== undefined && (fresh.length || ownMax)) {
+      const unread = ownMax ? fresh.filter((s) => s > ownMax).length : before.unread + fresh.length;
+      if (unread !== before.unread) this.store.setRoom(room, { unread });
     }
     // A message ends its sender's "typing…" at once, not 4 s later.
     this.clearTyping(room, senders);
@@ -424,6 +434,8 @@ export class Engine {
         const o = old.get(r.id);
         if (!o) return r;
         const next = { ...r, last_seq: Math.max(r.last_seq, o.last_seq), last_read_seq: Math.max(r.last_read_seq ?? 0, o.last_read_seq ?? 0) };
+        // Live messages or a read here that the listing has not seen yet: our unread count is newer.
+        if (o.unread !== undefined && (o.last_seq > r.last_seq || (o.last_read_seq ?? 0) > (r.last_read_seq ?? 0))) next.unread = o.unread;
         if (o.peer && !next.peer) next.peer = o.peer;
         // Read here further than the server knows yet (the read post is debounced): our mention count is newer.
         if ((o.last_read_seq ?? 0) > (r.last_read_seq ?? 0)) next.unread_mentions = o.unread_mentions;
@@ -567,7 +579,7 @@ export class Engine {
     if (!c || !r || !r.joined) return;
     const seq = Math.max(lastSeq(c), r.last_seq);
     if (seq <= (r.last_read_seq ?? 0)) return;
-    this.store.setRoom(room, r.unread_mentions ? { last_read_seq: seq, unread_mentions: 0 } : { last_read_seq: seq });
+    this.store.setRoom(room, r.unread_mentions ? { last_read_seq: seq, unread_mentions: 0, unread: 0 } : { last_read_seq: seq, unread: 0 });
     const old = this.readTimers.get(room);
     if (old) clearTimeout(old);
     this.readTimers.set(
@@ -599,7 +611,7 @@ export class Engine {
 
   async createRoom(name: string, isPrivate: boolean): Promise<RoomInfo> {
     const r = await this.api<RoomInfo>("/api/rooms", { body: { name, is_private: isPrivate } });
-    const info: RoomInfo = { ...r, joined: true, last_read_seq: r.last_seq ?? 0 };
+    const info: RoomInfo = { ...r, joined: true, last_read_seq: r.last_seq ?? 0, unread: 0 };
     this.store.set({ rooms: [...(this.store.getState().rooms ?? []), info] });
     this.cache.subscribe(info);
     return info;
@@ -608,7 +620,7 @@ export class Engine {
   async join(room: number) {
     await this.api(`/api/rooms/${room}/join`, { body: {} });
     const r = this.store.room(room);
-    this.store.setRoom(room, { joined: true, member_count: (r?.member_count ?? 0) + 1, last_read_seq: r?.last_seq ?? 0 });
+    this.store.setRoom(room, { joined: true, member_count: (r?.member_count ?? 0) + 1, last_read_seq: r?.last_seq ?? 0, unread: 0 });
     const info = this.store.room(room);
     if (info) this.cache.subscribe(info);
     await this.openRoom(room);
@@ -629,6 +641,8 @@ function sameRoom(a: RoomInfo, b: RoomInfo): boolean {
   return (Object.keys(b) as (keyof RoomInfo)[]).every((k) => a[k] === b[k]) && Object.keys(a).length === Object.keys(b).length;
 }
 
+/** Unread messages: the room list's count kept up by live messages; without one, seqs above the read marker. */
 export function unreadOf(r: RoomInfo): number {
-  return r.joined ? Math.max(0, r.last_seq - (r.last_read_seq ?? 0)) : 0;
+  if (!r.joined) return 0;
+  return r.unread ?? Math.max(0, r.last_seq - (r.last_read_seq ?? 0));
 }

@@ -1,0 +1,11 @@
+-- 0010: mentions are recorded in the message's own transaction.
+--
+-- The batcher's flush resolves a message's @names to the room's members
+-- in the transaction that stores the message (store/batcher.go,
+-- sqlStoreMentions), so a crash after the commit can no longer lose them.
+-- That statement runs while the flush holds the room's row lock: it finds
+-- the users by name through this index, then checks membership by
+-- room_users' primary key, at a cost that does not grow with the room.
+-- The expression is the one a mention is matched by: the name without
+-- spaces, lowercased. Only sign-ups and renames pay for the index.
+CREATE INDEX idx_users_mention ON users (lower(replace(name, ' ', '')));
