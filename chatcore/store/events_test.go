@@ -266,6 +266,18 @@ func TestUnreadCountsMessagesNotEvents(t *testing.T) {
 	unread(0, 4)
 	event(chatcore.KindReact, m3, "👀")
 	unread(0, 4)
+
+	// A late joiner starts at the room's last seq with its events counted:
+	// history is not unread, and the next message is one.
+	late := mkUser(t, testStore, "late")
+	if _, err := testStore.Join(ctxT(t), room, late.ID, chatcore.RoleMember); err != nil {
+		t.Fatal(err)
+	}
+	m5 := send("five")
+	rooms, err := testStore.ListRooms(ctxT(t), late.ID)
+	if err != nil || len(rooms) != 1 || rooms[0].Unread != 1 || rooms[0].LastReadSeq != m5-1 {
+		t.Fatalf("late joiner: %+v %v", rooms, err)
+	}
 }
 
 // TestMentionsInFlush: a message's mentions are stored by its flush, in

@@ -131,18 +131,35 @@ func TestRoomsJoinLeave(t *testing.T) {
 		t.Fatalf("members of unknown: %v %v", m, err)
 	}
 
-	// Read marker only moves forward; non-members get ErrNotFound.
+	// Read marker only moves forward, never past the last seq;
+	// non-members get ErrNotFound.
+	b := s.NewBatcher(nil)
+	b.Start()
+	defer b.Stop(ctx) //nolint:errcheck
+	for i := 0; i < 6; i++ {
+		if res := b.Send(ctx, SendRequest{Room: r.ID, UserID: cat.ID, Body: fmt.Sprint("m", i)}); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	marker := func(want int64) {
+		t.Helper()
+		rooms, err := s.ListRooms(ctx, cat.ID)
+		if err != nil || len(rooms) != 1 || rooms[0].LastReadSeq != want || !rooms[0].Joined || rooms[0].Unread != 6-want {
+			t.Fatalf("list: %+v %v, want marker %d", rooms, err, want)
+		}
+	}
 	for _, seq := range []int64{5, 3} {
 		if err := s.MarkRead(ctx, r.ID, cat.ID, seq); err != nil {
 			t.Fatal(err)
 		}
 	}
+	marker(5)
+	if err := s.MarkRead(ctx, r.ID, cat.ID, 1000); err != nil {
+		t.Fatal(err)
+	}
+	marker(6)
 	if err := s.MarkRead(ctx, r.ID, bob.ID, 1); !errors.Is(err, chatcore.ErrNotFound) {
 		t.Fatalf("mark read non-member: %v", err)
-	}
-	rooms, err := s.ListRooms(ctx, cat.ID)
-	if err != nil || len(rooms) != 1 || rooms[0].LastReadSeq != 5 || !rooms[0].Joined {
-		t.Fatalf("list: %+v %v", rooms, err)
 	}
 }
 

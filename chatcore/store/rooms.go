@@ -189,7 +189,9 @@ func (s *Store) ListRooms(ctx context.Context, userID int64) ([]chatcore.Room, e
 // membership returns (false, nil) and leaves role and member_count alone.
 // member_count is bumped by the same statement (one transaction) only when a
 // row was inserted; the rooms row lock serializes concurrent joins. An unknown
-// room (or user) returns chatcore.ErrNotFound via the foreign key.
+// room (or user) returns chatcore.ErrNotFound via the foreign key. The new
+// member's read marker starts at the room's last seq: what was said before
+// they joined is history, not unread.
 func (s *Store) Join(ctx context.Context, roomID, userID int64, role string) (bool, error) {
 	if role == "" {
 		role = chatcore.RoleMember
@@ -198,8 +200,10 @@ func (s *Store) Join(ctx context.Context, roomID, userID int64, role string) (bo
 	err := s.run(ctx, "join_room", func(ctx context.Context) (int, error) {
 		return 1, s.pool.QueryRow(ctx, `
 			WITH ins AS (
-				INSERT INTO room_users (room_id, user_id, role)
-				VALUES ($1, $2, $3)
+				INSERT INTO room_users (room_id, user_id, role, last_read_seq, read_events)
+				VALUES ($1, $2, $3,
+					COALESCE((SELECT last_seq FROM rooms WHERE id = $1), 0),
+					COALESCE((SELECT event_count FROM rooms WHERE id = $1), 0))
 				ON CONFLICT (room_id, user_id) DO NOTHING
 				RETURNING 1
 			), upd AS (
@@ -281,20 +285,21 @@ func (s *Store) Members(ctx context.Context, roomID int64) ([]chatcore.Member, e
 	return out, err
 }
 
-// MarkRead moves userID's read marker in roomID forward to seq (never back),
-// and with it read_events, the room's events at or below it: the room's
-// event_count less its events above seq (a primary-key range scan from seq,
-// short when a reader catches up to the newest message), read in the
-// statement's one snapshot, in which an event's row and its count are both
-// there or both not. chatcore.ErrNotFound when userID is not a member.
+// MarkRead moves userID's read marker in roomID forward to seq (never
+// back; a seq past the room's last seq stores the last seq, so the marker
+// never covers seqs not yet committed), and read_events, the room's events
+// at or below it, forward by the events it passes: a primary-key range
+// scan of the seqs between the old marker and the new one, so each stored
+// row is counted at most once per member over the member's whole life (a
+// member starts at the room's last seq: Join). chatcore.ErrNotFound when
+// userID is not a member.
 func (s *Store) MarkRead(ctx context.Context, roomID, userID, seq int64) error {
 	return s.run(ctx, "mark_read", func(ctx context.Context) (int, error) {
 		tag, err := s.pool.Exec(ctx, `
 			UPDATE room_users ru SET
-				last_read_seq = GREATEST(ru.last_read_seq, $3),
-				read_events = CASE WHEN $3 <= ru.last_read_seq THEN ru.read_events ELSE
-					r.event_count - (SELECT count(*) FROM messages m
-						WHERE m.room_id = $1 AND m.seq > $3 AND m.kind <> 0) END
+				last_read_seq = GREATEST(ru.last_read_seq, LEAST($3, r.last_seq)),
+				read_events = ru.read_events + (SELECT count(*) FROM messages m
+					WHERE m.room_id = $1 AND m.seq > ru.last_read_seq AND m.seq <= LEAST($3, r.last_seq) AND m.kind <> 0)
 			FROM rooms r
 			WHERE ru.room_id = $1 AND ru.user_id = $2 AND r.id = $1`, roomID, userID, seq)
 		if err == nil && tag.RowsAffected() == 0 {

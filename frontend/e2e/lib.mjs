@@ -158,9 +158,9 @@ export async function apiUser(base, name) {
   return { user: body.user, token: body.token, email, password };
 }
 
-export async function apiCall(base, token, path, body) {
+export async function apiCall(base, token, path, body, method) {
   const r = await fetch(base + path, {
-    method: body === undefined ? "GET" : "POST",
+    method: method ?? (body === undefined ? "GET" : "POST"),
     headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });

@@ -30,7 +30,7 @@ async function person(name, { path = "/", viewport, colorScheme, init } = {}) {
   const errors = watchErrors(page);
   await page.goto(gw.url + path);
   await wsOpen(page);
-  return { ...u, ctx, page, errors, call: (p, body) => apiCall(gw.url, u.token, p, body) };
+  return { ...u, ctx, page, errors, call: (p, body, method) => apiCall(gw.url, u.token, p, body, method) };
 }
 
 async function roomWith(owner, name, others = [], isPrivate = false) {
@@ -244,9 +244,17 @@ test("10. the tab title counts unread messages in other rooms", async () => {
   const there = await roomWith(a, uniq("There"), [b]);
   await open(a, here);
   await until(async () => (await a.page.title()) === `${here.name} · Chatgate`, 3000, "the room's title");
-  await b.call(`/api/rooms/${there.id}/messages`, { body: "one", cid: "t1" });
-  await b.call(`/api/rooms/${there.id}/messages`, { body: "two", cid: "t2" });
+  const one = await b.call(`/api/rooms/${there.id}/messages`, { body: "one", cid: "t1" });
+  const two = await b.call(`/api/rooms/${there.id}/messages`, { body: "two", cid: "t2" });
   await until(async () => (await a.page.title()) === `(2) ${here.name} · Chatgate`, 5000, "(2) in the title");
+  // A reaction and an edit take seqs but are not unread messages: live, and in the server's count after a reload.
+  await b.call(`/api/rooms/${there.id}/messages/${one.seq}/reactions/${encodeURIComponent("👍")}?cid=t3`, undefined, "PUT");
+  await b.call(`/api/rooms/${there.id}/messages/${two.seq}`, { body: "two, edited", cid: "t4" }, "PATCH");
+  const lastSeq = () => a.page.evaluate((id) => window.__chatgate.getState().rooms.find((r) => r.id === id).last_seq, there.id);
+  await until(async () => (await lastSeq()) === two.seq + 2, 5000, "the events reached Alice");
+  assert.equal(await a.page.title(), `(2) ${here.name} · Chatgate`);
+  await a.page.reload();
+  await until(async () => (await a.page.title()) === `(2) ${here.name} · Chatgate`, 5000, "(2) after a reload");
   await a.page.getByRole("navigation", { name: "Rooms" }).getByRole("link", { name: there.name }).click();
   await until(async () => (await a.page.title()) === `${there.name} · Chatgate`, 5000, "the count cleared once read");
   await close(a, b);
