@@ -292,7 +292,6 @@ func (s *Store) react(ctx context.Context, tx pgx.Tx, req *EventRequest, now tim
 const sqlUnreadMentions = `(SELECT count(*) FROM mentions mn
 	WHERE mn.user_id = ru.user_id AND mn.room_id = ru.room_id AND mn.seq > ru.last_read_seq)`
 
-
 // findEventByCID answers a repeated cid: the same event again is a
 // duplicate (Msg is the stored one), anything else under that cid (a
 // message, another event) is a conflict.

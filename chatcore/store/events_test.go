@@ -312,7 +312,7 @@ func TestMentionsInFlush(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b.Start() // queued before the flusher starts: one flush
+	b.Start()             // queued before the flusher starts: one flush
 	defer b.Stop(ctxT(t)) //nolint:errcheck
 	got := map[string]SendResult{}
 	for range reqs {
