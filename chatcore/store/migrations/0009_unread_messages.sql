@@ -10,7 +10,10 @@
 -- a member's unread messages are
 --   (last_seq - event_count) - (last_read_seq - read_events)
 -- from the shared counters and the member's own row, with no count per
--- answer.
+-- answer. During a rolling upgrade, events stored by instances still on
+-- the previous version do not bump event_count: until all run this one,
+-- such events count as messages (message_count and unread one too high
+-- per event).
 ALTER TABLE rooms ADD COLUMN event_count bigint NOT NULL DEFAULT 0;
 ALTER TABLE room_users ADD COLUMN read_events bigint NOT NULL DEFAULT 0;
 
