@@ -75,9 +75,10 @@ func (c *Core) AddTagInvalidator(name string, inv TagInvalidator) (release func(
 // bumps room:R, members:R and rooms:list (room_changes.go).
 //
 // Counters (last_seq, message_count) and the user's own part of the room
-// list (joined, last_read_seq, private rooms) are not in stored entries:
-// the cache composes them in per answer (rest_roomlist.go), from entity
-// caches that posts and membership changes drop.
+// list (joined, last_read_seq, unread_mentions, unread, private rooms) are
+// not in stored entries: the cache composes them in per answer
+// (rest_roomlist.go), from entity caches that posts, room events,
+// membership changes, mentions and read markers drop.
 func tagRoom(id int64) string    { return "room:" + strconv.FormatInt(id, 10) }
 func tagMembers(id int64) string { return "members:" + strconv.FormatInt(id, 10) }
 func tagUser(id int64) string    { return "user:" + strconv.FormatInt(id, 10) }
