@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -91,11 +92,13 @@ type CacheHandler struct {
 	// Name labels this route in metrics ("default").
 	Name string `json:"name,omitempty"`
 
-	cache   *cachemw.Cache
-	route   cachemw.Route
-	signer  *auth.Signer
-	poolKey string
-	release func()
+	cache *cachemw.Cache
+	route cachemw.Route
+	// authenticate verifies a token and its session (Core.Authenticate);
+	// nil without the chat app.
+	authenticate func(ctx context.Context, token string) (auth.Claims, error)
+	poolKey      string
+	release      func()
 }
 
 // CaddyModule returns the Caddy module information.
@@ -182,7 +185,7 @@ func (h *CacheHandler) Provision(ctx caddy.Context) error {
 	h.cache = val.(cacheRef).cache
 
 	if app != nil && app.Core() != nil {
-		h.signer = app.Core().Signer
+		h.authenticate = app.Core().Authenticate
 	}
 	h.route = cachemw.Route{Name: h.Name, TTL: time.Duration(h.TTL), VaryHeader: h.VaryHeader,
 		Private: h.Private, MaxSize: int(h.MaxSize), Identify: h.identify}
@@ -309,16 +312,16 @@ func (h *CacheHandler) newCache(kind string, appRedis redis.UniversalClient) (ca
 
 // identify returns who a private request is for. With the chat app, the
 // token is verified and the key is the user id: every token of one user
-// shares entries, and an expired or forged token never matches anything
-// (it bypasses to the API, which answers 401). Without it, the key is a
+// shares entries, and an expired, forged or ended session's token never
+// matches anything (it bypasses to the API, which answers 401). Without it, the key is a
 // hash of the credentials as sent: only their holder can hit the entry.
 func (h *CacheHandler) identify(r *http.Request) (string, bool) {
-	if h.signer != nil {
+	if h.authenticate != nil {
 		tok := auth.FromRequest(r, false)
 		if tok == "" {
 			return "", false
 		}
-		claims, err := h.signer.Verify(tok)
+		claims, err := h.authenticate(r.Context(), tok)
 		if err != nil {
 			return "", false
 		}

@@ -177,6 +177,17 @@ func TestOpenAPI(t *testing.T) {
 	o.do("DELETE", r, ann, nil, 200)
 	o.bad("GET", r, ann, nil, 404)
 
+	// Sessions: a password change answers like a login, a wrong current
+	// password is 403, and signing out everywhere ends the new token too.
+	sess := reg2(o, "Sessions", stamp)
+	o.bad("POST", "/api/auth/password", sess, map[string]string{"password": "wrong-password", "new_password": "password-Sessions-2"}, 403)
+	o.bad("POST", "/api/auth/password", sess, map[string]string{"password": "password-Sessions", "new_password": "short"}, 400)
+	var changed struct{ Token string }
+	o.do("POST", "/api/auth/password", sess, map[string]string{"password": "password-Sessions", "new_password": "password-Sessions-2"}, 200).decode(t, &changed)
+	o.bad("GET", "/api/me", sess, nil, 401)
+	o.do("POST", "/api/auth/sessions/end", changed.Token, map[string]any{}, 200)
+	o.bad("POST", "/api/auth/sessions/end", changed.Token, map[string]any{}, 401)
+
 	// Every documented operation was exercised, except the WebSocket.
 	for path, item := range (*doc.GetSpecInfo().SpecJSON)["paths"].(map[string]any) {
 		for method := range item.(map[string]any) {

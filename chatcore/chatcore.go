@@ -16,6 +16,9 @@ type User struct {
 	Email        string    `json:"email,omitempty"`
 	PasswordHash string    `json:"-"`
 	CreatedAt    time.Time `json:"-"`
+	// TokenGen is the session generation tokens are issued under
+	// (auth.Claims.Gen); never on the wire, nor in the user cache.
+	TokenGen int64 `json:"-"`
 }
 
 // Room is a chat room with the counters the REST API reports.

@@ -47,6 +47,13 @@ func TestTokens(t *testing.T) {
 	if err != nil || c.UserID != 42 || c.Name != "ann" {
 		t.Fatalf("Verify = %+v, %v", c, err)
 	}
+	if c.Gen != 0 {
+		t.Fatalf("Issue's session generation %d, want 0", c.Gen)
+	}
+	genTok, _ := s.IssueGen(42, "ann", 7)
+	if c, err := s.Verify(genTok); err != nil || c.Gen != 7 || c.UserID != 42 {
+		t.Fatalf("IssueGen's claims %+v, %v", c, err)
+	}
 
 	other, _ := NewSigner([]byte("another key of 16+ bytes"), time.Hour)
 	body, sig, _ := strings.Cut(tok, ".")

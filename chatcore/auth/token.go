@@ -17,10 +17,14 @@ import (
 // CookieName is the HttpOnly cookie browsers get on login.
 const CookieName = "chatgate_token"
 
-// Token errors. Both map to 401 / close 4401.
+// Token errors. All map to 401 / close 4401.
 var (
 	ErrInvalidToken = errors.New("auth: invalid token")
 	ErrExpiredToken = errors.New("auth: token expired")
+	// ErrEndedToken is a well-signed, unexpired token of a session the
+	// user has ended (sign out everywhere, a password change): its Gen is
+	// below the user's. Signer.Verify cannot tell; the gateway checks.
+	ErrEndedToken = errors.New("auth: session ended")
 )
 
 // Claims is what a token carries. The name rides along so a send needs no
@@ -29,6 +33,9 @@ type Claims struct {
 	UserID  int64  `json:"uid"`
 	Name    string `json:"name"`
 	Expires int64  `json:"exp"` // unix seconds
+	// Gen is the user's session generation when the token was issued
+	// (users.token_gen): ending the user's sessions moves it on.
+	Gen int64 `json:"gen,omitempty"`
 }
 
 // Signer issues and verifies HMAC-SHA256 tokens of the form
@@ -76,15 +83,24 @@ func KeyID(key []byte) string {
 // TTL is how long issued tokens live.
 func (s *Signer) TTL() time.Duration { return s.ttl }
 
-// Issue signs a token for the user.
+// Issue signs a token for the user, of session generation 0.
 func (s *Signer) Issue(userID int64, name string) (string, time.Time) {
+	return s.IssueGen(userID, name, 0)
+}
+
+// IssueGen signs a token for the user under session generation gen.
+func (s *Signer) IssueGen(userID int64, name string, gen int64) (string, time.Time) {
 	exp := s.now().Add(s.ttl)
-	return s.IssueUntil(userID, name, exp), exp
+	return s.sign(Claims{UserID: userID, Name: name, Expires: exp.Unix(), Gen: gen}), exp
 }
 
 // IssueUntil signs a token that expires at exp.
 func (s *Signer) IssueUntil(userID int64, name string, exp time.Time) string {
-	payload, _ := json.Marshal(Claims{UserID: userID, Name: name, Expires: exp.Unix()})
+	return s.sign(Claims{UserID: userID, Name: name, Expires: exp.Unix()})
+}
+
+func (s *Signer) sign(c Claims) string {
+	payload, _ := json.Marshal(c)
 	signed := s.kid + "." + base64.RawURLEncoding.EncodeToString(payload)
 	return signed + "." + macString(s.keys[s.kid], signed)
 }

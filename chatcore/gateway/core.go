@@ -80,10 +80,12 @@ type Core struct {
 	// (store/search_clean.go).
 	searchClean *store.IndexCleaner
 	pub         *publisher // built by Start
-	// mentions resolves @names after commits; inbox finds a user's
-	// connections here (mentions.go).
+	// mentions sends the notices of committed mentions; inbox finds a
+	// user's connections here (mentions.go); sessions closes those whose
+	// session has ended (sessions.go).
 	mentions mentioner
 	inbox    inbox
+	sessions sessionEnder
 	presence presence.Manager
 	cache    *caching
 	// Limits holds the token buckets (per user, address, account) and

@@ -37,6 +37,8 @@ type caching struct {
 	users   *entitycache.Cache[chatcore.User]
 	members *entitycache.Cache[bool]
 	counts  *entitycache.Cache[store.Counters]
+	// tokenGens is each user's session generation (sessions.go).
+	tokenGens *entitycache.Cache[int64]
 	// userRooms is each user's memberships with read markers: the
 	// per-user part of the room list (rest_roomlist.go).
 	userRooms *entitycache.Cache[[]store.RoomRead]
@@ -66,7 +68,13 @@ func newCaching(c *Core) *caching {
 		// bound as membership answers.
 		userRooms:   entitycache.New[[]store.RoomRead](bus, entitycache.Options{Name: "user_rooms", TTL: membershipTTL, L1Size: 100000}),
 		memberLoads: newMemberBatch(c.Store.Memberships),
+		tokenGens:   entitycache.New[int64](bus, entitycache.Options{Name: "token_gen", TTL: userTTL, L1Size: 100000}),
 	}
+	// A session generation dropped here or elsewhere closes the user's
+	// older sockets on this instance; a lost channel checks them all.
+	c.sessions.c = c
+	k.tokenGens.OnInvalidate = c.sessions.check
+	k.tokenGens.OnClear = c.sessions.checkAll
 	// A membership notice, from this instance or another, re-checks the
 	// live subscriptions it concerns; a lost channel re-checks them all.
 	k.members.OnInvalidate = func(ids []string) {

@@ -137,26 +137,28 @@ func (m *mentioner) notify(msg *chatcore.Message) {
 // inbox indexes this instance's connections by user, for events meant for
 // a user rather than a room.
 type inbox struct {
-	mu    sync.Mutex
-	conns map[int64]map[*socket.Conn]struct{}
+	mu sync.Mutex
+	// conns maps each connection to the session generation of the token
+	// it was opened with (sessions.go ends those below the user's).
+	conns map[int64]map[*socket.Conn]int64
 }
 
-// inboxAdd registers conn as one of user's; the returned func removes it.
-// The user's first connection here watches their Inbox on the bus, the
-// last unwatches it.
-func (c *Core) inboxAdd(user int64, conn *socket.Conn) func() {
+// inboxAdd registers conn, opened with a token of session generation gen,
+// as one of user's; the returned func removes it. The user's first
+// connection here watches their Inbox on the bus, the last unwatches it.
+func (c *Core) inboxAdd(user, gen int64, conn *socket.Conn) func() {
 	b := &c.inbox
 	b.mu.Lock()
 	if b.conns == nil {
-		b.conns = make(map[int64]map[*socket.Conn]struct{})
+		b.conns = make(map[int64]map[*socket.Conn]int64)
 	}
 	set := b.conns[user]
 	if set == nil {
-		set = make(map[*socket.Conn]struct{})
+		set = make(map[*socket.Conn]int64)
 		b.conns[user] = set
 		c.Bus.Watch(bus.Inbox(user))
 	}
-	set[conn] = struct{}{}
+	set[conn] = gen
 	b.mu.Unlock()
 	return func() {
 		b.mu.Lock()

@@ -33,6 +33,8 @@ func (a *API) routes() {
 	m.Handle("POST /api/auth/register", a.public(a.register))
 	m.Handle("POST /api/auth/login", a.public(a.login))
 	m.Handle("POST /api/auth/logout", a.public(a.logout))
+	m.Handle("POST /api/auth/sessions/end", a.authed(a.endSessions))
+	m.Handle("POST /api/auth/password", a.authed(a.changePassword))
 	m.Handle("GET /api/me", a.authed(a.me))
 	m.Handle("GET /api/users", a.authed(a.searchUsers))
 	m.Handle("GET /api/users/{id}", a.authed(a.user))
@@ -68,7 +70,7 @@ func (a *API) routes() {
 	})
 	m.Handle("/", a.notFound)
 	m.Handle("/api", a.notFound)
-	for _, p := range []string{"/api/auth/register", "/api/auth/login", "/api/auth/logout", "/api/me",
+	for _, p := range []string{"/api/auth/register", "/api/auth/login", "/api/auth/logout", "/api/auth/sessions/end", "/api/auth/password", "/api/me",
 		"/api/users", "/api/users/{id}", "/api/dms", "/api/rooms", "/api/rooms/{id}", "/api/rooms/{id}/join", "/api/rooms/{id}/leave",
 		"/api/rooms/{id}/members", "/api/rooms/{id}/members/{user}", "/api/rooms/{id}/messages", "/api/rooms/{id}/messages/{seq}", "/api/rooms/{id}/messages/{seq}/reactions/{emoji}", "/api/rooms/{id}/read", "/api/rooms/{id}/presence", "/api/search", "/api/rooms/{id}/files", "/api/rooms/{id}/files/{file}", "/ws", "/healthz", "/readyz"} {
 		m.Handle(p, a.public(func(http.ResponseWriter, *http.Request) error {
@@ -116,10 +118,13 @@ func (a *API) authedUpload(h authedFunc) http.Handler {
 // request limit.
 func (a *API) verified(h authedFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		claims, err := a.core.Signer.Verify(auth.FromRequest(r, false))
+		claims, err := a.core.Authenticate(r.Context(), auth.FromRequest(r, false))
 		if err != nil {
-			if errors.Is(err, auth.ErrExpiredToken) {
+			switch {
+			case errors.Is(err, auth.ErrExpiredToken):
 				return errf(http.StatusUnauthorized, wire.CodeUnauthorized, "token expired")
+			case errors.Is(err, auth.ErrEndedToken):
+				return errf(http.StatusUnauthorized, wire.CodeUnauthorized, "session ended: sign in again")
 			}
 			return errUnauthorized
 		}

@@ -142,9 +142,10 @@ func (a *API) hashErr(err error) error {
 	return e
 }
 
-// issue answers with a fresh token and sets it as the browser cookie.
+// issue answers with a fresh token, under the user's current session
+// generation, and sets it as the browser cookie.
 func (a *API) issue(w http.ResponseWriter, r *http.Request, status int, u chatcore.User) {
-	tok, exp := a.core.Signer.Issue(u.ID, u.Name)
+	tok, exp := a.core.Signer.IssueGen(u.ID, u.Name, u.TokenGen)
 	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: tok, Path: "/", Expires: exp,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secureCookie(r)})
 	w.Header().Set("Cache-Control", "no-store")
@@ -152,9 +153,92 @@ func (a *API) issue(w http.ResponseWriter, r *http.Request, status int, u chatco
 }
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
+	a.clearCookie(w, r)
+	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	return nil
+}
+
+func (a *API) clearCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secureCookie(r)})
+}
+
+// endSessions signs the caller out everywhere: every token of theirs,
+// this one included, is refused from now on by every instance, and their
+// WebSockets are closed with 4401 (sessions.go).
+func (a *API) endSessions(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	if _, err := a.core.EndSessions(r.Context(), who.UserID, ""); err != nil {
+		if errors.Is(err, chatcore.ErrNotFound) {
+			return errUnauthorized
+		}
+		return err
+	}
+	a.clearCookie(w, r)
+	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	return nil
+}
+
+// changePassword sets a new password after checking the current one,
+// under the login's limits (a guess here is a guess at the password), and
+// ends every other session: the answer carries the one token that is
+// still good, as a login's does.
+func (a *API) changePassword(w http.ResponseWriter, r *http.Request, who auth.Claims) error {
+	var req struct {
+		Password    string `json:"password"`
+		NewPassword string `json:"new_password"`
+	}
+	if err := a.decode(w, r, &req); err != nil {
+		return err
+	}
+	if len(req.NewPassword) < minPassword || len(req.NewPassword) > maxPassword {
+		return badRequest(fmt.Sprintf("new_password must be %d to %d bytes", minPassword, maxPassword))
+	}
+	if req.Password == "" || len(req.Password) > maxPassword {
+		return errf(http.StatusForbidden, wire.CodeForbidden, "wrong password")
+	}
+	if err := a.allowAuth(r); err != nil {
+		return err
+	}
+	u, err := a.core.Store.UserByID(r.Context(), who.UserID)
+	if errors.Is(err, chatcore.ErrNotFound) {
+		return errUnauthorized
+	}
+	if err != nil {
+		return err
+	}
+	if err := a.checkPassword(r, u, req.Password); err != nil {
+		return err
+	}
+	hash, err := a.core.hasher.Hash(r.Context(), req.NewPassword)
+	if err != nil {
+		return a.hashErr(err)
+	}
+	u, err = a.core.EndSessions(r.Context(), u.ID, hash)
+	if err != nil {
+		return err
+	}
+	a.issue(w, r, http.StatusOK, u)
+	return nil
+}
+
+// checkPassword checks u's current password in a hashing slot and under
+// the per-account login limits; a wrong one is 403 (the caller's token is
+// fine, so not 401) and counts as a failed login.
+func (a *API) checkPassword(r *http.Request, u chatcore.User, password string) error {
+	release, err := a.core.hasher.Acquire(r.Context())
+	if err != nil {
+		return a.hashErr(err)
+	}
+	defer release()
+	if err := a.allowLogin(r, u.Email); err != nil {
+		return err
+	}
+	ok, err := auth.CheckPassword(u.PasswordHash, password)
+	if err != nil || !ok {
+		a.loginFailed(r, u.Email)
+		return errf(http.StatusForbidden, wire.CodeForbidden, "wrong password")
+	}
 	return nil
 }
 

@@ -86,7 +86,7 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	claims, authErr := a.core.Signer.Verify(auth.FromRequest(r, true))
+	claims, authErr := a.core.Authenticate(r.Context(), auth.FromRequest(r, true))
 	ws, err := a.upgrader.Upgrade(rawHijacker{w}, r, nil)
 	if err != nil {
 		release()
@@ -96,8 +96,11 @@ func (a *API) serveWS(w http.ResponseWriter, r *http.Request) {
 		// Upgrade first, then close with 4401: a browser sees a close code,
 		// whereas a refused handshake tells it nothing.
 		reason := "unauthorized: missing or invalid token"
-		if errors.Is(authErr, auth.ErrExpiredToken) {
+		switch {
+		case errors.Is(authErr, auth.ErrExpiredToken):
 			reason = "unauthorized: token expired"
+		case errors.Is(authErr, auth.ErrEndedToken):
+			reason = "unauthorized: session ended"
 		}
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(wire.CloseUnauthorized, reason), time.Now().Add(time.Second))
 		_ = ws.Close()
@@ -130,7 +133,12 @@ func (s *session) run() {
 	a, conn := s.a, s.c
 	defer a.wg.Done()
 	remove := a.conns.Add(conn)
-	unbox := a.core.inboxAdd(s.who.UserID, conn)
+	unbox := a.core.inboxAdd(s.who.UserID, s.who.Gen, conn)
+	// A session ended between the handshake's check and the line above
+	// was checked before this connection was in the inbox: look again.
+	if a.core.sessionEnded(context.Background(), s.who) {
+		conn.CloseWith(wire.CloseUnauthorized, "unauthorized: session ended")
+	}
 	m := a.core.Metrics
 	m.Connects.Inc()
 	m.Connections.Inc()

@@ -9,11 +9,11 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-const userCols = "id, name, email, password_hash, created_at"
+const userCols = "id, name, email, password_hash, created_at, token_gen"
 
 func scanUser(row pgx.Row) (chatcore.User, error) {
 	var u chatcore.User
-	err := row.Scan(&u.ID, &u.Name, &u.Email, &u.PasswordHash, &u.CreatedAt)
+	err := row.Scan(&u.ID, &u.Name, &u.Email, &u.PasswordHash, &u.CreatedAt, &u.TokenGen)
 	u.CreatedAt = u.CreatedAt.UTC()
 	return u, err
 }
@@ -87,4 +87,42 @@ func (s *Store) UsersByID(ctx context.Context, ids []int64) (map[int64]chatcore.
 		return len(out), rows.Err()
 	})
 	return out, err
+}
+
+// TokenGens returns the session generation (migration 0011) of each
+// existing user of ids, in one query.
+func (s *Store) TokenGens(ctx context.Context, ids []int64) (map[int64]int64, error) {
+	out := make(map[int64]int64, len(ids))
+	err := s.run(ctx, "token_gens", func(ctx context.Context) (int, error) {
+		rows, err := s.pool.Query(ctx, "SELECT id, token_gen FROM users WHERE id = ANY($1)", ids)
+		if err != nil {
+			return 0, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, gen int64
+			if err := rows.Scan(&id, &gen); err != nil {
+				return len(out), err
+			}
+			out[id] = gen
+		}
+		return len(out), rows.Err()
+	})
+	return out, err
+}
+
+// EndSessions moves the user's session generation on, which ends every
+// token issued before, and, when passwordHash is not empty, sets the new
+// password in the same statement. It returns the user as stored now;
+// chatcore.ErrNotFound when there is none.
+func (s *Store) EndSessions(ctx context.Context, id int64, passwordHash string) (chatcore.User, error) {
+	var u chatcore.User
+	err := s.run(ctx, "end_sessions", func(ctx context.Context) (n int, err error) {
+		u, err = scanUser(s.pool.QueryRow(ctx, `
+			UPDATE users SET token_gen = token_gen + 1,
+				password_hash = COALESCE(NULLIF($2, ''), password_hash)
+			WHERE id = $1 RETURNING `+userCols, id, passwordHash))
+		return 1, err
+	})
+	return u, err
 }

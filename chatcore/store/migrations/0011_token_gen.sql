@@ -1,0 +1,12 @@
+-- 0011: sessions that can be ended.
+--
+-- Tokens are stateless (auth.Signer): every instance verifies them without
+-- a lookup of the token itself. token_gen is the user's session
+-- generation: a token carries the generation it was issued under, and one
+-- below the user's current generation is refused everywhere (the gateway
+-- caches the generation per user in an entity cache that every instance
+-- drops when it moves). "Sign out everywhere" and a password change bump
+-- it, so every token issued before is dead at once, on every instance,
+-- live WebSockets included. Tokens from before this migration carry no
+-- generation (0), the default here: they stay valid until the first bump.
+ALTER TABLE users ADD COLUMN token_gen bigint NOT NULL DEFAULT 0;
