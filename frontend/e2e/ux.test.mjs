@@ -783,3 +783,48 @@ test("room settings: the owner renames, sets the topic and deletes; members see 
   assert.deepEqual([...a.errors, ...b.errors], []);
   await close(a, b);
 });
+
+test("account: a password change keeps this tab signed in and signs every other one out; then sign out everywhere", async () => {
+  const a = await person("Alice");
+  // The same account in a second browser.
+  const login = await fetch(gw.url + "/api/auth/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ email: a.email, password: a.password }),
+  }).then((r) => r.json());
+  const ctx2 = await contextFor(browser, gw.url, login);
+  const other = await ctx2.newPage();
+  const otherErrors = watchErrors(other);
+  await other.goto(gw.url + "/");
+  await wsOpen(other);
+
+  await a.page.getByRole("banner").getByRole("link", { name: "Alice" }).click();
+  await a.page.getByRole("heading", { name: "Your account" }).waitFor();
+  await a.page.getByLabel("Current password").fill("not the password");
+  await a.page.getByLabel("New password").fill("a brand new password");
+  await a.page.getByRole("button", { name: "Change password" }).click();
+  await a.page.getByRole("alert").filter({ hasText: "The current password is wrong." }).waitFor();
+  assert.equal(await other.evaluate(() => fetch("/api/me").then((r) => r.status)), 200, "a refused change ends nothing");
+
+  await a.page.getByLabel("Current password").fill(a.password);
+  await a.page.getByRole("button", { name: "Change password" }).click();
+  await a.page.getByRole("status").filter({ hasText: "Password changed." }).waitFor();
+  // The other browser's socket is closed 4401: it is on the sign-in screen.
+  await other.getByRole("heading", { name: "Sign in" }).waitFor({ timeout: 10000 });
+  // This tab reconnected with the new session and stays signed in.
+  await until(async () => (await a.page.evaluate(() => document.body.dataset.ws)) === "open", 10000, "this tab reconnected");
+  await sleep(500);
+  assert.equal(await a.page.evaluate(() => document.body.dataset.ws), "open");
+  assert.equal(await a.page.evaluate(() => fetch("/api/me").then((r) => r.status)), 200);
+  assert.equal(await a.page.getByRole("heading", { name: "Sign in" }).count(), 0);
+
+  await a.page.getByRole("button", { name: "Sign out everywhere" }).click();
+  await a.page.getByRole("heading", { name: "Sign in" }).waitFor();
+  // The session's token is dead on the server, not only forgotten here.
+  const status = await fetch(gw.url + "/api/me", { headers: { Authorization: `Bearer ${login.token}` } }).then((r) => r.status);
+  assert.equal(status, 401);
+  // The refused change (403) and the ended sessions (401) log failed requests; nothing else may.
+  assert.deepEqual([...a.errors, ...otherErrors].filter((e) => !/status of (401|403)/.test(e)), []);
+  await ctx2.close();
+  await close(a);
+});

@@ -27,13 +27,15 @@ export type Route =
   | { name: "signup" }
   | { name: "home" }
   | { name: "room"; id: number }
-  | { name: "search"; q: string };
+  | { name: "search"; q: string }
+  | { name: "account" };
 
 export function parseRoute(full: string): Route {
   const [path, query = ""] = full.split("?", 2);
   if (path === "/search") return { name: "search", q: new URLSearchParams(query).get("q") ?? "" };
   if (path === "/login") return { name: "login" };
   if (path === "/signup") return { name: "signup" };
+  if (path === "/account") return { name: "account" };
   const m = /^\/rooms\/(\d+)\/?$/.exec(path);
   if (m) return { name: "room", id: Number(m[1]) };
   return { name: "home" };

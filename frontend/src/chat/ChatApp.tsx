@@ -11,6 +11,7 @@ import { NotifyToggle, ThemeToggle } from "./Toggles";
 
 const RoomView = lazy(() => import("./RoomView"));
 const SearchView = lazy(() => import("./SearchView"));
+const AccountView = lazy(() => import("./AccountView"));
 
 declare global {
   interface Window {
@@ -30,7 +31,7 @@ export default function ChatApp({ me, route, onSignedOut }: { me: User; route: R
   return (
     <EngineContext.Provider value={engine}>
       <TabTitle roomId={roomId} />
-      <div className={"app" + (roomId ? " in-room" : route.name === "search" ? " in-search" : "")}>
+      <div className={"app" + (roomId ? " in-room" : route.name === "search" ? " in-search" : route.name === "account" ? " in-account" : "")}>
         <SkipLink inRoom={roomId !== null} />
         <header className="topbar">
           <a
@@ -44,7 +45,18 @@ export default function ChatApp({ me, route, onSignedOut }: { me: User; route: R
             Chatgate
           </a>
           <span className="whoami">
-            Signed in as <strong>{me.name}</strong> <span className="user-id">(user id {me.id})</span>
+            Signed in as{" "}
+            <a
+              href="/account"
+              title="Your account: password, sessions"
+              onClick={(e) => {
+                e.preventDefault();
+                navigate("/account");
+              }}
+            >
+              <strong>{me.name}</strong>
+            </a>{" "}
+            <span className="user-id">(user id {me.id})</span>
           </span>
           <SearchForm q={route.name === "search" ? route.q : ""} />
           <ThemeToggle />
@@ -69,6 +81,10 @@ export default function ChatApp({ me, route, onSignedOut }: { me: User; route: R
           ) : route.name === "search" ? (
             <SuspenseMain>
               <SearchView q={route.q} />
+            </SuspenseMain>
+          ) : route.name === "account" ? (
+            <SuspenseMain>
+              <AccountView onSignedOut={onSignedOut} />
             </SuspenseMain>
           ) : (
             <Welcome />
