@@ -86,6 +86,12 @@ func startInstanceWith(t testing.TB, name string, rdb redis.UniversalClient, cfg
 	return &instance{core: core, api: api, srv: srv}
 }
 
+// outageClient is a Redis client for tests that stop rs: no retries and
+// a short dial, so an instance notices the outage at once.
+func outageClient(rs *testenv.Redis) redis.UniversalClient {
+	return redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+}
+
 type wsEvent = chatclient.Event
 
 // peer is one chatclient connection whose events are read in order.

@@ -20,9 +20,7 @@ import (
 // pair, not for each; with Redis gone each instance limits on its own.
 func TestLimitsAcrossInstances(t *testing.T) {
 	rs := testenv.StartRedis(t)
-	newClient := func() redis.UniversalClient {
-		return redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
-	}
+	newClient := func() redis.UniversalClient { return outageClient(rs) }
 	cfg := APIConfig{Limits: Limits{IPConns: 3, UserRequestRate: limits.Rate{PerSecond: 1.0 / 60, Burst: 4}}}
 	a := startInstanceWith(t, "a", newClient(), cfg)
 	b := startInstanceWith(t, "b", newClient(), cfg)

@@ -83,9 +83,7 @@ func TestRevokeAcrossInstances(t *testing.T) {
 // unhealthy sweep period (SECURITY.md: fail closed).
 func TestRevokeWhileRedisDown(t *testing.T) {
 	rs := testenv.StartRedis(t)
-	newClient := func() redis.UniversalClient {
-		return redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
-	}
+	newClient := func() redis.UniversalClient { return outageClient(rs) }
 	a, b := startInstance(t, "a", newClient()), startInstance(t, "b", newClient())
 	room, bob := privateRoomWith(t, a)
 	p := b.dial(t, bob)

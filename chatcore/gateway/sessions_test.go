@@ -22,9 +22,7 @@ import (
 // the new generation is accepted.
 func TestEndSessionsWhileRedisDown(t *testing.T) {
 	rs := testenv.StartRedis(t)
-	newClient := func() redis.UniversalClient {
-		return redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
-	}
+	newClient := func() redis.UniversalClient { return outageClient(rs) }
 	a, b := startInstance(t, "a", newClient()), startInstance(t, "b", newClient())
 	ctx := context.Background()
 	user, err := a.core.Store.CreateUser(ctx, "Ended", fmt.Sprintf("ended.%d@example.test", time.Now().UnixNano()), "x")
