@@ -137,6 +137,16 @@ func splitMemberKey(s string) (room, user int64, ok bool) {
 
 func idKey(id int64) string { return strconv.FormatInt(id, 10) }
 
+// one picks id's value out of a batch lookup's answer for one id, the
+// loaders' shape: chatcore.ErrNotFound when the batch has none.
+func one[V any](got map[int64]V, id int64, err error) (V, error) {
+	v, ok := got[id]
+	if err == nil && !ok {
+		err = chatcore.ErrNotFound
+	}
+	return v, err
+}
+
 // cachedRoom is a room with its counters: the room entry (5 min, dropped on
 // joins and leaves) plus the counters (30 s, dropped on posts and events).
 func (c *Core) cachedRoom(ctx context.Context, id int64) (chatcore.Room, error) {
@@ -149,11 +159,7 @@ func (c *Core) cachedRoom(ctx context.Context, id int64) (chatcore.Room, error) 
 	}
 	n, err := k.counts.Get(ctx, idKey(id), func(ctx context.Context, _ string) (store.Counters, error) {
 		got, err := c.Store.RoomCounters(ctx, []int64{id})
-		n, ok := got[id]
-		if err == nil && !ok {
-			err = chatcore.ErrNotFound
-		}
-		return n, err
+		return one(got, id, err)
 	})
 	if err != nil {
 		return room, err

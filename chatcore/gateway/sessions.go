@@ -25,9 +25,9 @@ import (
 // ones with 401 / close 4401, and every instance closes the user's live
 // WebSockets opened with them, 4401 as well.
 //
-// A generation that cannot be read (neither Redis nor Postgres answers, and
-// this instance has not read it within the cache's TTL) does not refuse
-// the token: an outage must not sign everybody out. The signature and the
+// A generation that no level of the cache can give (this instance's own,
+// which is bypassed while the bus is down; Redis; Postgres) does not
+// refuse the token: an outage must not sign everybody out. The signature and the
 // expiry still hold; SECURITY.md says so.
 
 // Authenticate verifies token and that its session has not been ended.
@@ -61,11 +61,7 @@ func (c *Core) sessionEnded(ctx context.Context, claims auth.Claims) bool {
 func (c *Core) tokenGen(ctx context.Context, user int64) (int64, error) {
 	return c.caches().tokenGens.Get(ctx, idKey(user), func(ctx context.Context, _ string) (int64, error) {
 		got, err := c.Store.TokenGens(ctx, []int64{user})
-		gen, ok := got[user]
-		if err == nil && !ok {
-			err = chatcore.ErrNotFound
-		}
-		return gen, err
+		return one(got, user, err)
 	})
 }
 
